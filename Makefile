@@ -1,0 +1,103 @@
+# Ficus build. `make` builds build/ficus; `make check` runs every test.
+CC       ?= cc
+PREFIX   ?= /usr/local
+O        ?= build
+WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wundef -Wstrict-prototypes \
+            -Wmissing-prototypes -Wvla -Wimplicit-fallthrough -Wcast-qual -Wnull-dereference
+CFLAGS   ?= -O2 -g
+ALLCFLAGS = -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(CFLAGS) $(EXTRA_CFLAGS)
+LIBS     := -lyaml -ljansson -lpthread
+TESTLIBS := -lcmocka
+
+LIB_SRC   := $(filter-out %_test.c src/main.c,$(wildcard src/*/*.c))
+TEST_SRC  := $(wildcard src/*/*_test.c)
+HDRS      := $(wildcard src/*/*.h)
+FUZZ_SRC  := $(wildcard fuzz/fuzz_*.c)
+VERSION   := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+LIB_OBJ   = $(LIB_SRC:src/%.c=$(O)/obj/%.o)
+TEST_BIN  = $(TEST_SRC:src/%_test.c=$(O)/test/%_test)
+
+.PHONY: all deps test test-unit test-e2e asan lint fuzz bench demo check install clean soak format
+
+all: deps $(O)/ficus
+
+deps:
+	@scripts/deps.sh --check >/dev/null 2>&1 || scripts/deps.sh
+
+$(O)/obj/%.o: src/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) -DFX_VERSION='"$(VERSION)"' -c $< -o $@
+
+$(O)/libficus.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(O)/ficus: $(O)/obj/main.o $(O)/libficus.a
+	$(CC) $(ALLCFLAGS) -o $@ $^ $(LIBS)
+
+$(O)/test/%_test: src/%_test.c $(O)/libficus.a $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) -Wno-missing-prototypes -o $@ $< $(O)/libficus.a $(LIBS) $(TESTLIBS)
+
+test-unit: deps $(TEST_BIN)
+	@set -e; for t in $(TEST_BIN); do echo "== $$t"; $$t; done
+
+test-e2e: all
+	FICUS_BIN=$(abspath $(O)/ficus) node --test --test-concurrency=1 tests/e2e/
+
+test: test-unit test-e2e
+
+# Whole unit + e2e suite under AddressSanitizer and UBSan (leaks fail the run).
+asan:
+	$(MAKE) O=build/asan CC=clang CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" test-unit test-e2e
+
+LINT_SRC := $(filter-out %_test.c,$(wildcard src/*/*.c) src/main.c)
+lint:
+	clang-format --dry-run -Werror $(wildcard src/*/*.c src/*/*.h src/main.c fuzz/*.c)
+	clang-tidy --quiet $(LINT_SRC) -- -std=c11 -D_GNU_SOURCE -Isrc
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
+	  --inline-suppr --suppress=missingIncludeSystem -D_GNU_SOURCE --std=c11 src
+
+format:
+	clang-format -i $(wildcard src/*/*.c src/*/*.h src/main.c fuzz/*.c)
+
+FUZZ_SECONDS ?= 30
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -pthread -O1 -g -fsanitize=fuzzer-no-link,address,undefined
+fuzz: deps
+	@mkdir -p $(O)/fuzz
+	set -e; for f in $(FUZZ_SRC); do \
+	  n=$$(basename $$f .c); \
+	  clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $(O)/fuzz/$$n $$f $(LIB_SRC) $(LIBS); \
+	done
+	set -e; for f in $(FUZZ_SRC); do \
+	  n=$$(basename $$f .c); t=$${n#fuzz_}; mkdir -p fuzz/corpus/$$t $(O)/fuzz/work-$$t; \
+	  echo "== fuzz $$t for $(FUZZ_SECONDS)s"; \
+	  $(O)/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -dict=fuzz/http.dict -print_final_stats=1 \
+	    $(O)/fuzz/work-$$t fuzz/corpus/$$t; \
+	done
+
+# Replay the committed corpora once (fast; part of make check).
+fuzz-replay: deps
+	@mkdir -p $(O)/fuzz
+	set -e; for f in $(FUZZ_SRC); do \
+	  n=$$(basename $$f .c); t=$${n#fuzz_}; \
+	  clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $(O)/fuzz/$$n $$f $(LIB_SRC) $(LIBS); \
+	  $(O)/fuzz/$$n -runs=0 fuzz/corpus/$$t; \
+	done
+
+bench: all
+	bench/run.sh
+
+demo: all
+	scripts/demo.sh
+
+check: all test-unit test-e2e asan fuzz-replay lint
+
+install: all
+	install -D -m 0755 $(O)/ficus $(DESTDIR)$(PREFIX)/bin/ficus
+	install -D -m 0644 docs/ficus.1 $(DESTDIR)$(PREFIX)/share/man/man1/ficus.1
+	install -D -m 0644 examples/ficus.yaml $(DESTDIR)$(PREFIX)/share/ficus/ficus.yaml
+
+clean:
+	rm -rf build

@@ -1,0 +1,29 @@
+#!/bin/sh
+# Install the Debian packages Ficus builds and tests with (idempotent).
+# `scripts/deps.sh --check` only reports whether something is missing.
+set -e
+PKGS="build-essential clang clang-tidy clang-format cppcheck libclang-rt-14-dev \
+libyaml-dev libjansson-dev libcmocka-dev libssl-dev libsqlite3-dev nodejs \
+nginx-light haproxy wrk procps curl"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -z "$missing" ]; then
+    exit 0
+fi
+if [ "$1" = "--check" ]; then
+    echo "missing:$missing"
+    exit 1
+fi
+echo "deps: installing$missing"
+if [ "$(id -u)" != 0 ]; then
+    echo "deps: not root; install these packages:$missing" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing
+# The nginx package may start a system instance on port 80; benchmarks run their own.
+if command -v service >/dev/null 2>&1; then service nginx stop >/dev/null 2>&1 || true; fi

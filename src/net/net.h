@@ -1,0 +1,28 @@
+/* Addresses and sockets. */
+#ifndef FX_NET_H
+#define FX_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../core/err_types.h"
+#include "net_types.h"
+
+/* Parse "HOST:PORT" where HOST is a dotted IPv4 address, "[IPv6]", "localhost"
+ * or "*" (any IPv4), and PORT is 0..65535 (0 only when allow_port0). No DNS.
+ * Returns 0, or FX_EINVAL with `err` naming the cause ("missing port",
+ * "port 70000 out of range", "invalid IPv4 address '1.2.3'"). */
+int fx_addr_parse(const char *text, struct fx_addr *out, bool allow_port0, struct fx_err *err);
+
+/* Format `ss` as canonical text into out[cap]. */
+void fx_addr_format(const struct sockaddr *sa, char *out, size_t cap);
+
+/* Create a non-blocking listening socket bound to `a` with SO_REUSEADDR and,
+ * when reuseport, SO_REUSEPORT. Returns the fd or a negative FX_ESYS with err set. */
+int fx_net_listen(const struct fx_addr *a, bool reuseport, int backlog, struct fx_err *err);
+
+/* Start a non-blocking connect to `a` with TCP_NODELAY. Returns the fd (the
+ * connect may still be in progress) or -1 with errno set. */
+int fx_net_connect(const struct fx_addr *a);
+
+#endif

@@ -27,7 +27,8 @@ deps:
 
 $(O)/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALLCFLAGS) -DFX_VERSION='"$(VERSION)"' -c $< -o $@
+	@echo "  CC      $<"
+	@$(CC) $(ALLCFLAGS) -DFX_VERSION='"$(VERSION)"' -c $< -o $@
 
 $(O)/libficus.a: $(LIB_OBJ)
 	@rm -f $@

@@ -1,0 +1,41 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static const char *const level_names[] = { "error", "warn", "info", "debug" };
+
+void fx_log_time(char *out, unsigned long cap)
+{
+    struct timespec ts;
+    struct tm tm;
+    (void)clock_gettime(CLOCK_REALTIME, &ts);
+    (void)gmtime_r(&ts.tv_sec, &tm);
+    (void)snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                   ts.tv_nsec / 1000000);
+}
+
+void fx_log_write(const struct fx_log *log, enum fx_log_level lvl, const char *fmt, ...)
+{
+    char line[2048];
+    char ts[32];
+    fx_log_time(ts, sizeof(ts));
+    int n = snprintf(line, sizeof(line), "time=%s level=%s ", ts, level_names[lvl]);
+    if (n < 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    if (m < 0)
+        return;
+    size_t len = (size_t)n + (size_t)m;
+    if (len > sizeof(line) - 2)
+        len = sizeof(line) - 2;
+    line[len++] = '\n';
+    ssize_t w = write(log->fd, line, len);
+    (void)w;
+}

@@ -1,0 +1,367 @@
+/* Command-line dispatch, wiring, signals. */
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "admin/admin.h"
+#include "conf/conf.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "net/net.h"
+#include "proxy/proxy.h"
+
+#ifndef FX_VERSION
+#define FX_VERSION "0.0.0"
+#endif
+
+static const char usage_main[] =
+    "usage: ficus <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  serve -c FILE   run the gateway with the configuration in FILE\n"
+    "  check -c FILE   validate FILE and exit (0 valid, 1 invalid)\n"
+    "  version         print the version\n"
+    "  help            print this help\n"
+    "\n"
+    "Each command accepts --help. Signals for serve: SIGHUP reloads the configuration\n"
+    "(an invalid file is rejected and the running one kept), SIGTERM or SIGINT drains\n"
+    "in-flight requests (limits.drain_timeout) and exits 0.\n";
+
+static const char usage_serve[] =
+    "usage: ficus serve -c FILE\n"
+    "\n"
+    "Run the gateway. Logs events on stderr (logfmt), access log as configured.\n"
+    "  -c, --config FILE   configuration file (YAML)\n"
+    "  -h, --help          print this help\n";
+
+static const char usage_check[] = "usage: ficus check -c FILE\n"
+                                  "\n"
+                                  "Validate a configuration file. Prints the first error as\n"
+                                  "FILE:LINE:COLUMN: cause and exits 1, or exits 0 when valid.\n"
+                                  "  -c, --config FILE   configuration file (YAML)\n"
+                                  "  -h, --help          print this help\n";
+
+/* Parse "-c FILE" / "--config FILE" / "--help". Returns the path, NULL for help
+ * (after printing it), or NULL with *bad set. */
+static const char *parse_config_arg(int argc, char **argv, const char *usage, bool *bad)
+{
+    const char *path = NULL;
+    *bad = false;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            (void)fputs(usage, stdout);
+            return NULL;
+        }
+        if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc) {
+            path = argv[++i];
+            continue;
+        }
+        (void)fprintf(stderr, "ficus: unexpected argument '%s'\n%s", argv[i], usage);
+        *bad = true;
+        return NULL;
+    }
+    if (path == NULL) {
+        (void)fprintf(stderr, "ficus: missing -c FILE\n%s", usage);
+        *bad = true;
+    }
+    return path;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+    bool bad;
+    const char *path = parse_config_arg(argc, argv, usage_check, &bad);
+    if (path == NULL)
+        return bad ? 2 : 0;
+    struct fx_conf *c = NULL;
+    struct fx_err err = { 0 };
+    if (fx_conf_load(path, &c, &err) != 0) {
+        (void)fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    (void)printf("%s: ok (%zu listeners, %zu upstreams, %zu routes)\n", path, c->nlisten,
+                 c->nupstreams, c->nroutes);
+    fx_conf_unref(c);
+    return 0;
+}
+
+/* Everything `serve` owns. */
+struct server {
+    struct fx_shared sh;
+    struct fx_worker *ws;
+    size_t nw;
+    struct fx_admin admin;
+    bool admin_on;
+    char *conf_path;
+};
+
+static unsigned int worker_count(const struct fx_conf *c)
+{
+    if (c->workers > 0)
+        return c->workers;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned int)n : 1u;
+}
+
+static void set_port(struct fx_addr *a, unsigned short port)
+{
+    if (a->ss.ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)(void *)&a->ss)->sin6_port = htons(port);
+    else
+        ((struct sockaddr_in *)(void *)&a->ss)->sin_port = htons(port);
+}
+
+/* Open one SO_REUSEPORT socket per worker for `addr`; port 0 is resolved by
+ * the first bind so that every worker shares the same port. */
+static int open_listeners(struct fx_addr addr, int *fds, size_t nw, struct fx_log *log,
+                          struct fx_err *err)
+{
+    for (size_t i = 0; i < nw; i++) {
+        int fd = fx_net_listen(&addr, true, 4096, err);
+        if (fd < 0) {
+            while (i > 0)
+                (void)close(fds[--i]);
+            return fd;
+        }
+        fds[i] = fd;
+        if (i == 0) {
+            struct sockaddr_storage ss;
+            socklen_t sl = sizeof(ss);
+            (void)getsockname(fd, (struct sockaddr *)&ss, &sl);
+            fx_addr_format((struct sockaddr *)&ss, addr.text, sizeof(addr.text));
+            set_port(&addr, ntohs(((struct sockaddr_in *)(void *)&ss)->sin_port));
+            fx_log(log, FX_LOG_INFO, "event=listening kind=proxy addr=%s", addr.text);
+        }
+    }
+    return 0;
+}
+
+static int start_workers(struct server *s, const struct fx_conf *c, struct fx_err *err)
+{
+    s->nw = worker_count(c);
+    s->ws = calloc(s->nw, sizeof(*s->ws));
+    int *fds = calloc(s->nw * c->nlisten, sizeof(int));
+    int *wfds = calloc(c->nlisten ? c->nlisten : 1, sizeof(int));
+    int rc = FX_ENOMEM;
+    if (s->ws == NULL || fds == NULL || wfds == NULL)
+        goto out;
+    for (size_t l = 0; l < c->nlisten; l++) {
+        rc = open_listeners(c->listen[l], fds + l * s->nw, s->nw, &s->sh.log, err);
+        if (rc < 0)
+            goto out;
+    }
+    for (size_t i = 0; i < s->nw; i++) {
+        for (size_t l = 0; l < c->nlisten; l++)
+            wfds[l] = fds[l * s->nw + i];
+        rc = fx_worker_init(&s->ws[i], &s->sh, (unsigned int)i, wfds, c->nlisten, err);
+        if (rc != 0)
+            goto out;
+    }
+    for (size_t i = 0; i < s->nw; i++) {
+        rc = fx_worker_start(&s->ws[i]);
+        if (rc != 0) {
+            FX_ERR_SET(err, rc, "cannot start worker thread %zu", i);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    free(fds);
+    free(wfds);
+    return rc;
+}
+
+static int open_access_log(struct server *s, const struct fx_conf *c, struct fx_err *err)
+{
+    if (c->access_mode == FX_CONF_LOG_OFF)
+        return 0;
+    if (c->access_mode == FX_CONF_LOG_STDOUT) {
+        s->sh.access_fd = 1;
+        return 0;
+    }
+    int fd = open(c->access_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return FX_ERR_SET(err, FX_ESYS, "access log %s: %s", c->access_path,
+                          strerrordesc_np(errno));
+    s->sh.access_fd = fd;
+    return 0;
+}
+
+static int start_admin(struct server *s, const struct fx_conf *c, struct fx_err *err)
+{
+    if (!c->admin_enabled)
+        return 0;
+    int fd = fx_net_listen(&c->admin_listen, false, 128, err);
+    if (fd < 0)
+        return fd;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    char text[64];
+    (void)getsockname(fd, (struct sockaddr *)&ss, &sl);
+    fx_addr_format((struct sockaddr *)&ss, text, sizeof(text));
+    fx_log(&s->sh.log, FX_LOG_INFO, "event=listening kind=admin addr=%s", text);
+    int rc = fx_admin_start(&s->admin, fd, &s->sh, s->ws, s->nw, err);
+    if (rc != 0) {
+        (void)close(fd);
+        return rc;
+    }
+    s->admin_on = true;
+    return 0;
+}
+
+static bool same_listeners(const struct fx_conf *a, const struct fx_conf *b)
+{
+    if (a->nlisten != b->nlisten)
+        return false;
+    for (size_t i = 0; i < a->nlisten; i++) {
+        if (strcmp(a->listen[i].text, b->listen[i].text) != 0)
+            return false;
+    }
+    return true;
+}
+
+static void reload(struct server *s)
+{
+    struct fx_conf *c = NULL;
+    struct fx_err err = { 0 };
+    if (fx_conf_load(s->conf_path, &c, &err) != 0) {
+        atomic_fetch_add(&s->sh.reloads_failed, 1);
+        fx_log(&s->sh.log, FX_LOG_ERROR, "event=reload result=error error=\"%s\"", err.msg);
+        return;
+    }
+    (void)pthread_mutex_lock(&s->sh.lock);
+    int rc = fx_shared_assign_ids(&s->sh, c, &err);
+    bool same = same_listeners(s->sh.conf, c);
+    (void)pthread_mutex_unlock(&s->sh.lock);
+    if (rc != 0) {
+        fx_conf_unref(c);
+        atomic_fetch_add(&s->sh.reloads_failed, 1);
+        fx_log(&s->sh.log, FX_LOG_ERROR, "event=reload result=error error=\"%s\"", err.msg);
+        return;
+    }
+    if (!same)
+        fx_log(&s->sh.log, FX_LOG_WARN,
+               "event=reload_listen_ignored msg=\"listen addresses change only on restart\"");
+    if (c->access_mode == FX_CONF_LOG_FILE && s->sh.access_fd > 2) {
+        /* Reopen the file (log rotation); dup2 swaps it under the workers atomically. */
+        int fd = open(c->access_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            (void)dup2(fd, s->sh.access_fd);
+            (void)close(fd);
+        }
+    }
+    fx_shared_swap(&s->sh, c);
+    atomic_fetch_add(&s->sh.reloads_ok, 1);
+    for (size_t i = 0; i < s->nw; i++)
+        fx_worker_wake(&s->ws[i]);
+    fx_log(&s->sh.log, FX_LOG_INFO, "event=reload result=ok generation=%llu routes=%zu",
+           (unsigned long long)atomic_load(&s->sh.gen), c->nroutes);
+}
+
+static void wait_signals(struct server *s, const sigset_t *set)
+{
+    for (;;) {
+        int sig = sigwaitinfo(set, NULL);
+        if (sig == SIGHUP) {
+            reload(s);
+            continue;
+        }
+        if (sig == SIGTERM || sig == SIGINT) {
+            fx_log(&s->sh.log, FX_LOG_INFO, "event=shutdown signal=%s",
+                   sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            return;
+        }
+    }
+}
+
+static void stop_server(struct server *s)
+{
+    atomic_store(&s->sh.stopping, true);
+    for (size_t i = 0; i < s->nw; i++)
+        fx_worker_wake(&s->ws[i]);
+    for (size_t i = 0; i < s->nw; i++) {
+        if (s->ws[i].thread != 0)
+            fx_worker_join(&s->ws[i]);
+    }
+    if (s->admin_on)
+        fx_admin_stop(&s->admin);
+    if (s->sh.access_fd > 2)
+        (void)close(s->sh.access_fd);
+    free(s->ws);
+    fx_shared_fini(&s->sh);
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    bool bad;
+    const char *path = parse_config_arg(argc, argv, usage_serve, &bad);
+    if (path == NULL)
+        return bad ? 2 : 0;
+    struct fx_conf *c = NULL;
+    struct fx_err err = { 0 };
+    if (fx_conf_load(path, &c, &err) != 0) {
+        (void)fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    static struct server s; /* large (worker stats); lives for the whole command */
+    memset(&s, 0, sizeof(s));
+    s.conf_path = (char *)(uintptr_t)path;
+    if (fx_shared_init(&s.sh, c) != 0 || fx_shared_assign_ids(&s.sh, c, &err) != 0) {
+        (void)fprintf(stderr, "ficus: %s\n", err.msg);
+        return 1;
+    }
+    sigset_t set;
+    (void)sigemptyset(&set);
+    (void)sigaddset(&set, SIGHUP);
+    (void)sigaddset(&set, SIGTERM);
+    (void)sigaddset(&set, SIGINT);
+    (void)pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited by every thread */
+    (void)signal(SIGPIPE, SIG_IGN);
+    int rc = open_access_log(&s, c, &err);
+    if (rc == 0)
+        rc = start_workers(&s, c, &err);
+    if (rc == 0)
+        rc = start_admin(&s, c, &err);
+    if (rc != 0) {
+        fx_log(&s.sh.log, FX_LOG_ERROR, "event=start_failed error=\"%s\"", err.msg);
+        stop_server(&s);
+        return 1;
+    }
+    fx_log(&s.sh.log, FX_LOG_INFO, "event=ready workers=%zu version=%s pid=%d", s.nw, FX_VERSION,
+           (int)getpid());
+    wait_signals(&s, &set);
+    stop_server(&s);
+    struct fx_log elog = { FX_LOG_INFO, 2 };
+    fx_log(&elog, FX_LOG_INFO, "event=exit code=0");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        (void)fputs(usage_main, stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "serve") == 0)
+        return cmd_serve(argc, argv);
+    if (strcmp(cmd, "check") == 0)
+        return cmd_check(argc, argv);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        (void)printf("ficus %s\n", FX_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        (void)fputs(usage_main, stdout);
+        return 0;
+    }
+    (void)fprintf(stderr, "ficus: unknown command '%s'\n%s", cmd, usage_main);
+    return 2;
+}

@@ -1,0 +1,288 @@
+/* Per-exchange accounting: counters, histograms, the JSON access log, and the
+ * Prometheus rendering of all workers' counters. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proxy_int.h"
+
+static const double hist_bounds[FX_HIST_BUCKETS - 1] = {
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+};
+
+static inline void inc(atomic_uint_fast64_t *c, uint64_t n)
+{
+    /* Single writer (this worker): a plain load and store, no locked instruction. */
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+static void count_request(struct fx_stats *st, uint64_t key)
+{
+    size_t h = (size_t)((key * 0x9e3779b97f4a7c15u) >> 52) & (FX_STATS_SLOTS - 1);
+    for (size_t i = 0; i < FX_STATS_SLOTS; i++) {
+        struct fx_stat_slot *s = &st->req[(h + i) & (FX_STATS_SLOTS - 1)];
+        uint64_t k = atomic_load_explicit(&s->key, memory_order_relaxed);
+        if (k == key) {
+            inc(&s->count, 1);
+            return;
+        }
+        if (k == 0) {
+            atomic_store_explicit(&s->count, 1, memory_order_relaxed);
+            atomic_store_explicit(&s->key, key, memory_order_release);
+            return;
+        }
+    }
+}
+
+static size_t json_escape(char *out, size_t cap, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 7 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)c;
+        } else if (c < 0x20 || c >= 0x7f) {
+            out[o++] = '\\';
+            out[o++] = 'u';
+            out[o++] = '0';
+            out[o++] = '0';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    return o;
+}
+
+static const char *now_text(struct fx_worker *w, char *ms_out)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_REALTIME, &ts);
+    if ((uint64_t)ts.tv_sec != w->time_cache_sec) {
+        struct tm tm;
+        (void)gmtime_r(&ts.tv_sec, &tm);
+        (void)strftime(w->time_cache, sizeof(w->time_cache), "%Y-%m-%dT%H:%M:%S", &tm);
+        w->time_cache_sec = (uint64_t)ts.tv_sec;
+    }
+    (void)snprintf(ms_out, 8, ".%03dZ", (int)((ts.tv_nsec / 1000000) % 1000));
+    return w->time_cache;
+}
+
+void fx_proxy__alog_flush(struct fx_worker *w)
+{
+    if (w->alog_len == 0 || w->sh->access_fd < 0) {
+        w->alog_len = 0;
+        return;
+    }
+    size_t off = 0;
+    while (off < w->alog_len) {
+        ssize_t n = write(w->sh->access_fd, w->alog + off, w->alog_len - off);
+        if (n <= 0)
+            break; /* a full or broken log must not stop the proxy */
+        off += (size_t)n;
+    }
+    w->alog_len = 0;
+}
+
+static void alog_line(struct fx_worker *w, struct fx_cconn *cc, struct fx_exch *x,
+                      uint64_t dur_us)
+{
+    if (FX_ALOG_CAP - w->alog_len < 4096 + 64)
+        fx_proxy__alog_flush(w);
+    char path[2048];
+    size_t plen = 0;
+    char method[64];
+    size_t mlen = 0;
+    if (x->uhead.data != NULL) {
+        const char *base = fx_buf_rptr(&x->uhead);
+        mlen = json_escape(method, sizeof(method), base, x->method_len);
+        plen = json_escape(path, sizeof(path), base + x->path_off, x->path_len);
+    }
+    char rid[140];
+    size_t rlen = json_escape(rid, sizeof(rid), x->request_id, strlen(x->request_id));
+    char ms[8];
+    const char *t = now_text(w, ms);
+    int n = snprintf(
+        w->alog + w->alog_len, FX_ALOG_CAP - w->alog_len,
+        "{\"time\":\"%s%s\",\"request_id\":\"%.*s\",\"client\":\"%s\",\"method\":\"%.*s\","
+        "\"path\":\"%.*s\",\"route\":\"%s\",\"upstream\":\"%s\",\"server\":\"%s\","
+        "\"status\":%d,\"bytes_in\":%llu,\"bytes_out\":%llu,\"duration_us\":%llu,"
+        "\"error\":%s%s%s}\n",
+        t, ms, (int)rlen, rid, cc->peer_text, (int)mlen, method, (int)plen, path,
+        x->route ? x->route->name : "", x->up ? x->up->name : "",
+        x->srv ? x->srv->addr.text : "", x->status, (unsigned long long)x->bytes_in,
+        (unsigned long long)x->bytes_out, (unsigned long long)dur_us, x->error ? "\"" : "",
+        x->error ? x->error : "null", x->error ? "\"" : "");
+    if (n > 0 && (size_t)n < FX_ALOG_CAP - w->alog_len)
+        w->alog_len += (size_t)n;
+}
+
+void fx_proxy__exch_account(struct fx_worker *w, struct fx_cconn *cc, struct fx_exch *x)
+{
+    uint64_t dur_us = w->loop.now_us - x->start_us;
+    struct fx_stats *st = w->stats;
+    uint64_t rid = x->route ? x->route->id + 1u : 0;
+    uint64_t uid = x->up ? x->up->id + 1u : 0;
+    count_request(st, (rid << 40) | (uid << 20) | (uint64_t)(x->status & 0xfffff));
+    if (x->route != NULL) {
+        double s = (double)dur_us / 1e6;
+        size_t b = 0;
+        while (b < FX_HIST_BUCKETS - 1 && s > hist_bounds[b])
+            b++;
+        inc(&st->hist[x->route->id][b], 1);
+        inc(&st->hist_sum_us[x->route->id], dur_us);
+    }
+    if (w->sh->access_fd >= 0)
+        alog_line(w, cc, x, dur_us);
+}
+
+/* ---- Prometheus exposition (admin thread) ---------------------------------- */
+
+static uint64_t ld(atomic_uint_fast64_t *c)
+{
+    return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+static const char *iname(struct fx_intern *in, uint64_t id1)
+{
+    if (id1 == 0 || id1 > atomic_load(&in->n))
+        return "";
+    return in->names[id1 - 1];
+}
+
+struct kv {
+    uint64_t key;
+    uint64_t count;
+};
+
+static int kv_cmp(const void *a, const void *b)
+{
+    uint64_t x = ((const struct kv *)a)->key;
+    uint64_t y = ((const struct kv *)b)->key;
+    return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+static void render_requests(struct fx_shared *sh, struct fx_worker *ws, size_t nw, FILE *f)
+{
+    (void)fputs("# HELP ficus_requests_total Requests answered, by route, upstream and status.\n"
+                "# TYPE ficus_requests_total counter\n",
+                f);
+    struct kv *all = malloc(nw * FX_STATS_SLOTS * sizeof(*all));
+    if (all == NULL)
+        return;
+    size_t n = 0;
+    for (size_t i = 0; i < nw; i++) {
+        for (size_t s = 0; s < FX_STATS_SLOTS; s++) {
+            uint64_t key = atomic_load_explicit(&ws[i].stats->req[s].key, memory_order_acquire);
+            if (key != 0)
+                all[n++] = (struct kv){ key, ld(&ws[i].stats->req[s].count) };
+        }
+    }
+    qsort(all, n, sizeof(*all), kv_cmp);
+    for (size_t i = 0; i < n;) {
+        uint64_t key = all[i].key;
+        uint64_t total = 0;
+        for (; i < n && all[i].key == key; i++)
+            total += all[i].count;
+        (void)fprintf(f, "ficus_requests_total{route=\"%s\",upstream=\"%s\",code=\"%u\"} %llu\n",
+                      iname(&sh->routes, key >> 40), iname(&sh->upstreams, (key >> 20) & 0xfffff),
+                      (unsigned)(key & 0xfffff), (unsigned long long)total);
+    }
+    free(all);
+}
+
+static void render_hist(struct fx_shared *sh, struct fx_worker *ws, size_t nw, FILE *f)
+{
+    (void)fputs("# HELP ficus_request_duration_seconds Time from request head to last response "
+                "byte, by route.\n# TYPE ficus_request_duration_seconds histogram\n",
+                f);
+    size_t nr = atomic_load(&sh->routes.n);
+    for (size_t r = 0; r < nr; r++) {
+        uint64_t b[FX_HIST_BUCKETS] = { 0 };
+        uint64_t sum = 0;
+        for (size_t i = 0; i < nw; i++) {
+            for (size_t k = 0; k < FX_HIST_BUCKETS; k++)
+                b[k] += ld(&ws[i].stats->hist[r][k]);
+            sum += ld(&ws[i].stats->hist_sum_us[r]);
+        }
+        uint64_t cum = 0;
+        for (size_t k = 0; k < FX_HIST_BUCKETS; k++) {
+            cum += b[k];
+            if (k < FX_HIST_BUCKETS - 1)
+                (void)fprintf(f,
+                              "ficus_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} "
+                              "%llu\n",
+                              sh->routes.names[r], hist_bounds[k], (unsigned long long)cum);
+            else
+                (void)fprintf(f,
+                              "ficus_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} "
+                              "%llu\n",
+                              sh->routes.names[r], (unsigned long long)cum);
+        }
+        (void)fprintf(f, "ficus_request_duration_seconds_sum{route=\"%s\"} %.6f\n",
+                      sh->routes.names[r], (double)sum / 1e6);
+        (void)fprintf(f, "ficus_request_duration_seconds_count{route=\"%s\"} %llu\n",
+                      sh->routes.names[r], (unsigned long long)cum);
+    }
+}
+
+static void render_upstreams(struct fx_shared *sh, struct fx_worker *ws, size_t nw, FILE *f)
+{
+    size_t nu = atomic_load(&sh->upstreams.n);
+    (void)fputs("# HELP ficus_upstream_connect_errors_total Failed connects to upstream servers.\n"
+                "# TYPE ficus_upstream_connect_errors_total counter\n",
+                f);
+    for (size_t u = 0; u < nu; u++) {
+        uint64_t n = 0;
+        for (size_t i = 0; i < nw; i++)
+            n += ld(&ws[i].stats->connect_errors[u]);
+        (void)fprintf(f, "ficus_upstream_connect_errors_total{upstream=\"%s\"} %llu\n",
+                      sh->upstreams.names[u], (unsigned long long)n);
+    }
+    (void)fputs("# HELP ficus_upstream_timeouts_total Upstream connect, send and read timeouts.\n"
+                "# TYPE ficus_upstream_timeouts_total counter\n",
+                f);
+    for (size_t u = 0; u < nu; u++) {
+        uint64_t n = 0;
+        for (size_t i = 0; i < nw; i++)
+            n += ld(&ws[i].stats->timeouts[u]);
+        (void)fprintf(f, "ficus_upstream_timeouts_total{upstream=\"%s\"} %llu\n",
+                      sh->upstreams.names[u], (unsigned long long)n);
+    }
+}
+
+void fx_stats_render(struct fx_shared *sh, struct fx_worker *ws, size_t nw, FILE *f)
+{
+    render_requests(sh, ws, nw, f);
+    render_hist(sh, ws, nw, f);
+    render_upstreams(sh, ws, nw, f);
+    long long cc = 0;
+    long long uc = 0;
+    uint64_t rej = 0;
+    for (size_t i = 0; i < nw; i++) {
+        cc += (long long)atomic_load_explicit(&ws[i].stats->client_conns, memory_order_relaxed);
+        uc += (long long)atomic_load_explicit(&ws[i].stats->upstream_conns, memory_order_relaxed);
+        rej += ld(&ws[i].stats->rejected_conns);
+    }
+    (void)fprintf(f,
+                  "# HELP ficus_client_connections Open client connections.\n"
+                  "# TYPE ficus_client_connections gauge\nficus_client_connections %lld\n"
+                  "# HELP ficus_upstream_connections Open upstream connections (busy and idle).\n"
+                  "# TYPE ficus_upstream_connections gauge\nficus_upstream_connections %lld\n"
+                  "# HELP ficus_rejected_connections_total Connections refused over "
+                  "max_connections.\n"
+                  "# TYPE ficus_rejected_connections_total counter\n"
+                  "ficus_rejected_connections_total %llu\n"
+                  "# HELP ficus_config_reloads_total Configuration reloads by result.\n"
+                  "# TYPE ficus_config_reloads_total counter\n"
+                  "ficus_config_reloads_total{result=\"success\"} %llu\n"
+                  "ficus_config_reloads_total{result=\"failure\"} %llu\n",
+                  cc, uc, (unsigned long long)rej, (unsigned long long)ld(&sh->reloads_ok),
+                  (unsigned long long)ld(&sh->reloads_failed));
+}

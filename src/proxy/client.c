@@ -1,0 +1,1062 @@
+/* Client connections: request heads, the exchange pump in both directions,
+ * local responses and keep-alive. Everything runs on the worker's thread. */
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../core/err.h"
+#include "../http/http.h"
+#include "../loop/loop.h"
+#include "../route/route.h"
+#include "proxy_int.h"
+
+static bool x_step(struct fx_cconn *cc);
+
+static const struct fx_conf_limits *cc_limits(const struct fx_cconn *cc)
+{
+    if (cc->x != NULL)
+        return &cc->x->wc->conf->limits;
+    return &cc->w->wc->conf->limits;
+}
+
+/* ---- low-level I/O ---------------------------------------------------- */
+
+/* Read into `b`. Returns bytes read (> 0), 0 when nothing could be read (no
+ * data or no room), -1 on EOF or error (FX_IO_F_EOF is then set). */
+static ssize_t io_read(struct fx_worker *w, struct fx_io *io, unsigned int *flags, struct fx_buf *b)
+{
+    if (b->data == NULL && fx_proxy__buf_get(w, b) != 0)
+        return 0;
+    if (fx_buf_wroom(b) == 0)
+        fx_buf_compact(b);
+    size_t room = fx_buf_wroom(b);
+    if (room == 0)
+        return 0;
+    ssize_t n = read(io->fd, fx_buf_wptr(b), room);
+    if (n > 0) {
+        fx_buf_commit(b, (size_t)n);
+        if ((size_t)n < room)
+            *flags &= ~FX_IO_F_READABLE; /* a short read drained the socket */
+        return n;
+    }
+    *flags &= ~FX_IO_F_READABLE;
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return 0;
+    *flags |= FX_IO_F_EOF;
+    return -1;
+}
+
+/* Write up to two spans. Returns bytes written, 0 when the socket is full,
+ * -1 on a write error. */
+static ssize_t io_write2(int fd, unsigned int *flags, const char *a, size_t alen, const char *b,
+                         size_t blen)
+{
+    struct iovec iov[2];
+    int n = 0;
+    if (alen > 0)
+        iov[n++] = (struct iovec){ (void *)(uintptr_t)a, alen };
+    if (blen > 0)
+        iov[n++] = (struct iovec){ (void *)(uintptr_t)b, blen };
+    ssize_t w = writev(fd, iov, n);
+    if (w < 0) {
+        if (errno == EAGAIN || errno == EINTR) {
+            *flags &= ~FX_IO_F_WRITABLE;
+            return 0;
+        }
+        return -1;
+    }
+    if ((size_t)w < alen + blen)
+        *flags &= ~FX_IO_F_WRITABLE;
+    return w;
+}
+
+/* ---- connection lifecycle ---------------------------------------------- */
+
+static void on_dead_io(struct fx_io *io, uint32_t events)
+{
+    (void)io;
+    (void)events;
+}
+
+static void cc_set_timer(struct fx_cconn *cc, int kind, uint64_t ms, bool rearm)
+{
+    if (kind == FX_TK_NONE) {
+        if (cc->tkind != FX_TK_NONE)
+            fx_timer_stop(&cc->w->loop, &cc->timer);
+        cc->tkind = FX_TK_NONE;
+        return;
+    }
+    if (cc->tkind == kind && !rearm)
+        return;
+    cc->tkind = kind;
+    (void)fx_timer_arm(&cc->w->loop, &cc->timer, ms);
+}
+
+static void uc_set_timer(struct fx_uconn *uc, int kind, uint64_t ms, bool rearm)
+{
+    if (kind == FX_TK_NONE) {
+        if (uc->tkind != FX_TK_NONE)
+            fx_timer_stop(&uc->w->loop, &uc->timer);
+        uc->tkind = FX_TK_NONE;
+        return;
+    }
+    if (uc->tkind == kind && !rearm)
+        return;
+    uc->tkind = kind;
+    (void)fx_timer_arm(&uc->w->loop, &uc->timer, ms);
+}
+
+static void x_free(struct fx_cconn *cc)
+{
+    struct fx_exch *x = cc->x;
+    struct fx_worker *w = cc->w;
+    if (x->u != NULL) {
+        x->u->owner = NULL;
+        fx_proxy__uc_release(x->u, false, 0);
+        x->u = NULL;
+    }
+    fx_proxy__buf_put(w, &x->uhead);
+    fx_proxy__buf_put(w, &x->chead);
+    fx_proxy__wc_put(w, x->wc);
+    FX_FREE(cc->x);
+}
+
+void fx_proxy__cc_close(struct fx_cconn *cc)
+{
+    if (cc->flags & FX_IO_F_CLOSED)
+        return;
+    struct fx_worker *w = cc->w;
+    if (cc->x != NULL) {
+        struct fx_exch *x = cc->x;
+        if (!(x->flags & FX_X_F_RESP_DONE) || x->chead.len > 0 || x->resp_ready > 0) {
+            if (x->status == 0 || !(x->flags & FX_X_F_RESP_HEAD))
+                x->status = 499;
+            if (x->error == NULL)
+                x->error = "client_closed";
+        }
+        fx_proxy__exch_account(w, cc, x);
+        x_free(cc);
+    }
+    cc->flags |= FX_IO_F_CLOSED;
+    fx_timer_stop(&w->loop, &cc->timer);
+    fx_loop_del(&w->loop, &cc->io);
+    (void)close(cc->io.fd);
+    cc->io.fd = -1;
+    cc->io.cb = on_dead_io;
+    fx_proxy__buf_put(w, &cc->in);
+    if (cc->prev != NULL)
+        cc->prev->next = cc->next;
+    else
+        w->conns = cc->next;
+    if (cc->next != NULL)
+        cc->next->prev = cc->prev;
+    cc->prev = NULL;
+    cc->next = w->grave_c;
+    w->grave_c = cc;
+    atomic_fetch_sub(&w->sh->nconns, 1);
+    atomic_store_explicit(&w->stats->client_conns,
+                          atomic_load_explicit(&w->stats->client_conns, memory_order_relaxed) - 1,
+                          memory_order_relaxed);
+}
+
+static void cc_on_timer(struct fx_timer *t);
+
+static void cc_on_event(struct fx_io *io, uint32_t events)
+{
+    struct fx_cconn *cc = (struct fx_cconn *)io;
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP))
+        cc->flags |= FX_IO_F_READABLE;
+    if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+        cc->flags |= FX_IO_F_WRITABLE;
+    fx_proxy__cc_run(cc);
+}
+
+void fx_proxy__cc_accept(struct fx_worker *w, int fd, const struct sockaddr_storage *peer)
+{
+    struct fx_cconn *cc = calloc(1, sizeof(*cc));
+    if (cc == NULL) {
+        (void)close(fd);
+        atomic_fetch_sub(&w->sh->nconns, 1);
+        return;
+    }
+    cc->io.fd = fd;
+    cc->io.cb = cc_on_event;
+    cc->w = w;
+    cc->peer = *peer;
+    fx_timer_init(&cc->timer, cc_on_timer);
+    if (peer->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)(const void *)peer;
+        (void)inet_ntop(AF_INET6, &s6->sin6_addr, cc->peer_ip, sizeof(cc->peer_ip));
+        (void)snprintf(cc->peer_text, sizeof(cc->peer_text), "[%s]:%u", cc->peer_ip,
+                       ntohs(s6->sin6_port));
+    } else {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)(const void *)peer;
+        (void)inet_ntop(AF_INET, &s4->sin_addr, cc->peer_ip, sizeof(cc->peer_ip));
+        (void)snprintf(cc->peer_text, sizeof(cc->peer_text), "%s:%u", cc->peer_ip,
+                       ntohs(s4->sin_port));
+    }
+    if (fx_loop_add(&w->loop, &cc->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP) != 0) {
+        (void)close(fd);
+        free(cc);
+        atomic_fetch_sub(&w->sh->nconns, 1);
+        return;
+    }
+    cc->next = w->conns;
+    if (w->conns != NULL)
+        w->conns->prev = cc;
+    w->conns = cc;
+    atomic_store_explicit(&w->stats->client_conns,
+                          atomic_load_explicit(&w->stats->client_conns, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    cc_set_timer(cc, FX_TK_HEADER, cc_limits(cc)->client_header_timeout_ms, true);
+    /* Data often arrives with the handshake: try at once instead of waiting for epoll. */
+    cc->flags |= FX_IO_F_READABLE | FX_IO_F_WRITABLE;
+    fx_proxy__cc_run(cc);
+}
+
+/* ---- local responses ---------------------------------------------------- */
+
+static struct fx_exch *x_new(struct fx_cconn *cc)
+{
+    struct fx_exch *x = calloc(1, sizeof(*x));
+    if (x == NULL)
+        return NULL;
+    x->wc = fx_proxy__wc_get(cc->w);
+    x->start_us = cc->w->loop.now_us;
+    x->minor = 1;
+    cc->x = x;
+    return x;
+}
+
+/* Queue a response generated by Ficus (after any pending 100 Continue). */
+static void x_local(struct fx_cconn *cc, int status, const char *error, bool close_conn)
+{
+    struct fx_exch *x = cc->x;
+    struct fx_worker *w = cc->w;
+    if (x->u != NULL) {
+        x->u->owner = NULL;
+        fx_proxy__uc_release(x->u, false, 0);
+        x->u = NULL;
+    }
+    x->resp_ready = 0;
+    x->status = status;
+    x->error = error;
+    x->flags |= FX_X_F_LOCAL | FX_X_F_RESP_DONE | FX_X_F_RESP_HEAD;
+    if (close_conn || !(x->flags & FX_X_F_REQ_DONE) || w->draining)
+        x->flags |= FX_X_F_CLOSE;
+    if (x->chead.data == NULL && fx_proxy__buf_get(w, &x->chead) != 0) {
+        fx_proxy__cc_close(cc);
+        return;
+    }
+    char body[128];
+    int blen = snprintf(body, sizeof(body), "%d %s\n", status, fx_h1_reason(status));
+    char head[512];
+    int hlen = snprintf(head, sizeof(head),
+                        "HTTP/1.1 %d %s\r\nServer: ficus\r\nContent-Type: text/plain\r\n"
+                        "Content-Length: %d\r\nX-Request-Id: %s\r\n%s\r\n",
+                        status, fx_h1_reason(status), (x->flags & FX_X_F_HEAD_REQ) ? 0 : blen,
+                        x->request_id,
+                        (x->flags & FX_X_F_CLOSE)
+                            ? "Connection: close\r\n"
+                            : (x->minor == 0 ? "Connection: keep-alive\r\n" : ""));
+    if (hlen < 0 || blen < 0 || fx_buf_append(&x->chead, head, (size_t)hlen) != 0 ||
+        (!(x->flags & FX_X_F_HEAD_REQ) && fx_buf_append(&x->chead, body, (size_t)blen) != 0)) {
+        fx_proxy__cc_close(cc);
+    }
+}
+
+static int reject_status(int rc)
+{
+    switch (rc) {
+    case FX_ETOOLONG_LINE:
+        return 414;
+    case FX_ETOOLONG_HEAD:
+    case FX_ETOOMANY:
+        return 431;
+    case FX_EVERSION:
+        return 505;
+    default:
+        return 400;
+    }
+}
+
+/* A request head that cannot be served: answer and close. */
+static void cc_reject(struct fx_cconn *cc, int rc)
+{
+    if (x_new(cc) == NULL) {
+        fx_proxy__cc_close(cc);
+        return;
+    }
+    fx_proxy__rand_hex(cc->w, cc->x->request_id, 32);
+    cc->x->flags |= FX_X_F_REQ_DONE;
+    cc->state = FX_CC_EXCH;
+    x_local(cc, reject_status(rc), "bad_request", true);
+}
+
+/* ---- building the upstream request head ---------------------------------- */
+
+static bool is_hop_by_hop(struct fx_str n)
+{
+    static const struct fx_str hop[] = {
+        { "connection", 10 }, { "keep-alive", 10 },         { "te", 2 },
+        { "upgrade", 7 },     { "proxy-connection", 16 },   { "expect", 6 },
+        { "trailer", 7 },     { "x-forwarded-for", 15 },    { "x-forwarded-proto", 17 },
+        { "x-forwarded-host", 16 },
+    };
+    for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++) {
+        if (fx_str_eqi(n, hop[i]))
+            return true;
+    }
+    return n.len > 6 && fx_str_eqi((struct fx_str){ n.ptr, 6 }, FX_STR("proxy-"));
+}
+
+/* True when `name` is listed in one of the message's Connection headers. */
+static bool named_in_connection(const struct fx_h1_header *hs, size_t n, struct fx_str name)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!fx_str_eqi(hs[i].name, FX_STR("connection")))
+            continue;
+        struct fx_str list = hs[i].value;
+        struct fx_str item;
+        while (fx_h1_list_next(&list, &item)) {
+            if (fx_str_eqi(item, name))
+                return true;
+        }
+    }
+    return false;
+}
+
+static bool put(struct fx_buf *b, const char *p, size_t n)
+{
+    return fx_buf_append(b, p, n) == 0;
+}
+
+static bool put_s(struct fx_buf *b, struct fx_str s)
+{
+    return put(b, s.ptr, s.len);
+}
+
+#define PUT_LIT(b, lit) put((b), (lit), sizeof(lit) - 1)
+
+static bool put_header(struct fx_buf *b, struct fx_str name, struct fx_str value)
+{
+    return put_s(b, name) && PUT_LIT(b, ": ") && put_s(b, value) && PUT_LIT(b, "\r\n");
+}
+
+/* Copy the request's end-to-end headers, remembering the ones we extend. */
+static bool copy_req_headers(struct fx_buf *b, const struct fx_h1_req *req, struct fx_str *xff,
+                             bool *has_trace)
+{
+    bool strip_named = (req->flags & FX_H1_F_CONN_OTHER) != 0;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const struct fx_h1_header *h = &req->headers[i];
+        if (fx_str_eqi(h->name, FX_STR("x-forwarded-for"))) {
+            *xff = h->value; /* RFC 7239 style chains: only the last one is kept, then extended */
+            continue;
+        }
+        if (is_hop_by_hop(h->name))
+            continue;
+        if (strip_named && named_in_connection(req->headers, req->nheaders, h->name))
+            continue;
+        if ((req->flags & FX_H1_F_ABSOLUTE_FORM) && fx_str_eqi(h->name, FX_STR("host")))
+            continue;
+        if (fx_str_eqi(h->name, FX_STR("traceparent")))
+            *has_trace = true;
+        if (!put_header(b, h->name, h->value))
+            return false;
+    }
+    return true;
+}
+
+static bool add_proxy_headers(struct fx_cconn *cc, const struct fx_h1_req *req, struct fx_str xff,
+                              bool has_trace, bool had_rid)
+{
+    struct fx_exch *x = cc->x;
+    struct fx_buf *b = &x->uhead;
+    struct fx_str host = req->authority.len ? req->authority : req->host;
+    if (host.len == 0)
+        host = fx_str_c(x->srv->addr.text);
+    if ((req->flags & FX_H1_F_ABSOLUTE_FORM) || req->host.len == 0) {
+        if (!put_header(b, FX_STR("Host"), host))
+            return false;
+    }
+    if (!PUT_LIT(b, "X-Forwarded-For: ") ||
+        (xff.len > 0 && !(put_s(b, xff) && PUT_LIT(b, ", "))) ||
+        !put_s(b, fx_str_c(cc->peer_ip)) || !PUT_LIT(b, "\r\n"))
+        return false;
+    if (!PUT_LIT(b, "X-Forwarded-Proto: http\r\n") ||
+        !put_header(b, FX_STR("X-Forwarded-Host"), host) || !PUT_LIT(b, "Via: 1.1 ficus\r\n"))
+        return false;
+    if (!had_rid && !put_header(b, FX_STR("X-Request-Id"), fx_str_c(x->request_id)))
+        return false;
+    if (!has_trace) {
+        char tp[96];
+        char trace[33];
+        char span[17];
+        fx_proxy__rand_hex(cc->w, trace, 32);
+        fx_proxy__rand_hex(cc->w, span, 16);
+        int n = snprintf(tp, sizeof(tp), "traceparent: 00-%s-%s-01\r\n", trace, span);
+        if (n < 0 || !put(b, tp, (size_t)n))
+            return false;
+    }
+    return PUT_LIT(b, "\r\n");
+}
+
+/* Build "METHOD path HTTP/1.1" and the rewritten headers into x->uhead. */
+static bool build_uhead(struct fx_cconn *cc, const struct fx_h1_req *req)
+{
+    struct fx_exch *x = cc->x;
+    struct fx_buf *b = &x->uhead;
+    x->method_len = (uint16_t)(req->method.len < 65535 ? req->method.len : 65535);
+    x->path_off = (uint32_t)req->method.len + 1;
+    x->path_len = (uint32_t)req->path.len;
+    if (!put_s(b, req->method) || !PUT_LIT(b, " ") || !put_s(b, req->path) ||
+        !PUT_LIT(b, " HTTP/1.1\r\n"))
+        return false;
+    if (x->srv == NULL)
+        return true; /* no route: the request line is kept for the access log only */
+    struct fx_str xff = { NULL, 0 };
+    bool has_trace = false;
+    bool had_rid = (x->flags & FX_X_F_HAD_RID) != 0;
+    if (!copy_req_headers(b, req, &xff, &has_trace))
+        return false;
+    return add_proxy_headers(cc, req, xff, has_trace, had_rid);
+}
+
+static bool is_idempotent(struct fx_str m)
+{
+    return fx_str_eq(m, FX_STR("GET")) || fx_str_eq(m, FX_STR("HEAD")) ||
+           fx_str_eq(m, FX_STR("OPTIONS")) || fx_str_eq(m, FX_STR("PUT")) ||
+           fx_str_eq(m, FX_STR("DELETE")) || fx_str_eq(m, FX_STR("TRACE"));
+}
+
+static void find_request_id(struct fx_exch *x, const struct fx_h1_req *req)
+{
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const struct fx_h1_header *h = &req->headers[i];
+        if (!fx_str_eqi(h->name, FX_STR("x-request-id")))
+            continue;
+        x->flags |= FX_X_F_HAD_RID; /* forwarded as sent, whatever its length */
+        if (h->value.len > 0 && h->value.len <= 64) {
+            memcpy(x->request_id, h->value.ptr, h->value.len);
+            x->request_id[h->value.len] = '\0';
+        }
+        return;
+    }
+}
+
+static void x_init_from_req(struct fx_cconn *cc, struct fx_exch *x, const struct fx_h1_req *req,
+                            size_t head_len)
+{
+    x->bytes_in = head_len;
+    x->minor = req->minor;
+    if (fx_str_eq(req->method, FX_STR("HEAD")))
+        x->flags |= FX_X_F_HEAD_REQ;
+    if (is_idempotent(req->method))
+        x->flags |= FX_X_F_IDEMPOTENT;
+    if ((req->minor == 1 && (req->flags & FX_H1_F_CONN_CLOSE)) ||
+        (req->minor == 0 && !(req->flags & FX_H1_F_CONN_KEEPALIVE)) || cc->w->draining)
+        x->flags |= FX_X_F_CLOSE;
+    x->req_mode = req->body;
+    x->req_left = req->content_length;
+    if (x->req_mode == FX_H1_BODY_CHUNKED)
+        fx_h1_chunked_init(&x->req_ch);
+    if (x->req_mode == FX_H1_BODY_NONE ||
+        (x->req_mode == FX_H1_BODY_LENGTH && x->req_left == 0)) {
+        x->req_mode = FX_H1_BODY_NONE;
+        x->flags |= FX_X_F_REQ_DONE;
+    }
+    find_request_id(x, req);
+}
+
+static struct fx_uconn *x_connect(struct fx_cconn *cc, bool fresh)
+{
+    struct fx_exch *x = cc->x;
+    struct fx_uconn *uc = fx_proxy__uc_get(cc->w, x->srv, x->up, cc, fresh);
+    if (uc == NULL) {
+        atomic_fetch_add_explicit(&cc->w->stats->connect_errors[x->up->id], 1,
+                                  memory_order_relaxed);
+        return NULL;
+    }
+    if (uc->flags & FX_UCONN_F_CONNECTING)
+        uc_set_timer(uc, FX_TK_CONNECT, x->up->connect_timeout_ms, true);
+    else
+        uc_set_timer(uc, FX_TK_READ, x->up->read_timeout_ms, true);
+    x->u = uc;
+    return uc;
+}
+
+/* A complete request head of `head_len` bytes is at the front of cc->in. */
+static void cc_start_exchange(struct fx_cconn *cc, size_t head_len)
+{
+    struct fx_worker *w = cc->w;
+    const struct fx_h1_req *req = &w->req;
+    struct fx_exch *x = x_new(cc);
+    if (x == NULL || fx_proxy__buf_get(w, &x->uhead) != 0) {
+        fx_proxy__cc_close(cc);
+        return;
+    }
+    cc->state = FX_CC_EXCH;
+    cc_set_timer(cc, FX_TK_NONE, 0, false);
+    x_init_from_req(cc, x, req, head_len);
+    if (x->request_id[0] == '\0')
+        fx_proxy__rand_hex(w, x->request_id, 32);
+    x->route = fx_route_pick(x->wc->conf, req);
+    if (x->route != NULL) {
+        x->up = x->route->to;
+        x->srv = &x->up->servers[w->rr[x->up->id]++ % x->up->nservers];
+    }
+    bool ok = build_uhead(cc, req);
+    bool expect = (req->flags & FX_H1_F_EXPECT_100) && req->minor == 1 &&
+                  !(x->flags & FX_X_F_REQ_DONE);
+    fx_buf_consume(&cc->in, head_len);
+    cc->scanned = 0;
+    if (!ok) {
+        x_local(cc, 431, "bad_request", true);
+        return;
+    }
+    if (fx_str_eq(req->method, FX_STR("CONNECT"))) {
+        x_local(cc, 405, "method_not_allowed", true);
+        return;
+    }
+    if (x->route == NULL) {
+        x_local(cc, 404, "no_route", false);
+        return;
+    }
+    if (expect && (fx_proxy__buf_get(w, &x->chead) != 0 ||
+                   !PUT_LIT(&x->chead, "HTTP/1.1 100 Continue\r\n\r\n"))) {
+        fx_proxy__cc_close(cc);
+        return;
+    }
+    if (x_connect(cc, false) == NULL)
+        x_local(cc, 502, "upstream_connect_failed", false);
+}
+
+/* ---- the head state ----------------------------------------------------- */
+
+static bool cc_step_head(struct fx_cconn *cc)
+{
+    struct fx_worker *w = cc->w;
+    if (cc->in.len > 0) {
+        const struct fx_conf_limits *lim = cc_limits(cc);
+        struct fx_h1_limits hl = { lim->header_bytes, lim->header_bytes, lim->max_headers };
+        int rc = fx_h1_parse_req(fx_buf_rptr(&cc->in), cc->in.len, &w->req, &cc->scanned, &hl);
+        if (rc > 0) {
+            cc_start_exchange(cc, (size_t)rc);
+            return true;
+        }
+        if (rc != FX_EAGAIN) {
+            cc_reject(cc, rc);
+            return true;
+        }
+        cc_set_timer(cc, FX_TK_HEADER, lim->client_header_timeout_ms, false);
+    } else if (w->draining) {
+        fx_proxy__cc_close(cc);
+        return false;
+    }
+    if (!(cc->flags & FX_IO_F_READABLE))
+        return false;
+    ssize_t n = io_read(w, &cc->io, &cc->flags, &cc->in);
+    if (n < 0) {
+        fx_proxy__cc_close(cc);
+        return false;
+    }
+    return n > 0;
+}
+
+void fx_proxy__cc_run(struct fx_cconn *cc)
+{
+    for (int i = 0; i < 10000; i++) {
+        if (cc->flags & FX_IO_F_CLOSED)
+            return;
+        bool progress = cc->state == FX_CC_HEAD ? cc_step_head(cc) : x_step(cc);
+        if (!progress)
+            break;
+    }
+    if (!(cc->flags & FX_IO_F_CLOSED) && cc->state == FX_CC_HEAD && cc->in.len == 0 &&
+        cc->in.data != NULL)
+        fx_proxy__buf_put(cc->w, &cc->in); /* idle keep-alive connections hold no buffer */
+}
+
+/* ---- the exchange: client -> upstream ------------------------------------ */
+
+/* Validate body bytes already buffered; read more when useful. */
+static bool x_req_recv(struct fx_cconn *cc)
+{
+    struct fx_exch *x = cc->x;
+    bool progress = false;
+    if (x->flags & FX_X_F_REQ_DONE)
+        return false;
+    size_t avail = cc->in.len - x->req_ready;
+    if (avail > 0 && x->req_mode == FX_H1_BODY_LENGTH) {
+        size_t n = avail < x->req_left ? avail : (size_t)x->req_left;
+        x->req_ready += n;
+        x->req_left -= n;
+        x->bytes_in += n;
+        if (x->req_left == 0)
+            x->flags |= FX_X_F_REQ_DONE;
+    } else if (avail > 0) {
+        size_t used = 0;
+        struct fx_str data;
+        int rc = 0;
+        while (rc == 0 && x->req_ready < cc->in.len) {
+            rc = fx_h1_chunked_step(&x->req_ch, fx_buf_rptr(&cc->in) + x->req_ready,
+                                    cc->in.len - x->req_ready, &used, &data);
+            if (rc < 0) {
+                x_local(cc, 400, "bad_request", true);
+                return true;
+            }
+            x->req_ready += used;
+            x->bytes_in += used;
+        }
+        if (rc == 1)
+            x->flags |= FX_X_F_REQ_DONE;
+    }
+    if (x->flags & FX_X_F_REQ_DONE)
+        return true;
+    if (!(cc->flags & FX_IO_F_READABLE))
+        return progress;
+    ssize_t n = io_read(cc->w, &cc->io, &cc->flags, &cc->in);
+    if (n < 0) {
+        x->error = "client_closed";
+        fx_proxy__cc_close(cc);
+        return false;
+    }
+    if (n > 0)
+        cc_set_timer(cc, FX_TK_BODY, x->wc->conf->limits.client_body_timeout_ms, true);
+    return n > 0;
+}
+
+static void x_upstream_failed(struct fx_cconn *cc, int status, const char *error)
+{
+    struct fx_exch *x = cc->x;
+    if (x->flags & FX_X_F_RESP_HEAD) {
+        x->error = error;
+        fx_proxy__cc_close(cc); /* mid-response: cut the client cleanly */
+        return;
+    }
+    x_local(cc, status, error, false);
+}
+
+static bool uc_check_connected(struct fx_cconn *cc, struct fx_uconn *uc)
+{
+    if (!(uc->flags & FX_UCONN_F_CONNECTING))
+        return true;
+    if (!(uc->flags & (FX_IO_F_WRITABLE | FX_IO_F_READABLE)))
+        return false;
+    int soerr = 0;
+    socklen_t sl = sizeof(soerr);
+    if (getsockopt(uc->io.fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 || soerr != 0) {
+        struct fx_exch *x = cc->x;
+        atomic_fetch_add_explicit(&cc->w->stats->connect_errors[x->up->id], 1,
+                                  memory_order_relaxed);
+        x_upstream_failed(cc, 502, "upstream_connect_failed");
+        return false;
+    }
+    uc->flags &= ~FX_UCONN_F_CONNECTING;
+    uc_set_timer(uc, FX_TK_READ, cc->x->up->read_timeout_ms, true);
+    return true;
+}
+
+static bool x_req_send(struct fx_cconn *cc)
+{
+    struct fx_exch *x = cc->x;
+    struct fx_uconn *uc = x->u;
+    if (uc == NULL || (x->flags & FX_X_F_REQ_SENT) || !uc_check_connected(cc, uc))
+        return false;
+    if (cc->flags & FX_IO_F_CLOSED || x->u == NULL)
+        return true;
+    size_t hl = x->uhead.len - x->uhead_sent;
+    if (hl == 0 && x->req_ready == 0) {
+        if (x->flags & FX_X_F_REQ_DONE)
+            x->flags |= FX_X_F_REQ_SENT;
+        return false;
+    }
+    if (!(uc->flags & FX_IO_F_WRITABLE))
+        return false;
+    ssize_t n = io_write2(uc->io.fd, &uc->flags, fx_buf_rptr(&x->uhead) + x->uhead_sent, hl,
+                          fx_buf_rptr(&cc->in), x->req_ready);
+    if (n < 0) {
+        uc->flags |= FX_IO_F_EOF;
+        return true; /* the response side reports the reset (or retries) */
+    }
+    size_t sent = (size_t)n;
+    size_t h = sent < hl ? sent : hl;
+    x->uhead_sent += h;
+    sent -= h;
+    if (sent > 0) {
+        fx_buf_consume(&cc->in, sent);
+        x->req_ready -= sent;
+    }
+    if (x->uhead_sent == x->uhead.len && x->req_ready == 0 && (x->flags & FX_X_F_REQ_DONE))
+        x->flags |= FX_X_F_REQ_SENT;
+    if (!(uc->flags & FX_IO_F_WRITABLE))
+        uc_set_timer(uc, FX_TK_SEND, x->up->send_timeout_ms, n > 0);
+    else if (uc->tkind == FX_TK_SEND)
+        uc_set_timer(uc, FX_TK_READ, x->up->read_timeout_ms, true);
+    return n > 0;
+}
+
+/* ---- the exchange: upstream -> client ------------------------------------ */
+
+static bool resp_header_keep(const struct fx_h1_resp *r, struct fx_str n, bool dechunk)
+{
+    if (fx_str_eqi(n, FX_STR("connection")) || fx_str_eqi(n, FX_STR("keep-alive")) ||
+        fx_str_eqi(n, FX_STR("te")) || fx_str_eqi(n, FX_STR("upgrade")) ||
+        fx_str_eqi(n, FX_STR("proxy-connection")))
+        return false;
+    if (dechunk && fx_str_eqi(n, FX_STR("transfer-encoding")))
+        return false;
+    if ((r->flags & FX_H1_F_CONN_OTHER) && named_in_connection(r->headers, r->nheaders, n))
+        return false;
+    return true;
+}
+
+static bool build_chead(struct fx_cconn *cc, const struct fx_h1_resp *r)
+{
+    struct fx_exch *x = cc->x;
+    struct fx_buf *b = &x->chead;
+    if (b->data == NULL && fx_proxy__buf_get(cc->w, b) != 0)
+        return false;
+    char line[64];
+    int n = snprintf(line, sizeof(line), "HTTP/1.1 %d ", r->status);
+    if (n < 0 || !put(b, line, (size_t)n) || !put_s(b, r->reason) || !PUT_LIT(b, "\r\n"))
+        return false;
+    bool dechunk = (x->flags & FX_X_F_DECHUNK) != 0;
+    for (size_t i = 0; i < r->nheaders; i++) {
+        if (resp_header_keep(r, r->headers[i].name, dechunk) &&
+            !put_header(b, r->headers[i].name, r->headers[i].value))
+            return false;
+    }
+    if (x->flags & FX_X_F_CLOSE) {
+        if (!PUT_LIT(b, "Connection: close\r\n"))
+            return false;
+    } else if (x->minor == 0 && !PUT_LIT(b, "Connection: keep-alive\r\n")) {
+        return false;
+    }
+    return PUT_LIT(b, "\r\n");
+}
+
+static void x_resp_head(struct fx_cconn *cc, const struct fx_h1_resp *r)
+{
+    struct fx_exch *x = cc->x;
+    struct fx_str method = { fx_buf_rptr(&x->uhead), x->method_len };
+    x->status = r->status;
+    x->resp_mode = fx_h1_resp_body(r, method);
+    x->resp_left = r->content_length;
+    if (r->minor == 1 && !(r->flags & FX_H1_F_CONN_CLOSE) && x->resp_mode != FX_H1_BODY_EOF)
+        x->flags |= FX_X_F_UP_REUSABLE;
+    if (x->resp_mode == FX_H1_BODY_CHUNKED) {
+        fx_h1_chunked_init(&x->resp_ch);
+        if (x->minor == 0)
+            x->flags |= FX_X_F_DECHUNK | FX_X_F_CLOSE;
+    }
+    if (x->resp_mode == FX_H1_BODY_EOF || !(x->flags & FX_X_F_REQ_DONE) || cc->w->draining)
+        x->flags |= FX_X_F_CLOSE;
+    if (x->resp_mode == FX_H1_BODY_NONE ||
+        (x->resp_mode == FX_H1_BODY_LENGTH && x->resp_left == 0))
+        x->flags |= FX_X_F_RESP_DONE;
+    if (!build_chead(cc, r)) {
+        x_upstream_failed(cc, 502, "upstream_bad_response");
+        return;
+    }
+    x->flags |= FX_X_F_RESP_HEAD;
+}
+
+static bool x_retry(struct fx_cconn *cc)
+{
+    struct fx_exch *x = cc->x;
+    if ((x->flags & FX_X_F_RETRIED) || !(x->u->flags & FX_UCONN_F_REUSED) ||
+        !(x->flags & FX_X_F_IDEMPOTENT) || x->req_mode != FX_H1_BODY_NONE)
+        return false;
+    x->u->owner = NULL;
+    fx_proxy__uc_release(x->u, false, 0);
+    x->u = NULL;
+    x->flags |= FX_X_F_RETRIED;
+    x->flags &= ~FX_X_F_REQ_SENT;
+    x->uhead_sent = 0;
+    x->resp_scanned = 0;
+    if (x_connect(cc, true) == NULL)
+        x_local(cc, 502, "upstream_connect_failed", false);
+    return true;
+}
+
+/* Parse the response head from u->in; 1xx interim responses are dropped. */
+static bool x_resp_parse(struct fx_cconn *cc, struct fx_uconn *uc)
+{
+    struct fx_exch *x = cc->x;
+    struct fx_h1_resp *r = &cc->w->resp;
+    const struct fx_conf_limits *lim = &x->wc->conf->limits;
+    struct fx_h1_limits hl = { uc->in.cap - 2048, uc->in.cap, lim->max_headers };
+    while (uc->in.len > 0) {
+        int rc = fx_h1_parse_resp(fx_buf_rptr(&uc->in), uc->in.len, r, &x->resp_scanned, &hl);
+        if (rc == FX_EAGAIN)
+            break;
+        if (rc < 0 || r->status == 101) {
+            x_upstream_failed(cc, 502, "upstream_bad_response");
+            return true;
+        }
+        x->resp_scanned = 0;
+        if (r->status >= 100 && r->status < 200) {
+            fx_buf_consume(&uc->in, (size_t)rc);
+            continue;
+        }
+        x_resp_head(cc, r);
+        if (!(cc->flags & FX_IO_F_CLOSED) && !(x->flags & FX_X_F_LOCAL))
+            fx_buf_consume(&uc->in, (size_t)rc);
+        return true;
+    }
+    if (!(uc->flags & FX_IO_F_EOF))
+        return false;
+    if (uc->in.len == 0 && x_retry(cc))
+        return true;
+    x_upstream_failed(cc, 502, uc->in.len ? "upstream_bad_response" : "upstream_reset");
+    return true;
+}
+
+static void resp_chunked(struct fx_cconn *cc, struct fx_uconn *uc)
+{
+    struct fx_exch *x = cc->x;
+    bool dechunk = (x->flags & FX_X_F_DECHUNK) != 0;
+    size_t pos = x->resp_ready;
+    int rc = 0;
+    while (rc == 0 && pos < uc->in.len) {
+        size_t used = 0;
+        struct fx_str data = { NULL, 0 };
+        char *base = fx_buf_rptr(&uc->in);
+        rc = fx_h1_chunked_step(&x->resp_ch, base + pos, uc->in.len - pos, &used, &data);
+        if (rc < 0) {
+            x->error = "upstream_bad_response";
+            x->flags &= ~FX_X_F_UP_REUSABLE;
+            uc->flags |= FX_IO_F_EOF;
+            break;
+        }
+        pos += used;
+        if (!dechunk) {
+            x->resp_ready = pos;
+        } else if (data.len > 0) {
+            memmove(base + x->resp_ready, data.ptr, data.len);
+            x->resp_ready += data.len;
+        }
+    }
+    if (dechunk && pos > x->resp_ready) {
+        /* Drop the framing bytes between the payload and the unprocessed rest. */
+        char *base = fx_buf_rptr(&uc->in);
+        memmove(base + x->resp_ready, base + pos, uc->in.len - pos);
+        uc->in.len -= pos - x->resp_ready;
+    }
+    if (rc == 1) {
+        x->flags |= FX_X_F_RESP_DONE;
+        if (uc->in.len > x->resp_ready) {
+            uc->in.len = x->resp_ready; /* bytes after the message: the connection is unusable */
+            x->flags &= ~FX_X_F_UP_REUSABLE;
+        }
+    }
+}
+
+static void x_resp_body(struct fx_cconn *cc, struct fx_uconn *uc)
+{
+    struct fx_exch *x = cc->x;
+    if (x->flags & FX_X_F_RESP_DONE) {
+        if (uc->in.len > x->resp_ready) {
+            uc->in.len = x->resp_ready;
+            x->flags &= ~FX_X_F_UP_REUSABLE;
+        }
+        return;
+    }
+    size_t avail = uc->in.len - x->resp_ready;
+    if (x->resp_mode == FX_H1_BODY_LENGTH) {
+        if (avail > x->resp_left) {
+            uc->in.len = x->resp_ready + (size_t)x->resp_left; /* larger than declared */
+            x->flags &= ~FX_X_F_UP_REUSABLE;
+            avail = (size_t)x->resp_left;
+        }
+        x->resp_ready += avail;
+        x->resp_left -= avail;
+        if (x->resp_left == 0)
+            x->flags |= FX_X_F_RESP_DONE;
+    } else if (x->resp_mode == FX_H1_BODY_CHUNKED) {
+        resp_chunked(cc, uc);
+    } else {
+        x->resp_ready += avail;
+        if (uc->flags & FX_IO_F_EOF)
+            x->flags |= FX_X_F_RESP_DONE;
+    }
+    if (!(x->flags & FX_X_F_RESP_DONE) && (uc->flags & FX_IO_F_EOF)) {
+        /* Truncated: send what we have, then cut the client connection. */
+        x->error = x->error ? x->error : "upstream_reset";
+        x->flags |= FX_X_F_RESP_DONE | FX_X_F_CLOSE;
+        x->flags &= ~FX_X_F_UP_REUSABLE;
+    }
+}
+
+static bool x_resp_recv(struct fx_cconn *cc)
+{
+    struct fx_exch *x = cc->x;
+    struct fx_uconn *uc = x->u;
+    if (uc == NULL || (uc->flags & FX_UCONN_F_CONNECTING))
+        return false;
+    bool progress = false;
+    if (!(x->flags & FX_X_F_RESP_DONE) && (uc->flags & FX_IO_F_READABLE) &&
+        !(uc->flags & FX_IO_F_EOF)) {
+        ssize_t n = io_read(cc->w, &uc->io, &uc->flags, &uc->in);
+        if (n != 0) {
+            progress = true;
+            uc_set_timer(uc, FX_TK_READ, x->up->read_timeout_ms, true);
+        }
+    }
+    if (!(x->flags & FX_X_F_RESP_HEAD)) {
+        if (uc->in.len == 0 && !(uc->flags & FX_IO_F_EOF))
+            return progress;
+        progress |= x_resp_parse(cc, uc);
+        if ((cc->flags & FX_IO_F_CLOSED) || x->u == NULL || !(x->flags & FX_X_F_RESP_HEAD))
+            return progress;
+    }
+    size_t before = x->resp_ready;
+    x_resp_body(cc, uc);
+    return progress || x->resp_ready != before;
+}
+
+static bool x_resp_send(struct fx_cconn *cc)
+{
+    struct fx_exch *x = cc->x;
+    size_t body = x->u != NULL && (x->flags & FX_X_F_RESP_HEAD) ? x->resp_ready : 0;
+    if (x->chead.len == 0 && body == 0)
+        return false;
+    if (!(cc->flags & FX_IO_F_WRITABLE))
+        return false;
+    ssize_t n = io_write2(cc->io.fd, &cc->flags, fx_buf_rptr(&x->chead), x->chead.len,
+                          body ? fx_buf_rptr(&x->u->in) : NULL, body);
+    if (n < 0) {
+        x->error = "client_closed";
+        fx_proxy__cc_close(cc);
+        return false;
+    }
+    size_t sent = (size_t)n;
+    x->bytes_out += sent;
+    size_t h = sent < x->chead.len ? sent : x->chead.len;
+    fx_buf_consume(&x->chead, h);
+    sent -= h;
+    if (sent > 0) {
+        fx_buf_consume(&x->u->in, sent);
+        x->resp_ready -= sent;
+    }
+    if (!(cc->flags & FX_IO_F_WRITABLE))
+        cc_set_timer(cc, FX_TK_SEND, x->wc->conf->limits.send_timeout_ms, n > 0);
+    return n > 0;
+}
+
+/* ---- finishing ------------------------------------------------------------ */
+
+static bool x_finished(const struct fx_exch *x)
+{
+    return (x->flags & FX_X_F_RESP_DONE) && x->chead.len == 0 && x->resp_ready == 0 &&
+           ((x->flags & FX_X_F_REQ_DONE) || (x->flags & FX_X_F_CLOSE));
+}
+
+static void x_finish(struct fx_cconn *cc)
+{
+    struct fx_exch *x = cc->x;
+    struct fx_worker *w = cc->w;
+    fx_proxy__exch_account(w, cc, x);
+    if (x->u != NULL) {
+        bool reusable = (x->flags & FX_X_F_UP_REUSABLE) && (x->flags & FX_X_F_REQ_SENT) &&
+                        x->u->in.len == 0 && !(x->u->flags & FX_IO_F_EOF);
+        struct fx_uconn *uc = x->u;
+        x->u = NULL;
+        uc->owner = NULL;
+        uc_set_timer(uc, FX_TK_NONE, 0, false);
+        fx_proxy__uc_release(uc, reusable, x->up->max_idle);
+    }
+    bool close_conn = (x->flags & FX_X_F_CLOSE) || !(x->flags & FX_X_F_REQ_DONE) || w->draining;
+    if (x->req_ready > 0)
+        fx_buf_consume(&cc->in, x->req_ready); /* body the upstream did not wait for */
+    x_free(cc);
+    if (close_conn) {
+        fx_proxy__cc_close(cc);
+        return;
+    }
+    cc->nreq++;
+    cc->state = FX_CC_HEAD;
+    cc->scanned = 0;
+    const struct fx_conf_limits *lim = cc_limits(cc);
+    if (cc->in.len > 0)
+        cc_set_timer(cc, FX_TK_HEADER, lim->client_header_timeout_ms, true);
+    else
+        cc_set_timer(cc, FX_TK_IDLE, lim->idle_timeout_ms, true);
+}
+
+static bool x_step(struct fx_cconn *cc)
+{
+    struct fx_exch *x = cc->x;
+    bool p = false;
+    if (!(x->flags & FX_X_F_LOCAL)) {
+        p |= x_req_recv(cc);
+        if (cc->flags & FX_IO_F_CLOSED)
+            return false;
+        p |= x_req_send(cc);
+        if (cc->flags & FX_IO_F_CLOSED)
+            return false;
+        p |= x_resp_recv(cc);
+        if (cc->flags & FX_IO_F_CLOSED)
+            return false;
+    }
+    p |= x_resp_send(cc);
+    if (cc->flags & FX_IO_F_CLOSED)
+        return false;
+    if (x_finished(x)) {
+        x_finish(cc);
+        return true;
+    }
+    return p;
+}
+
+/* ---- timers ----------------------------------------------------------------- */
+
+static void cc_on_timer(struct fx_timer *t)
+{
+    struct fx_cconn *cc = (struct fx_cconn *)(void *)((char *)t - offsetof(struct fx_cconn, timer));
+    int kind = cc->tkind;
+    cc->tkind = FX_TK_NONE;
+    if (kind == FX_TK_HEADER && cc->state == FX_CC_HEAD && cc->in.len > 0 && cc->x == NULL &&
+        x_new(cc) != NULL) {
+        fx_proxy__rand_hex(cc->w, cc->x->request_id, 32);
+        cc->x->flags |= FX_X_F_REQ_DONE;
+        cc->state = FX_CC_EXCH;
+        x_local(cc, 408, "client_timeout", true);
+        cc->flags |= FX_IO_F_WRITABLE;
+        fx_proxy__cc_run(cc);
+        return;
+    }
+    if (kind == FX_TK_BODY && cc->x != NULL && !(cc->x->flags & FX_X_F_RESP_HEAD)) {
+        x_local(cc, 408, "client_timeout", true);
+        fx_proxy__cc_run(cc);
+        return;
+    }
+    if (cc->x != NULL && cc->x->error == NULL)
+        cc->x->error = "client_timeout";
+    fx_proxy__cc_close(cc);
+}
+
+void fx_proxy__uc_timeout(struct fx_uconn *uc)
+{
+    struct fx_cconn *cc = uc->owner;
+    int kind = uc->tkind;
+    uc->tkind = FX_TK_NONE;
+    if (cc == NULL || cc->x == NULL) {
+        fx_proxy__uc_release(uc, false, 0);
+        return;
+    }
+    struct fx_exch *x = cc->x;
+    atomic_fetch_add_explicit(&cc->w->stats->timeouts[x->up->id], 1, memory_order_relaxed);
+    x_upstream_failed(cc, 504, kind == FX_TK_CONNECT ? "upstream_connect_timeout"
+                                                     : "upstream_timeout");
+    fx_proxy__cc_run(cc);
+}

@@ -1,0 +1,46 @@
+/* Proxy contract: workers (one epoll loop per thread) and shared state. */
+#ifndef FX_PROXY_H
+#define FX_PROXY_H
+
+#include <stdio.h>
+
+#include "../core/err_types.h"
+#include "proxy_types.h"
+
+/* Initialise process-wide state with the first config (takes over the
+ * caller's reference). Returns 0 or FX_ESYS. Main thread, before workers. */
+int fx_shared_init(struct fx_shared *sh, struct fx_conf *conf);
+
+/* Release the current config and interned names. Main thread, after workers. */
+void fx_shared_fini(struct fx_shared *sh);
+
+/* Assign process-stable ids to c's routes, upstreams and servers. Returns 0,
+ * or FX_ELIMIT with err set when more than FX_MAX_IDS distinct names were
+ * seen in the life of the process. Caller holds sh->lock. */
+int fx_shared_assign_ids(struct fx_shared *sh, struct fx_conf *c, struct fx_err *err);
+
+/* Publish `c` as the current config (takes over the caller's reference); workers switch
+ * at their next loop iteration, in-flight requests finish on the old one. Main thread. */
+void fx_shared_swap(struct fx_shared *sh, struct fx_conf *c);
+
+/* Return a new reference to the current config. Any thread. */
+struct fx_conf *fx_shared_conf(struct fx_shared *sh);
+
+/* Prepare worker `id` with its own listening fds (taken over). Returns 0 or
+ * FX_ESYS/FX_ENOMEM with err set. Main thread. */
+int fx_worker_init(struct fx_worker *w, struct fx_shared *sh, unsigned int id, const int *fds,
+                   size_t nfds, struct fx_err *err);
+
+/* Start the worker thread. Returns 0 or FX_ESYS. */
+int fx_worker_start(struct fx_worker *w);
+
+/* Interrupt the worker's epoll_wait (after a reload or a stop request). Any thread. */
+void fx_worker_wake(struct fx_worker *w);
+
+/* Wait for the worker thread to exit and release everything it owns. */
+void fx_worker_join(struct fx_worker *w);
+
+/* Write all metrics in Prometheus text format. Admin thread. */
+void fx_stats_render(struct fx_shared *sh, struct fx_worker *ws, size_t nw, FILE *f);
+
+#endif

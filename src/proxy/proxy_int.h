@@ -1,0 +1,50 @@
+/* Shared between the proxy module's files only. All functions run on the
+ * worker's own thread. */
+#ifndef FX_PROXY_INT_H
+#define FX_PROXY_INT_H
+
+#include "proxy.h"
+
+/* Attach a worker-sized buffer to `b` (from the free list). 0 or FX_ENOMEM. */
+int fx_proxy__buf_get(struct fx_worker *w, struct fx_buf *b);
+
+/* Return b's storage to the free list; b is left without storage. */
+void fx_proxy__buf_put(struct fx_worker *w, struct fx_buf *b);
+
+/* Take a reference holder on the worker's current config for an exchange. */
+struct fx_wconf *fx_proxy__wc_get(struct fx_worker *w);
+
+/* Drop an exchange's holder reference. */
+void fx_proxy__wc_put(struct fx_worker *w, struct fx_wconf *wc);
+
+/* Adopt an accepted client socket. */
+void fx_proxy__cc_accept(struct fx_worker *w, int fd, const struct sockaddr_storage *peer);
+
+/* Drive a client connection's state machine as far as readiness allows. */
+void fx_proxy__cc_run(struct fx_cconn *cc);
+
+/* Close a client connection now (aborting any exchange). */
+void fx_proxy__cc_close(struct fx_cconn *cc);
+
+/* Pooled or new upstream connection to `srv` owned by `cc`; NULL with errno
+ * set when the socket cannot be created. */
+struct fx_uconn *fx_proxy__uc_get(struct fx_worker *w, const struct fx_conf_server *srv,
+                                  const struct fx_conf_upstream *up, struct fx_cconn *cc,
+                                  bool fresh);
+
+/* Give an upstream connection back: pooled when `reusable`, else closed. */
+void fx_proxy__uc_release(struct fx_uconn *uc, bool reusable, unsigned int max_idle);
+
+/* An upstream connection's timer fired (called from the upstream module). */
+void fx_proxy__uc_timeout(struct fx_uconn *uc);
+
+/* Record the exchange in the stats and the access log. */
+void fx_proxy__exch_account(struct fx_worker *w, struct fx_cconn *cc, struct fx_exch *x);
+
+/* Flush the batched access log. */
+void fx_proxy__alog_flush(struct fx_worker *w);
+
+/* 128 random bits as 32 lowercase hex chars + NUL (out[33]); `nhex` <= 32. */
+void fx_proxy__rand_hex(struct fx_worker *w, char *out, size_t nhex);
+
+#endif

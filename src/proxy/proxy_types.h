@@ -1,0 +1,215 @@
+/* Workers, client and upstream connections, exchanges and statistics. */
+#ifndef FX_PROXY_TYPES_H
+#define FX_PROXY_TYPES_H
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../conf/conf_types.h"
+#include "../core/buf.h"
+#include "../core/log.h"
+#include "../http/http_types.h"
+#include "../loop/loop_types.h"
+
+#define FX_MAX_IDS      1024 /* distinct route, upstream and server names over the process life */
+#define FX_STATS_SLOTS  4096 /* (route, upstream, code) combinations per worker */
+#define FX_HIST_BUCKETS 14   /* request duration histogram buckets incl. +Inf */
+#define FX_ALOG_CAP     65536
+
+/* Names interned for the process lifetime, so ids survive reloads. */
+struct fx_intern {
+    char *names[FX_MAX_IDS]; /* owned; never freed before exit */
+    atomic_size_t n;
+};
+
+/* Per-worker counters: written by the worker only, read by the admin thread. */
+struct fx_stat_slot {
+    atomic_uint_fast64_t key; /* 0 = empty; else (route_id+1)<<40 | (up_id+1)<<20 | code */
+    atomic_uint_fast64_t count;
+};
+
+struct fx_stats {
+    struct fx_stat_slot req[FX_STATS_SLOTS];
+    atomic_uint_fast64_t hist[FX_MAX_IDS][FX_HIST_BUCKETS];
+    atomic_uint_fast64_t hist_sum_us[FX_MAX_IDS];
+    atomic_uint_fast64_t connect_errors[FX_MAX_IDS]; /* by upstream id */
+    atomic_uint_fast64_t timeouts[FX_MAX_IDS];       /* by upstream id */
+    atomic_int_fast64_t client_conns;
+    atomic_int_fast64_t upstream_conns;
+    atomic_uint_fast64_t rejected_conns; /* over max_connections */
+};
+
+/* Process-wide state shared by workers, the admin thread and main. */
+struct fx_shared {
+    pthread_mutex_t lock;     /* guards conf swaps and interning */
+    struct fx_conf *conf;     /* owned reference: the current snapshot */
+    atomic_uint_fast64_t gen; /* bumped on every successful reload */
+    atomic_int nconns;        /* open client connections, all workers */
+    atomic_bool stopping;
+    atomic_uint_fast64_t reloads_ok;
+    atomic_uint_fast64_t reloads_failed;
+    struct fx_intern routes;
+    struct fx_intern upstreams;
+    struct fx_intern servers;
+    struct fx_log log;
+    int access_fd; /* -1 when the access log is off */
+    uint64_t start_ms;
+};
+
+/* A worker's reference holder for one config snapshot. */
+struct fx_wconf {
+    struct fx_conf *conf; /* owned reference */
+    unsigned int users;   /* exchanges using it, plus 1 while it is current */
+    struct fx_wconf *next;
+};
+
+struct fx_worker;
+struct fx_cconn;
+
+#define FX_IO_F_READABLE 0x01u
+#define FX_IO_F_WRITABLE 0x02u
+#define FX_IO_F_EOF      0x04u /* read returned 0 */
+#define FX_IO_F_CLOSED   0x08u /* fd closed, object waits in the graveyard */
+
+#define FX_UCONN_F_CONNECTING 0x10u
+#define FX_UCONN_F_REUSED     0x20u
+
+struct fx_uconn {
+    struct fx_io io;
+    struct fx_timer timer;
+    struct fx_worker *w;   /* borrowed: worker outlives conn */
+    struct fx_cconn *owner; /* borrowed: NULL while idle in the pool */
+    unsigned int flags;
+    unsigned int pool_id;
+    struct fx_buf in;       /* owned storage from the worker's free list */
+    struct fx_uconn *next;  /* pool idle list / graveyard link */
+    int tkind;              /* FX_TK_* the timer is armed for */
+    uint64_t idle_since_ms;
+};
+
+enum fx_cc_state {
+    FX_CC_HEAD = 0, /* waiting for a request head */
+    FX_CC_EXCH,     /* an exchange is in progress */
+};
+
+/* One request/response exchange on a client connection. */
+struct fx_exch {
+    struct fx_wconf *wc;                  /* borrowed holder (users counted) */
+    const struct fx_conf_route *route;    /* borrowed from wc->conf, NULL if none */
+    const struct fx_conf_upstream *up;    /* borrowed from wc->conf */
+    const struct fx_conf_server *srv;     /* borrowed from wc->conf */
+    struct fx_uconn *u;                   /* borrowed: upstream conn in use */
+    struct fx_buf uhead;                  /* owned: upstream request head (kept for a retry) */
+    size_t uhead_sent;
+    struct fx_buf chead;                  /* owned: bytes for the client before body bytes */
+    enum fx_h1_body req_mode;
+    uint64_t req_left;                    /* LENGTH: body bytes not yet validated */
+    size_t req_ready;                     /* validated body bytes at the front of cc->in */
+    struct fx_h1_chunked req_ch;
+    enum fx_h1_body resp_mode;
+    uint64_t resp_left;
+    size_t resp_ready;                    /* bytes at the front of u->in ready for the client */
+    size_t resp_scanned;
+    struct fx_h1_chunked resp_ch;
+    unsigned int flags;                   /* FX_X_F_* */
+    int status;
+    int minor;                            /* client's HTTP minor version */
+    const char *error;                    /* static reason for the access log, or NULL */
+    uint16_t method_len;                  /* method is uhead[0..method_len) */
+    uint32_t path_off;                    /* path is uhead[path_off..path_off+path_len) */
+    uint32_t path_len;
+    uint64_t start_us;
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+    char request_id[65];
+};
+
+#define FX_X_F_REQ_DONE    0x0001u /* request body fully received */
+#define FX_X_F_RESP_HEAD   0x0002u /* response head sent or queued for the client */
+#define FX_X_F_RESP_DONE   0x0004u /* response fully received (or local) */
+#define FX_X_F_CLOSE       0x0008u /* close the client after this exchange */
+#define FX_X_F_UP_REUSABLE 0x0010u /* upstream conn may go back to the pool */
+#define FX_X_F_RETRIED     0x0020u
+#define FX_X_F_DECHUNK     0x0040u /* de-chunk the response for an HTTP/1.0 client */
+#define FX_X_F_IDEMPOTENT  0x0080u
+#define FX_X_F_LOCAL       0x0100u /* response generated by Ficus */
+#define FX_X_F_HEAD_REQ    0x0200u
+#define FX_X_F_REQ_SENT    0x0400u /* whole request written to the upstream */
+#define FX_X_F_HAD_RID     0x0800u /* the client sent an X-Request-Id */
+
+struct fx_cconn {
+    struct fx_io io;
+    struct fx_timer timer;
+    struct fx_worker *w; /* borrowed: worker outlives conn */
+    unsigned int flags;
+    enum fx_cc_state state;
+    struct fx_buf in;    /* owned storage from the worker's free list (none while idle) */
+    size_t scanned;      /* parser resume state */
+    struct fx_exch *x;   /* owned, NULL between requests */
+    uint64_t nreq;
+    int tkind;           /* FX_TK_* the timer is armed for */
+    struct fx_cconn *prev, *next; /* worker's connection list */
+    struct sockaddr_storage peer;
+    char peer_ip[48];
+    char peer_text[64];
+};
+
+/* What a connection timer currently measures. */
+enum fx_tkind {
+    FX_TK_NONE = 0,
+    FX_TK_IDLE,    /* client keep-alive idle */
+    FX_TK_HEADER,  /* client request head (absolute) */
+    FX_TK_BODY,    /* client request body, between reads */
+    FX_TK_SEND,    /* a blocked write */
+    FX_TK_CONNECT, /* upstream connect */
+    FX_TK_READ,    /* upstream response, between reads */
+};
+
+/* A free-list buffer block. */
+struct fx_blk {
+    struct fx_blk *next;
+};
+
+struct fx_listener {
+    struct fx_io io;
+    struct fx_worker *w;
+};
+
+struct fx_worker {
+    unsigned int id;
+    pthread_t thread;
+    struct fx_loop loop;
+    struct fx_shared *sh;      /* borrowed: lives for the process */
+    struct fx_listener *lsn;   /* owned array */
+    size_t nlsn;
+    struct fx_io wake;         /* eventfd to interrupt epoll_wait */
+    struct fx_wconf *wc;       /* current holder */
+    struct fx_wconf *old_wc;   /* retired holders still in use */
+    uint64_t conf_gen;
+    struct fx_cconn *conns;    /* list of open client conns */
+    struct fx_uconn *pool[FX_MAX_IDS]; /* idle upstream conns by server pool id */
+    unsigned int pool_n[FX_MAX_IDS];
+    unsigned int rr[FX_MAX_IDS];       /* round-robin position by upstream id */
+    struct fx_cconn *grave_c;  /* closed, freed after the event batch */
+    struct fx_uconn *grave_u;
+    struct fx_blk *free_bufs;
+    size_t nfree_bufs;
+    size_t bufsize;
+    struct fx_h1_req req;      /* parse scratch: one parse at a time per worker */
+    struct fx_h1_resp resp;
+    struct fx_stats *stats;    /* owned */
+    char *alog;                /* owned access-log batch buffer */
+    size_t alog_len;
+    uint64_t rng[2];
+    bool draining;
+    uint64_t drain_deadline_ms;
+    char time_cache[32];
+    uint64_t time_cache_sec;
+};
+
+#endif

@@ -1,0 +1,159 @@
+/* Upstream connections and per-worker keep-alive pools. */
+#include <sys/epoll.h>
+
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "../loop/loop.h"
+#include "../net/net.h"
+#include "proxy_int.h"
+
+static void uc_dead(struct fx_io *io, uint32_t events)
+{
+    (void)io;
+    (void)events;
+}
+
+static void uc_gauge(struct fx_worker *w, int delta)
+{
+    atomic_store_explicit(
+        &w->stats->upstream_conns,
+        atomic_load_explicit(&w->stats->upstream_conns, memory_order_relaxed) + delta,
+        memory_order_relaxed);
+}
+
+static void uc_close(struct fx_uconn *uc)
+{
+    struct fx_worker *w = uc->w;
+    if (uc->flags & FX_IO_F_CLOSED)
+        return;
+    uc->flags |= FX_IO_F_CLOSED;
+    fx_timer_stop(&w->loop, &uc->timer);
+    fx_loop_del(&w->loop, &uc->io);
+    (void)close(uc->io.fd);
+    uc->io.fd = -1;
+    uc->io.cb = uc_dead;
+    fx_proxy__buf_put(w, &uc->in);
+    uc->next = w->grave_u;
+    w->grave_u = uc;
+    uc_gauge(w, -1);
+}
+
+static void pool_unlink(struct fx_worker *w, struct fx_uconn *uc)
+{
+    struct fx_uconn **pp = &w->pool[uc->pool_id];
+    while (*pp != NULL && *pp != uc)
+        pp = &(*pp)->next;
+    if (*pp == uc) {
+        *pp = uc->next;
+        w->pool_n[uc->pool_id]--;
+    }
+    uc->next = NULL;
+}
+
+static void uc_on_event(struct fx_io *io, uint32_t events)
+{
+    struct fx_uconn *uc = (struct fx_uconn *)io;
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP))
+        uc->flags |= FX_IO_F_READABLE;
+    if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+        uc->flags |= FX_IO_F_WRITABLE;
+    if (uc->owner != NULL) {
+        fx_proxy__cc_run(uc->owner);
+        return;
+    }
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) {
+        /* An idle pooled connection: the server closed it or sent junk. */
+        pool_unlink(uc->w, uc);
+        uc_close(uc);
+    }
+}
+
+static void uc_on_timer(struct fx_timer *t)
+{
+    struct fx_uconn *uc = (struct fx_uconn *)(void *)((char *)t - offsetof(struct fx_uconn, timer));
+    fx_proxy__uc_timeout(uc);
+}
+
+static struct fx_uconn *pool_pop(struct fx_worker *w, unsigned int pool_id)
+{
+    while (w->pool[pool_id] != NULL) {
+        struct fx_uconn *uc = w->pool[pool_id];
+        w->pool[pool_id] = uc->next;
+        w->pool_n[pool_id]--;
+        uc->next = NULL;
+        if (uc->flags & (FX_IO_F_EOF | FX_IO_F_READABLE)) {
+            uc_close(uc);
+            continue;
+        }
+        return uc;
+    }
+    return NULL;
+}
+
+struct fx_uconn *fx_proxy__uc_get(struct fx_worker *w, const struct fx_conf_server *srv,
+                                  const struct fx_conf_upstream *up, struct fx_cconn *cc,
+                                  bool fresh)
+{
+    (void)up;
+    struct fx_uconn *uc = fresh ? NULL : pool_pop(w, srv->pool_id);
+    if (uc != NULL) {
+        uc->owner = cc;
+        uc->flags |= FX_UCONN_F_REUSED | FX_IO_F_WRITABLE;
+        return uc;
+    }
+    int fd = fx_net_connect(&srv->addr);
+    if (fd < 0)
+        return NULL;
+    uc = calloc(1, sizeof(*uc));
+    if (uc == NULL) {
+        (void)close(fd);
+        return NULL;
+    }
+    uc->io.fd = fd;
+    uc->io.cb = uc_on_event;
+    uc->w = w;
+    uc->owner = cc;
+    uc->pool_id = srv->pool_id;
+    uc->flags = FX_UCONN_F_CONNECTING;
+    fx_timer_init(&uc->timer, uc_on_timer);
+    if (fx_loop_add(&w->loop, &uc->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP) != 0) {
+        (void)close(fd);
+        free(uc);
+        return NULL;
+    }
+    uc_gauge(w, 1);
+    return uc;
+}
+
+void fx_proxy__uc_release(struct fx_uconn *uc, bool reusable, unsigned int max_idle)
+{
+    struct fx_worker *w = uc->w;
+    uc->owner = NULL;
+    if (!reusable || w->draining || w->pool_n[uc->pool_id] >= max_idle ||
+        (uc->flags & (FX_IO_F_EOF | FX_UCONN_F_CONNECTING))) {
+        uc_close(uc);
+        return;
+    }
+    if (uc->flags & FX_IO_F_READABLE) {
+        /* The readiness bit may be stale (a read that exactly filled the buffer), or the
+         * server may already have closed: peek to tell which. */
+        char c;
+        ssize_t n = recv(uc->io.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+            uc_close(uc);
+            return;
+        }
+        uc->flags &= ~FX_IO_F_READABLE;
+    }
+    fx_timer_stop(&w->loop, &uc->timer);
+    uc->tkind = FX_TK_NONE;
+    fx_proxy__buf_put(w, &uc->in);
+    uc->idle_since_ms = w->loop.now_ms;
+    uc->next = w->pool[uc->pool_id];
+    w->pool[uc->pool_id] = uc;
+    w->pool_n[uc->pool_id]++;
+}

@@ -1,6 +1,6 @@
 /* Command-line dispatch, wiring, signals. */
-#include <sys/socket.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <errno.h>
 #include <fcntl.h>

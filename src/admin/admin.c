@@ -1,3 +1,5 @@
+#include "admin.h"
+
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -12,7 +14,6 @@
 #include "../conf/conf.h"
 #include "../core/err.h"
 #include "../proxy/proxy.h"
-#include "admin.h"
 
 static void send_all(int fd, const char *p, size_t n)
 {

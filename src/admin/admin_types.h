@@ -10,11 +10,11 @@ struct fx_shared;
 struct fx_worker;
 
 struct fx_admin {
-    int fd;                  /* owned listening socket */
-    int stop_fd;             /* owned eventfd: written to stop the thread */
+    int fd;      /* owned listening socket */
+    int stop_fd; /* owned eventfd: written to stop the thread */
     pthread_t thread;
-    struct fx_shared *sh;    /* borrowed: lives for the process */
-    struct fx_worker *ws;    /* borrowed array */
+    struct fx_shared *sh; /* borrowed: lives for the process */
+    struct fx_worker *ws; /* borrowed array */
     size_t nw;
 };
 

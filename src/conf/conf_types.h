@@ -38,24 +38,24 @@ struct fx_conf_match_header {
 };
 
 struct fx_conf_route {
-    char *name;                     /* owned */
-    unsigned int id;                /* assigned by the caller after load */
-    char *path_prefix;              /* owned; default "/" */
+    char *name;        /* owned */
+    unsigned int id;   /* assigned by the caller after load */
+    char *path_prefix; /* owned; default "/" */
     size_t path_prefix_len;
-    char **methods;                 /* owned array of owned strings; empty = any method */
+    char **methods; /* owned array of owned strings; empty = any method */
     size_t nmethods;
-    char *host;                     /* owned or NULL = any host; compared case-insensitively,
-                                       ignoring a ":port" suffix in the request */
+    char *host;                           /* owned or NULL = any host; compared case-insensitively,
+                                             ignoring a ":port" suffix in the request */
     struct fx_conf_match_header *headers; /* owned array; all must match */
     size_t nheaders;
-    char *to_name;                  /* owned: upstream name as written */
-    struct fx_conf_upstream *to;    /* borrowed: element of fx_conf.upstreams */
+    char *to_name;               /* owned: upstream name as written */
+    struct fx_conf_upstream *to; /* borrowed: element of fx_conf.upstreams */
     unsigned int line;
 };
 
 struct fx_conf_limits {
-    size_t header_bytes;             /* default 16384; also the request-line limit */
-    size_t max_headers;              /* default 100 (<= FX_H1_MAX_HEADERS) */
+    size_t header_bytes;               /* default 16384; also the request-line limit */
+    size_t max_headers;                /* default 100 (<= FX_H1_MAX_HEADERS) */
     uint64_t client_header_timeout_ms; /* default 10000 */
     uint64_t client_body_timeout_ms;   /* default 60000: gap between body reads */
     uint64_t send_timeout_ms;          /* default 60000: a blocked write to the client */
@@ -65,20 +65,20 @@ struct fx_conf_limits {
 };
 
 struct fx_conf {
-    char *path;                   /* owned: file it was loaded from */
-    struct fx_addr *listen;       /* owned array */
+    char *path;             /* owned: file it was loaded from */
+    struct fx_addr *listen; /* owned array */
     size_t nlisten;
-    bool admin_enabled;           /* true when admin.listen is set */
+    bool admin_enabled; /* true when admin.listen is set */
     struct fx_addr admin_listen;
-    unsigned int workers;         /* 0 = auto (number of online CPUs) */
+    unsigned int workers; /* 0 = auto (number of online CPUs) */
     enum fx_conf_log_mode access_mode;
-    char *access_path;            /* owned, when access_mode == FX_CONF_LOG_FILE */
+    char *access_path; /* owned, when access_mode == FX_CONF_LOG_FILE */
     struct fx_conf_limits limits;
     struct fx_conf_upstream *upstreams; /* owned array */
     size_t nupstreams;
-    struct fx_conf_route *routes;       /* owned array, in file order (first match wins) */
+    struct fx_conf_route *routes; /* owned array, in file order (first match wins) */
     size_t nroutes;
-    atomic_uint refcnt;           /* 1 after load */
+    atomic_uint refcnt; /* 1 after load */
 };
 
 #endif

@@ -1,6 +1,7 @@
+#include "buf.h"
+
 #include <stdlib.h>
 
-#include "buf.h"
 #include "err.h"
 
 int fx_buf_init(struct fx_buf *b, size_t cap)

@@ -1,15 +1,15 @@
+#include "err.h"
+
 #include <stdarg.h>
 #include <stdio.h>
-
-#include "err.h"
 
 const char *fx_err_name(int code)
 {
     switch (code) {
     case FX_OK:
         return "OK";
-#define FX_ERR_NAME_(name, msg)                                                                    \
-    case FX_##name:                                                                                \
+#define FX_ERR_NAME_(name, msg) \
+    case FX_##name:             \
         return #name;
         FX_ERR_MAP(FX_ERR_NAME_)
 #undef FX_ERR_NAME_
@@ -23,8 +23,8 @@ const char *fx_strerror(int code)
     switch (code) {
     case FX_OK:
         return "success";
-#define FX_ERR_MSG_(name, msg)                                                                     \
-    case FX_##name:                                                                                \
+#define FX_ERR_MSG_(name, msg) \
+    case FX_##name:            \
         return msg;
         FX_ERR_MAP(FX_ERR_MSG_)
 #undef FX_ERR_MSG_

@@ -22,18 +22,18 @@ int fx_err_set(struct fx_err *err, int code, const char *func, int line, const c
 #define FX_ERR_SET(err, code, ...) fx_err_set((err), (code), __func__, __LINE__, __VA_ARGS__)
 
 /* Free `p` and set it to NULL. */
-#define FX_FREE(p)                                                                                 \
-    do {                                                                                           \
-        free(p);                                                                                   \
-        (p) = NULL;                                                                                \
+#define FX_FREE(p)  \
+    do {            \
+        free(p);    \
+        (p) = NULL; \
     } while (0)
 
 /* Internal invariant check: aborts with a message when `cond` is false.
  * Never use on network or config input. */
-#define FX_ASSERT(cond)                                                                            \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            fx_assert_fail(#cond, __FILE__, __LINE__);                                             \
+#define FX_ASSERT(cond)                                \
+    do {                                               \
+        if (!(cond))                                   \
+            fx_assert_fail(#cond, __FILE__, __LINE__); \
     } while (0)
 
 _Noreturn void fx_assert_fail(const char *expr, const char *file, int line);

@@ -1,9 +1,9 @@
+#include "log.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
-
-#include "log.h"
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 

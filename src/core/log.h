@@ -20,10 +20,10 @@ void fx_log_write(const struct fx_log *log, enum fx_log_level lvl, const char *f
     __attribute__((format(printf, 3, 4)));
 
 /* Checks the level before evaluating arguments (Redis's serverLog). */
-#define fx_log(log, lvl, ...)                                                                      \
-    do {                                                                                           \
-        if ((lvl) <= (log)->level)                                                                 \
-            fx_log_write((log), (lvl), __VA_ARGS__);                                               \
+#define fx_log(log, lvl, ...)                        \
+    do {                                             \
+        if ((lvl) <= (log)->level)                   \
+            fx_log_write((log), (lvl), __VA_ARGS__); \
     } while (0)
 
 /* Format the current UTC time as "2026-11-25T16:40:00.123Z" into out[cap >= 32]. */

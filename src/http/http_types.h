@@ -72,13 +72,13 @@ struct fx_h1_resp {
 
 /* Chunked-body decoder states (internal; start zeroed with fx_h1_chunked_init). */
 enum fx_h1_chunked_state {
-    FX_H1_CH_SIZE = 0, /* reading hex digits of chunk-size */
-    FX_H1_CH_EXT,      /* after size: optional BWS/;ext until CR */
-    FX_H1_CH_SIZE_LF,  /* expecting LF after CR of the size line */
-    FX_H1_CH_DATA,     /* inside chunk-data */
-    FX_H1_CH_DATA_CR,  /* expecting CR after chunk-data */
-    FX_H1_CH_DATA_LF,  /* expecting LF after chunk-data */
-    FX_H1_CH_TRAILER,  /* at the start of a trailer line (or final CRLF) */
+    FX_H1_CH_SIZE = 0,     /* reading hex digits of chunk-size */
+    FX_H1_CH_EXT,          /* after size: optional BWS/;ext until CR */
+    FX_H1_CH_SIZE_LF,      /* expecting LF after CR of the size line */
+    FX_H1_CH_DATA,         /* inside chunk-data */
+    FX_H1_CH_DATA_CR,      /* expecting CR after chunk-data */
+    FX_H1_CH_DATA_LF,      /* expecting LF after chunk-data */
+    FX_H1_CH_TRAILER,      /* at the start of a trailer line (or final CRLF) */
     FX_H1_CH_TRAILER_LINE, /* inside a trailer field line */
     FX_H1_CH_TRAILER_LF,   /* expecting LF of a trailer line */
     FX_H1_CH_FINAL_LF,     /* expecting LF of the terminating empty line */

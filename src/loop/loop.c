@@ -1,3 +1,5 @@
+#include "loop.h"
+
 #include <sys/epoll.h>
 
 #include <errno.h>
@@ -6,7 +8,6 @@
 #include <unistd.h>
 
 #include "../core/err.h"
-#include "loop.h"
 
 int fx_loop_init(struct fx_loop *l)
 {

@@ -31,9 +31,9 @@ struct fx_timer {
 
 struct fx_loop {
     int epfd;
-    uint64_t now_ms;          /* monotonic, updated each iteration */
-    uint64_t now_us;          /* monotonic microseconds */
-    struct fx_timer **heap;   /* owned array of borrowed timers */
+    uint64_t now_ms;        /* monotonic, updated each iteration */
+    uint64_t now_us;        /* monotonic microseconds */
+    struct fx_timer **heap; /* owned array of borrowed timers */
     size_t nheap;
     size_t capheap;
 };

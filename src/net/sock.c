@@ -1,6 +1,6 @@
-#include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <errno.h>
 #include <fcntl.h>

@@ -90,8 +90,7 @@ void fx_proxy__alog_flush(struct fx_worker *w)
     w->alog_len = 0;
 }
 
-static void alog_line(struct fx_worker *w, struct fx_cconn *cc, struct fx_exch *x,
-                      uint64_t dur_us)
+static void alog_line(struct fx_worker *w, struct fx_cconn *cc, struct fx_exch *x, uint64_t dur_us)
 {
     if (FX_ALOG_CAP - w->alog_len < 4096 + 64)
         fx_proxy__alog_flush(w);
@@ -108,17 +107,17 @@ static void alog_line(struct fx_worker *w, struct fx_cconn *cc, struct fx_exch *
     size_t rlen = json_escape(rid, sizeof(rid), x->request_id, strlen(x->request_id));
     char ms[8];
     const char *t = now_text(w, ms);
-    int n = snprintf(
-        w->alog + w->alog_len, FX_ALOG_CAP - w->alog_len,
-        "{\"time\":\"%s%s\",\"request_id\":\"%.*s\",\"client\":\"%s\",\"method\":\"%.*s\","
-        "\"path\":\"%.*s\",\"route\":\"%s\",\"upstream\":\"%s\",\"server\":\"%s\","
-        "\"status\":%d,\"bytes_in\":%llu,\"bytes_out\":%llu,\"duration_us\":%llu,"
-        "\"error\":%s%s%s}\n",
-        t, ms, (int)rlen, rid, cc->peer_text, (int)mlen, method, (int)plen, path,
-        x->route ? x->route->name : "", x->up ? x->up->name : "",
-        x->srv ? x->srv->addr.text : "", x->status, (unsigned long long)x->bytes_in,
-        (unsigned long long)x->bytes_out, (unsigned long long)dur_us, x->error ? "\"" : "",
-        x->error ? x->error : "null", x->error ? "\"" : "");
+    int n =
+        snprintf(w->alog + w->alog_len, FX_ALOG_CAP - w->alog_len,
+                 "{\"time\":\"%s%s\",\"request_id\":\"%.*s\",\"client\":\"%s\",\"method\":\"%.*s\","
+                 "\"path\":\"%.*s\",\"route\":\"%s\",\"upstream\":\"%s\",\"server\":\"%s\","
+                 "\"status\":%d,\"bytes_in\":%llu,\"bytes_out\":%llu,\"duration_us\":%llu,"
+                 "\"error\":%s%s%s}\n",
+                 t, ms, (int)rlen, rid, cc->peer_text, (int)mlen, method, (int)plen, path,
+                 x->route ? x->route->name : "", x->up ? x->up->name : "",
+                 x->srv ? x->srv->addr.text : "", x->status, (unsigned long long)x->bytes_in,
+                 (unsigned long long)x->bytes_out, (unsigned long long)dur_us, x->error ? "\"" : "",
+                 x->error ? x->error : "null", x->error ? "\"" : "");
     if (n > 0 && (size_t)n < FX_ALOG_CAP - w->alog_len)
         w->alog_len += (size_t)n;
 }

@@ -1,9 +1,9 @@
 /* Client connections: request heads, the exchange pump in both directions,
  * local responses and keep-alive. Everything runs on the worker's thread. */
+#include <arpa/inet.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <arpa/inet.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -258,14 +258,13 @@ static void x_local(struct fx_cconn *cc, int status, const char *error, bool clo
     char body[128];
     int blen = snprintf(body, sizeof(body), "%d %s\n", status, fx_h1_reason(status));
     char head[512];
-    int hlen = snprintf(head, sizeof(head),
-                        "HTTP/1.1 %d %s\r\nServer: ficus\r\nContent-Type: text/plain\r\n"
-                        "Content-Length: %d\r\nX-Request-Id: %s\r\n%s\r\n",
-                        status, fx_h1_reason(status), (x->flags & FX_X_F_HEAD_REQ) ? 0 : blen,
-                        x->request_id,
-                        (x->flags & FX_X_F_CLOSE)
-                            ? "Connection: close\r\n"
-                            : (x->minor == 0 ? "Connection: keep-alive\r\n" : ""));
+    int hlen = snprintf(
+        head, sizeof(head),
+        "HTTP/1.1 %d %s\r\nServer: ficus\r\nContent-Type: text/plain\r\n"
+        "Content-Length: %d\r\nX-Request-Id: %s\r\n%s\r\n",
+        status, fx_h1_reason(status), (x->flags & FX_X_F_HEAD_REQ) ? 0 : blen, x->request_id,
+        (x->flags & FX_X_F_CLOSE) ? "Connection: close\r\n"
+                                  : (x->minor == 0 ? "Connection: keep-alive\r\n" : ""));
     if (hlen < 0 || blen < 0 || fx_buf_append(&x->chead, head, (size_t)hlen) != 0 ||
         (!(x->flags & FX_X_F_HEAD_REQ) && fx_buf_append(&x->chead, body, (size_t)blen) != 0)) {
         fx_proxy__cc_close(cc);
@@ -305,9 +304,9 @@ static void cc_reject(struct fx_cconn *cc, int rc)
 static bool is_hop_by_hop(struct fx_str n)
 {
     static const struct fx_str hop[] = {
-        { "connection", 10 }, { "keep-alive", 10 },         { "te", 2 },
-        { "upgrade", 7 },     { "proxy-connection", 16 },   { "expect", 6 },
-        { "trailer", 7 },     { "x-forwarded-for", 15 },    { "x-forwarded-proto", 17 },
+        { "connection", 10 },       { "keep-alive", 10 },       { "te", 2 },
+        { "upgrade", 7 },           { "proxy-connection", 16 }, { "expect", 6 },
+        { "trailer", 7 },           { "x-forwarded-for", 15 },  { "x-forwarded-proto", 17 },
         { "x-forwarded-host", 16 },
     };
     for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++) {
@@ -387,8 +386,7 @@ static bool add_proxy_headers(struct fx_cconn *cc, const struct fx_h1_req *req, 
         if (!put_header(b, FX_STR("Host"), host))
             return false;
     }
-    if (!PUT_LIT(b, "X-Forwarded-For: ") ||
-        (xff.len > 0 && !(put_s(b, xff) && PUT_LIT(b, ", "))) ||
+    if (!PUT_LIT(b, "X-Forwarded-For: ") || (xff.len > 0 && !(put_s(b, xff) && PUT_LIT(b, ", "))) ||
         !put_s(b, fx_str_c(cc->peer_ip)) || !PUT_LIT(b, "\r\n"))
         return false;
     if (!PUT_LIT(b, "X-Forwarded-Proto: http\r\n") ||
@@ -468,8 +466,7 @@ static void x_init_from_req(struct fx_cconn *cc, struct fx_exch *x, const struct
     x->req_left = req->content_length;
     if (x->req_mode == FX_H1_BODY_CHUNKED)
         fx_h1_chunked_init(&x->req_ch);
-    if (x->req_mode == FX_H1_BODY_NONE ||
-        (x->req_mode == FX_H1_BODY_LENGTH && x->req_left == 0)) {
+    if (x->req_mode == FX_H1_BODY_NONE || (x->req_mode == FX_H1_BODY_LENGTH && x->req_left == 0)) {
         x->req_mode = FX_H1_BODY_NONE;
         x->flags |= FX_X_F_REQ_DONE;
     }
@@ -514,8 +511,8 @@ static void cc_start_exchange(struct fx_cconn *cc, size_t head_len)
         x->srv = &x->up->servers[w->rr[x->up->id]++ % x->up->nservers];
     }
     bool ok = build_uhead(cc, req);
-    bool expect = (req->flags & FX_H1_F_EXPECT_100) && req->minor == 1 &&
-                  !(x->flags & FX_X_F_REQ_DONE);
+    bool expect =
+        (req->flags & FX_H1_F_EXPECT_100) && req->minor == 1 && !(x->flags & FX_X_F_REQ_DONE);
     fx_buf_consume(&cc->in, head_len);
     cc->scanned = 0;
     if (!ok) {
@@ -760,8 +757,7 @@ static void x_resp_head(struct fx_cconn *cc, const struct fx_h1_resp *r)
     }
     if (x->resp_mode == FX_H1_BODY_EOF || !(x->flags & FX_X_F_REQ_DONE) || cc->w->draining)
         x->flags |= FX_X_F_CLOSE;
-    if (x->resp_mode == FX_H1_BODY_NONE ||
-        (x->resp_mode == FX_H1_BODY_LENGTH && x->resp_left == 0))
+    if (x->resp_mode == FX_H1_BODY_NONE || (x->resp_mode == FX_H1_BODY_LENGTH && x->resp_left == 0))
         x->flags |= FX_X_F_RESP_DONE;
     if (!build_chead(cc, r)) {
         x_upstream_failed(cc, 502, "upstream_bad_response");
@@ -1056,7 +1052,7 @@ void fx_proxy__uc_timeout(struct fx_uconn *uc)
     }
     struct fx_exch *x = cc->x;
     atomic_fetch_add_explicit(&cc->w->stats->timeouts[x->up->id], 1, memory_order_relaxed);
-    x_upstream_failed(cc, 504, kind == FX_TK_CONNECT ? "upstream_connect_timeout"
-                                                     : "upstream_timeout");
+    x_upstream_failed(cc, 504,
+                      kind == FX_TK_CONNECT ? "upstream_connect_timeout" : "upstream_timeout");
     fx_proxy__cc_run(cc);
 }

@@ -82,13 +82,13 @@ struct fx_cconn;
 struct fx_uconn {
     struct fx_io io;
     struct fx_timer timer;
-    struct fx_worker *w;   /* borrowed: worker outlives conn */
+    struct fx_worker *w;    /* borrowed: worker outlives conn */
     struct fx_cconn *owner; /* borrowed: NULL while idle in the pool */
     unsigned int flags;
     unsigned int pool_id;
-    struct fx_buf in;       /* owned storage from the worker's free list */
-    struct fx_uconn *next;  /* pool idle list / graveyard link */
-    int tkind;              /* FX_TK_* the timer is armed for */
+    struct fx_buf in;      /* owned storage from the worker's free list */
+    struct fx_uconn *next; /* pool idle list / graveyard link */
+    int tkind;             /* FX_TK_* the timer is armed for */
     uint64_t idle_since_ms;
 };
 
@@ -99,29 +99,29 @@ enum fx_cc_state {
 
 /* One request/response exchange on a client connection. */
 struct fx_exch {
-    struct fx_wconf *wc;                  /* borrowed holder (users counted) */
-    const struct fx_conf_route *route;    /* borrowed from wc->conf, NULL if none */
-    const struct fx_conf_upstream *up;    /* borrowed from wc->conf */
-    const struct fx_conf_server *srv;     /* borrowed from wc->conf */
-    struct fx_uconn *u;                   /* borrowed: upstream conn in use */
-    struct fx_buf uhead;                  /* owned: upstream request head (kept for a retry) */
+    struct fx_wconf *wc;               /* borrowed holder (users counted) */
+    const struct fx_conf_route *route; /* borrowed from wc->conf, NULL if none */
+    const struct fx_conf_upstream *up; /* borrowed from wc->conf */
+    const struct fx_conf_server *srv;  /* borrowed from wc->conf */
+    struct fx_uconn *u;                /* borrowed: upstream conn in use */
+    struct fx_buf uhead;               /* owned: upstream request head (kept for a retry) */
     size_t uhead_sent;
-    struct fx_buf chead;                  /* owned: bytes for the client before body bytes */
+    struct fx_buf chead; /* owned: bytes for the client before body bytes */
     enum fx_h1_body req_mode;
-    uint64_t req_left;                    /* LENGTH: body bytes not yet validated */
-    size_t req_ready;                     /* validated body bytes at the front of cc->in */
+    uint64_t req_left; /* LENGTH: body bytes not yet validated */
+    size_t req_ready;  /* validated body bytes at the front of cc->in */
     struct fx_h1_chunked req_ch;
     enum fx_h1_body resp_mode;
     uint64_t resp_left;
-    size_t resp_ready;                    /* bytes at the front of u->in ready for the client */
+    size_t resp_ready; /* bytes at the front of u->in ready for the client */
     size_t resp_scanned;
     struct fx_h1_chunked resp_ch;
-    unsigned int flags;                   /* FX_X_F_* */
+    unsigned int flags; /* FX_X_F_* */
     int status;
-    int minor;                            /* client's HTTP minor version */
-    const char *error;                    /* static reason for the access log, or NULL */
-    uint16_t method_len;                  /* method is uhead[0..method_len) */
-    uint32_t path_off;                    /* path is uhead[path_off..path_off+path_len) */
+    int minor;           /* client's HTTP minor version */
+    const char *error;   /* static reason for the access log, or NULL */
+    uint16_t method_len; /* method is uhead[0..method_len) */
+    uint32_t path_off;   /* path is uhead[path_off..path_off+path_len) */
     uint32_t path_len;
     uint64_t start_us;
     uint64_t bytes_in;
@@ -148,11 +148,11 @@ struct fx_cconn {
     struct fx_worker *w; /* borrowed: worker outlives conn */
     unsigned int flags;
     enum fx_cc_state state;
-    struct fx_buf in;    /* owned storage from the worker's free list (none while idle) */
-    size_t scanned;      /* parser resume state */
-    struct fx_exch *x;   /* owned, NULL between requests */
+    struct fx_buf in;  /* owned storage from the worker's free list (none while idle) */
+    size_t scanned;    /* parser resume state */
+    struct fx_exch *x; /* owned, NULL between requests */
     uint64_t nreq;
-    int tkind;           /* FX_TK_* the timer is armed for */
+    int tkind;                    /* FX_TK_* the timer is armed for */
     struct fx_cconn *prev, *next; /* worker's connection list */
     struct sockaddr_storage peer;
     char peer_ip[48];
@@ -184,26 +184,26 @@ struct fx_worker {
     unsigned int id;
     pthread_t thread;
     struct fx_loop loop;
-    struct fx_shared *sh;      /* borrowed: lives for the process */
-    struct fx_listener *lsn;   /* owned array */
+    struct fx_shared *sh;    /* borrowed: lives for the process */
+    struct fx_listener *lsn; /* owned array */
     size_t nlsn;
-    struct fx_io wake;         /* eventfd to interrupt epoll_wait */
-    struct fx_wconf *wc;       /* current holder */
-    struct fx_wconf *old_wc;   /* retired holders still in use */
+    struct fx_io wake;       /* eventfd to interrupt epoll_wait */
+    struct fx_wconf *wc;     /* current holder */
+    struct fx_wconf *old_wc; /* retired holders still in use */
     uint64_t conf_gen;
-    struct fx_cconn *conns;    /* list of open client conns */
+    struct fx_cconn *conns;            /* list of open client conns */
     struct fx_uconn *pool[FX_MAX_IDS]; /* idle upstream conns by server pool id */
     unsigned int pool_n[FX_MAX_IDS];
-    unsigned int rr[FX_MAX_IDS];       /* round-robin position by upstream id */
-    struct fx_cconn *grave_c;  /* closed, freed after the event batch */
+    unsigned int rr[FX_MAX_IDS]; /* round-robin position by upstream id */
+    struct fx_cconn *grave_c;    /* closed, freed after the event batch */
     struct fx_uconn *grave_u;
     struct fx_blk *free_bufs;
     size_t nfree_bufs;
     size_t bufsize;
-    struct fx_h1_req req;      /* parse scratch: one parse at a time per worker */
+    struct fx_h1_req req; /* parse scratch: one parse at a time per worker */
     struct fx_h1_resp resp;
-    struct fx_stats *stats;    /* owned */
-    char *alog;                /* owned access-log batch buffer */
+    struct fx_stats *stats; /* owned */
+    char *alog;             /* owned access-log batch buffer */
     size_t alog_len;
     uint64_t rng[2];
     bool draining;

@@ -65,16 +65,14 @@ int fx_shared_assign_ids(struct fx_shared *sh, struct fx_conf *c, struct fx_err 
         for (size_t j = 0; j < u->nservers; j++) {
             id = intern_id(&sh->servers, u->servers[j].addr.text);
             if (id < 0)
-                return FX_ERR_SET(err, FX_ELIMIT, "too many distinct servers (max %d)",
-                                  FX_MAX_IDS);
+                return FX_ERR_SET(err, FX_ELIMIT, "too many distinct servers (max %d)", FX_MAX_IDS);
             u->servers[j].pool_id = (unsigned int)id;
         }
     }
     for (size_t i = 0; i < c->nroutes; i++) {
         int id = intern_id(&sh->routes, c->routes[i].name);
         if (id < 0)
-            return FX_ERR_SET(err, FX_ELIMIT, "too many distinct route names (max %d)",
-                              FX_MAX_IDS);
+            return FX_ERR_SET(err, FX_ELIMIT, "too many distinct route names (max %d)", FX_MAX_IDS);
         c->routes[i].id = (unsigned int)id;
     }
     return 0;

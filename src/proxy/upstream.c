@@ -1,6 +1,5 @@
 /* Upstream connections and per-worker keep-alive pools. */
 #include <sys/epoll.h>
-
 #include <sys/socket.h>
 
 #include <errno.h>
@@ -19,10 +18,10 @@ static void uc_dead(struct fx_io *io, uint32_t events)
 
 static void uc_gauge(struct fx_worker *w, int delta)
 {
-    atomic_store_explicit(
-        &w->stats->upstream_conns,
-        atomic_load_explicit(&w->stats->upstream_conns, memory_order_relaxed) + delta,
-        memory_order_relaxed);
+    atomic_store_explicit(&w->stats->upstream_conns,
+                          atomic_load_explicit(&w->stats->upstream_conns, memory_order_relaxed) +
+                              delta,
+                          memory_order_relaxed);
 }
 
 static void uc_close(struct fx_uconn *uc)

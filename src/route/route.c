@@ -34,7 +34,8 @@ static bool match_headers(const struct fx_conf_route *r, const struct fx_h1_req 
         struct fx_str want = fx_str_c(r->headers[i].value);
         bool found = false;
         for (size_t j = 0; j < req->nheaders && !found; j++) {
-            found = fx_str_eqi(req->headers[j].name, name) && fx_str_eq(req->headers[j].value, want);
+            found =
+                fx_str_eqi(req->headers[j].name, name) && fx_str_eq(req->headers[j].value, want);
         }
         if (!found)
             return false;
@@ -42,7 +43,8 @@ static bool match_headers(const struct fx_conf_route *r, const struct fx_h1_req 
     return true;
 }
 
-static bool match_one(const struct fx_conf_route *r, const struct fx_h1_req *req, struct fx_str host)
+static bool match_one(const struct fx_conf_route *r, const struct fx_h1_req *req,
+                      struct fx_str host)
 {
     struct fx_str prefix = { r->path_prefix, r->path_prefix_len };
     if (!fx_str_has_prefix(req->path, prefix))

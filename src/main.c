@@ -126,16 +126,18 @@ static int open_listeners(struct fx_addr addr, int *fds, size_t nw, struct fx_lo
     for (size_t i = 0; i < nw; i++) {
         int fd = fx_net_listen(&addr, true, 4096, err);
         if (fd < 0) {
-            while (i > 0)
-                (void)close(fds[--i]);
+            for (size_t k = 0; k < i; k++)
+                (void)close(fds[k]);
             return fd;
         }
         fds[i] = fd;
         if (i == 0) {
-            struct sockaddr_storage ss;
+            struct sockaddr_storage ss = { 0 };
             socklen_t sl = sizeof(ss);
-            (void)getsockname(fd, (struct sockaddr *)&ss, &sl);
+            if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+                ss = addr.ss;
             fx_addr_format((struct sockaddr *)&ss, addr.text, sizeof(addr.text));
+            /* NOLINTNEXTLINE(clang-analyzer-core.CallAndMessage): fds[0..i) were set */
             set_port(&addr, ntohs(((struct sockaddr_in *)(void *)&ss)->sin_port));
             fx_log(log, FX_LOG_INFO, "event=listening kind=proxy addr=%s", addr.text);
         }
@@ -201,7 +203,7 @@ static int start_admin(struct server *s, const struct fx_conf *c, struct fx_err 
     int fd = fx_net_listen(&c->admin_listen, false, 128, err);
     if (fd < 0)
         return fd;
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = c->admin_listen.ss;
     socklen_t sl = sizeof(ss);
     char text[64];
     (void)getsockname(fd, (struct sockaddr *)&ss, &sl);

@@ -43,6 +43,7 @@ int fx_err_set(struct fx_err *err, int code, const char *func, int line, const c
     err->line = line;
     va_list ap;
     va_start(ap, fmt);
+    /* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): va_start is just above */
     (void)vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
     va_end(ap);
     return code;

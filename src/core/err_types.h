@@ -25,10 +25,10 @@
 enum fx_errno {
     FX_OK = 0,
 #define FX_ERR_ENUM_(name, msg) FX_##name,
-    FX_ERR_BASE_ = -1000,
+    FX_ERR_BASE = -1000,
     FX_ERR_MAP(FX_ERR_ENUM_)
 #undef FX_ERR_ENUM_
-    FX_ERR_END_
+    FX_ERR_END
 };
 
 /* A human-readable failure, filled by FX_ERR_SET(). */

@@ -28,6 +28,7 @@ void fx_log_write(const struct fx_log *log, enum fx_log_level lvl, const char *f
         return;
     va_list ap;
     va_start(ap, fmt);
+    /* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): va_start is just above */
     int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
     va_end(ap);
     if (m < 0)

@@ -20,6 +20,7 @@ void fx_log_write(const struct fx_log *log, enum fx_log_level lvl, const char *f
     __attribute__((format(printf, 3, 4)));
 
 /* Checks the level before evaluating arguments (Redis's serverLog). */
+/* NOLINTNEXTLINE(readability-identifier-naming): reads as a function, like serverLog */
 #define fx_log(log, lvl, ...)                        \
     do {                                             \
         if ((lvl) <= (log)->level)                   \

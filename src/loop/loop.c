@@ -110,7 +110,7 @@ static int heap_push(struct fx_loop *l, struct fx_timer *t)
 {
     if (l->nheap == l->capheap) {
         size_t ncap = l->capheap ? l->capheap * 2 : 256;
-        struct fx_timer **nh = realloc(l->heap, ncap * sizeof(*nh));
+        struct fx_timer **nh = realloc(l->heap, ncap * sizeof(struct fx_timer *));
         if (nh == NULL)
             return FX_ENOMEM;
         l->heap = nh;

@@ -98,6 +98,8 @@ static void alog_line(struct fx_worker *w, struct fx_cconn *cc, struct fx_exch *
     size_t plen = 0;
     char method[64];
     size_t mlen = 0;
+    path[0] = '\0';
+    method[0] = '\0';
     if (x->uhead.data != NULL) {
         const char *base = fx_buf_rptr(&x->uhead);
         mlen = json_escape(method, sizeof(method), base, x->method_len);

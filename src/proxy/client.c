@@ -923,13 +923,14 @@ static bool x_resp_recv(struct fx_cconn *cc)
 static bool x_resp_send(struct fx_cconn *cc)
 {
     struct fx_exch *x = cc->x;
-    size_t body = x->u != NULL && (x->flags & FX_X_F_RESP_HEAD) ? x->resp_ready : 0;
+    struct fx_uconn *uc = x->u;
+    size_t body = uc != NULL && (x->flags & FX_X_F_RESP_HEAD) ? x->resp_ready : 0;
     if (x->chead.len == 0 && body == 0)
         return false;
     if (!(cc->flags & FX_IO_F_WRITABLE))
         return false;
     ssize_t n = io_write2(cc->io.fd, &cc->flags, fx_buf_rptr(&x->chead), x->chead.len,
-                          body ? fx_buf_rptr(&x->u->in) : NULL, body);
+                          body ? fx_buf_rptr(&uc->in) : NULL, body);
     if (n < 0) {
         x->error = "client_closed";
         fx_proxy__cc_close(cc);
@@ -940,8 +941,8 @@ static bool x_resp_send(struct fx_cconn *cc)
     size_t h = sent < x->chead.len ? sent : x->chead.len;
     fx_buf_consume(&x->chead, h);
     sent -= h;
-    if (sent > 0) {
-        fx_buf_consume(&x->u->in, sent);
+    if (sent > 0 && uc != NULL) {
+        fx_buf_consume(&uc->in, sent);
         x->resp_ready -= sent;
     }
     if (!(cc->flags & FX_IO_F_WRITABLE))

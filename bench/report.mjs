@@ -9,6 +9,7 @@
 //       OUT_BASENAME.json, prints the markdown on stdout.
 //
 // rounds.tsv: scenario path conns threads round contestant wrk_file cpu_ticks wall_s
+//             proxy_core_busy_pct load_core_busy_pct   (-1 = not measured)
 // mem.tsv:    contestant key value
 // meta.tsv:   key value            (all tab-separated)
 import fs from 'node:fs';
@@ -70,6 +71,10 @@ const fmtRatio = (x) => (x == null ? 'n/a' : `${x.toFixed(2)}x`);
 const fmtCpu = (x) => (x == null ? 'n/a' : x.toFixed(0));
 const fmtKib = (x) => (x == null ? 'n/a' : fmtInt(x));
 
+// Busy % of the proxy's CPU not explained by the proxy itself (kernel softirq
+// work for loopback traffic lands partly here) above which a run is flagged.
+const NOISE_PCT = 15;
+
 const NAMES = { ficus: 'Ficus', nginx: 'nginx', haproxy: 'HAProxy' };
 const displayName = (c) => NAMES[c] || c;
 
@@ -80,7 +85,7 @@ function buildReport(dir) {
 
   const scenarios = [];
   const byName = new Map();
-  for (const [scenario, path, conns, threads, round, contestant, file, ticks, wall] of readTsv(`${dir}/rounds.tsv`)) {
+  for (const [scenario, path, conns, threads, round, contestant, file, ticks, wall, pcore, lcore] of readTsv(`${dir}/rounds.tsv`)) {
     let s = byName.get(scenario);
     if (!s) {
       s = { name: scenario, path, connections: +conns, wrk_threads: +threads, results: {} };
@@ -94,7 +99,9 @@ function buildReport(dir) {
     const r = (s.results[contestant] ||= { rounds: [] });
     const perCpu = cpu > 0 && parsed.rps != null ? parsed.rps / (cpu / 100) : null;
     r.rounds.push({ round: +round, ...parsed, proxy_cpu_pct: round2(cpu),
-      req_per_proxy_cpu_s: perCpu == null ? null : Math.round(perCpu) });
+      req_per_proxy_cpu_s: perCpu == null ? null : Math.round(perCpu),
+      proxy_core_busy_pct: pcore != null && Number(pcore) >= 0 ? Number(pcore) : null,
+      load_core_busy_pct: lcore != null && Number(lcore) >= 0 ? Number(lcore) : null });
   }
   for (const s of scenarios) {
     for (const r of Object.values(s.results)) {
@@ -208,6 +215,23 @@ function renderMd(j, contestants) {
         }
       }
     }
+  }
+  const noisy = [];
+  for (const s of j.scenarios) {
+    for (const [c, r] of Object.entries(s.results)) {
+      for (const x of r.rounds) {
+        if (x.proxy_core_busy_pct != null && x.proxy_cpu_pct != null &&
+            x.proxy_core_busy_pct - x.proxy_cpu_pct > NOISE_PCT) {
+          noisy.push(`${displayName(c)} ${s.name} round ${x.round}: proxy CPU busy ` +
+            `${x.proxy_core_busy_pct.toFixed(0)}%, of which the proxy ${x.proxy_cpu_pct.toFixed(0)}%`);
+        }
+      }
+    }
+  }
+  if (noisy.length > 0) {
+    errs.push(`other processes used the proxy's CPU during ${noisy.length} run(s) ` +
+      `(more than ${NOISE_PCT} points beyond the proxy itself); those numbers are disturbed:`);
+    for (const n of noisy) errs.push(`  ${n}`);
   }
   for (const [c, m] of Object.entries(j.memory)) {
     if (m.idle_failed > 0) errs.push(`${displayName(c)} idle test: ${m.idle_failed} connections failed`);

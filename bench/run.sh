@@ -147,6 +147,17 @@ tree_cpu_ticks() {
 
 now() { date +%s.%N; }
 
+# "busy total" jiffies of one CPU from /proc/stat.
+core_jiffies() {
+    awk -v c="cpu$1" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat
+}
+# busy % of a CPU between two core_jiffies samples ("n/a" without pinning).
+core_busy_pct() {
+    [[ -n $1 && -n $2 ]] || { echo -1; return 0; }
+    awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); t = y[2] - x[2];
+        printf "%.1f", (t > 0 ? 100 * (y[1] - x[1]) / t : -1) }'
+}
+
 http_code() { curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$1$2" || true; }
 
 # wait_http NAME PID PORT [LOG]: until GET /small answers 200 (10 s max).
@@ -316,14 +327,14 @@ routes:
 EOF
     launch "$d/ficus.log" "${PIN_PROXY[@]}" "$FICUS_BIN" serve -c "$d/ficus.yaml"
     for ((i = 0; i < 100; i++)); do
-        grep -q 'event=ready' "$d/ficus.log" && break
+        grep -qs 'event=ready' "$d/ficus.log" && break
         if ! kill -0 "$LAST_PID" 2>/dev/null; then
             tail -n 20 "$d/ficus.log" >&2
             die "ficus exited during startup"
         fi
         sleep 0.1
     done
-    grep -q 'event=ready' "$d/ficus.log" || { tail -n 20 "$d/ficus.log" >&2; die "ficus printed no event=ready within 10 s"; }
+    grep -qs 'event=ready' "$d/ficus.log" || { tail -n 20 "$d/ficus.log" >&2; die "ficus printed no event=ready within 10 s"; }
     wait_http ficus "$LAST_PID" "$port" "$d/ficus.log"
 }
 
@@ -400,7 +411,7 @@ cpu_busy_pct() {
     sleep 1
     b=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat)
     awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ");
-        t = y[2] - x[2]; printf "%.0f", t > 0 ? 100 * (y[1] - x[1]) / t : 0 }'
+        t = y[2] - x[2]; printf "%.0f", (t > 0 ? 100 * (y[1] - x[1]) / t : 0) }'
 }
 BG_BUSY=$(cpu_busy_pct)
 [[ $BG_BUSY -lt 10 ]] || log "warning: the machine is already ${BG_BUSY}% busy before the benchmark; results will be noisy"
@@ -497,18 +508,23 @@ for sc in $SCENARIOS; do
             out=$T/wrk/$body-$conns-$c-$r.txt
             t0=$(now)
             ticks0=$(tree_cpu_ticks "${PID[$c]}")
+            pj0="" lj0="" pj1="" lj1=""
+            if [[ $PIN == 1 ]]; then pj0=$(core_jiffies "$PROXY_CPU"); lj0=$(core_jiffies "$LOAD_CPU"); fi
             run_wrk "${PORT[$c]}" "$path" "$conns" "$SECS" "$out"
+            if [[ $PIN == 1 ]]; then pj1=$(core_jiffies "$PROXY_CPU"); lj1=$(core_jiffies "$LOAD_CPU"); fi
             ticks1=$(tree_cpu_ticks "${PID[$c]}")
             t1=$(now)
+            pbusy=$(core_busy_pct "$pj0" "$pj1")
+            lbusy=$(core_busy_pct "$lj0" "$lj1")
             check_alive "$c"
             wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
-            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$path" "$conns" "$WRK_THREADS" \
-                "$r" "$c" "$out" "$((ticks1 - ticks0))" "$wall" >>"$T/rounds.tsv"
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$path" "$conns" "$WRK_THREADS" \
+                "$r" "$c" "$out" "$((ticks1 - ticks0))" "$wall" "$pbusy" "$lbusy" >>"$T/rounds.tsv"
             if read -r rps p50 p99 _ errs < <(node "$BENCH/report.mjs" parse "$out"); then
                 cpu=$(awk -v t=$((ticks1 - ticks0)) -v w="$wall" -v h="$(getconf CLK_TCK)" \
                     'BEGIN { printf "%.0f", 100 * t / h / w }')
-                printf '[bench] %-11s round %d/%d %-8s %10.0f req/s  p50 %7.3f ms  p99 %7.3f ms  cpu %3s%%  errors %s\n' \
-                    "$name" "$r" "$ROUNDS" "$c" "$rps" "$p50" "$p99" "$cpu" "$errs" >&2
+                printf '[bench] %-11s round %d/%d %-8s %10.0f req/s  p50 %7.3f ms  p99 %7.3f ms  cpu %3s%%  cores %s/%s%%  errors %s\n' \
+                    "$name" "$r" "$ROUNDS" "$c" "$rps" "$p50" "$p99" "$cpu" "$pbusy" "$lbusy" "$errs" >&2
                 [[ $errs == 0 ]] || log "WARNING: $c $name round $r: $(grep -E 'Socket errors|Non-2xx' "$out" | tr -s ' ' | tr '\n' ';')"
             else
                 log "WARNING: could not parse wrk output for $c $name round $r:"

@@ -137,7 +137,7 @@ static int open_listeners(struct fx_addr addr, int *fds, size_t nw, struct fx_lo
             if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
                 ss = addr.ss;
             fx_addr_format((struct sockaddr *)&ss, addr.text, sizeof(addr.text));
-            /* NOLINTNEXTLINE(clang-analyzer-core.CallAndMessage): fds[0..i) were set */
+            /* NOLINTNEXTLINE(clang-analyzer-core.CallAndMessage): ss is always set */
             set_port(&addr, ntohs(((struct sockaddr_in *)(void *)&ss)->sin_port));
             fx_log(log, FX_LOG_INFO, "event=listening kind=proxy addr=%s", addr.text);
         }

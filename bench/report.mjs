@@ -145,7 +145,7 @@ function buildReport(dir) {
     settings: {
       quick: meta.quick === '1', seconds: +meta.seconds, rounds: +meta.rounds,
       warmup_seconds: +meta.warmup_seconds, proxy_cpu: meta.proxy_cpu, load_cpu: meta.load_cpu,
-      idle_conns: +meta.idle_conns, contestants,
+      idle_conns: +meta.idle_conns, upstream_idle: +meta.upstream_idle, contestants,
     },
     skipped: meta.skipped ? meta.skipped : null,
     scenarios,

@@ -10,6 +10,7 @@
 #   BENCH_CONTESTANTS  subset/order of "ficus nginx haproxy"
 #   BENCH_SCENARIOS    e.g. "small:50 small:500 16k:50 16k:500" (body:connections)
 #   BENCH_WRK_THREADS  wrk threads (default 1: wrk is pinned to one CPU)
+#   BENCH_UPSTREAM_IDLE  idle origin connections kept by nginx/Ficus (default 256)
 #   BENCH_IDLE_CONNS   idle keep-alive connections for the memory test (default 10000)
 #   BENCH_PROXY_CPU / BENCH_LOAD_CPU   CPU for the proxy / for wrk + origin (1 / 0)
 #   BENCH_OUT          output basename (default bench/results/latest, quick: .../quick)
@@ -39,6 +40,10 @@ else
 fi
 CONTESTANTS=${BENCH_CONTESTANTS:-"ficus nginx haproxy"}
 WRK_THREADS=${BENCH_WRK_THREADS:-1}
+# Idle origin connections each proxy may keep: nginx "keepalive N" and Ficus
+# "max_idle" (default 64) get the same value; HAProxy keeps all of them.
+UPSTREAM_IDLE=${BENCH_UPSTREAM_IDLE:-256}
+FICUS_MAX_IDLE=$UPSTREAM_IDLE
 PROXY_CPU=${BENCH_PROXY_CPU:-1}
 LOAD_CPU=${BENCH_LOAD_CPU:-0}
 
@@ -258,7 +263,7 @@ $(nginx_temp_paths "$d")
     keepalive_timeout 120s;
     upstream o {
         server 127.0.0.1:$ORIGIN_PORT;
-        keepalive 256;
+        keepalive $UPSTREAM_IDLE;
         keepalive_requests 100000;
         keepalive_timeout 120s;
     }
@@ -320,11 +325,13 @@ limits: {max_connections: 20000, idle_timeout: 120s}
 upstreams:
   origin:
     servers: ["127.0.0.1:$ORIGIN_PORT"]
+    max_idle: $FICUS_MAX_IDLE
 routes:
   - name: all
     match: {path_prefix: /}
     to: origin
 EOF
+    "$FICUS_BIN" check -c "$d/ficus.yaml" >"$d/check.log" 2>&1 || { cat "$d/check.log" >&2; die "ficus check rejected the generated config"; }
     launch "$d/ficus.log" "${PIN_PROXY[@]}" "$FICUS_BIN" serve -c "$d/ficus.yaml"
     for ((i = 0; i < 100; i++)); do
         grep -qs 'event=ready' "$d/ficus.log" && break
@@ -470,6 +477,7 @@ CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
     printf 'proxy_cpu\t%s\n' "$([[ $PIN == 1 ]] && echo "$PROXY_CPU" || echo any)"
     printf 'load_cpu\t%s\n' "$([[ $PIN == 1 ]] && echo "$LOAD_CPU" || echo any)"
     printf 'idle_conns\t%s\n' "$IDLE_CONNS"
+    printf 'upstream_idle\t%s\n' "$UPSTREAM_IDLE"
     printf 'contestants\t%s\n' "${LIST[*]}"
     printf 'skipped\t%s\n' "$SKIPPED"
     printf 'clk_tck\t%s\n' "$(getconf CLK_TCK)"

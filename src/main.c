@@ -357,6 +357,10 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "check") == 0)
         return cmd_check(argc, argv);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
+            (void)fputs("usage: ficus version\n\nPrint the version and exit.\n", stdout);
+            return 0;
+        }
         (void)printf("ficus %s\n", FX_VERSION);
         return 0;
     }

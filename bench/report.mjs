@@ -141,6 +141,7 @@ function buildReport(dir) {
     versions: { nginx: meta.nginx_version, haproxy: meta.haproxy_version, wrk: meta.wrk_version,
       node: meta.node_version },
     ficus: { commit: meta.ficus_commit, binary: meta.ficus_binary || null,
+      built: meta.ficus_built || null,
       version: meta.ficus_version || null },
     settings: {
       quick: meta.quick === '1', seconds: +meta.seconds, rounds: +meta.rounds,
@@ -161,7 +162,8 @@ function renderMd(j, contestants) {
   L.push(`- host: ${j.host.nproc} CPUs, ${j.host.cpu_model}, kernel ${j.host.kernel}` +
     (j.host.background_cpu_pct_before_start != null ? `, ${j.host.background_cpu_pct_before_start}% CPU busy before start` : ''));
   L.push(`- versions: ${j.versions.nginx}; ${j.versions.haproxy}; ${j.versions.wrk}; node ${j.versions.node}`);
-  L.push(`- Ficus: commit ${j.ficus.commit}${j.ficus.version ? ` (${j.ficus.version})` : ''}`);
+  L.push(`- Ficus: commit ${j.ficus.commit}${j.ficus.version ? ` (${j.ficus.version})` : ''}` +
+    (j.ficus.built ? `, binary built ${j.ficus.built}` : ''));
   L.push(`- settings: ${j.settings.seconds}s x ${j.settings.rounds} round(s) per contestant and scenario, ` +
     `${j.settings.warmup_seconds}s warm-up, proxy on CPU ${j.settings.proxy_cpu}, wrk + origin on CPU ${j.settings.load_cpu}` +
     `${j.settings.quick ? ', QUICK mode' : ''}`);

@@ -470,6 +470,7 @@ CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
     printf 'ficus_commit\t%s\n' "$FICUS_COMMIT"
     printf 'ficus_version\t%s\n' "$FICUS_VERSION"
     printf 'ficus_binary\t%s\n' "$([[ -x $FICUS_BIN ]] && echo "$FICUS_BIN" || echo "")"
+    printf 'ficus_built\t%s\n' "$([[ -x $FICUS_BIN ]] && date -u -r "$FICUS_BIN" '+%Y-%m-%dT%H:%M:%SZ' || echo "")"
     printf 'quick\t%s\n' "$QUICK"
     printf 'seconds\t%s\n' "$SECS"
     printf 'rounds\t%s\n' "$ROUNDS"

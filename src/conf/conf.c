@@ -1,0 +1,1576 @@
+/* YAML configuration loading and validation.
+ *
+ * The text is parsed twice with libyaml: an event pass rejects what the
+ * document API would hide or expand (aliases, several documents, deep
+ * nesting) and reports syntax errors; then yaml_parser_load() builds the node
+ * graph, which is walked iteratively against static key tables. Every error
+ * names the file, the line and column of the offending node and the key path. */
+#include "conf.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "../core/err.h"
+#include "../core/str.h"
+#include "../http/http_types.h"
+#include "../net/net.h"
+
+#define CONF_MAX_DEPTH  64          /* nested mappings/lists accepted */
+#define CONF_MAX_BYTES  (16u << 20) /* largest configuration text */
+#define QUOTE_MAX       48          /* value bytes quoted in a message */
+#define QBUF            (QUOTE_MAX * 4 + 8)
+#define MAX_FIELDS      16 /* keys in one table */
+#define NAME_MAX_LEN    64 /* upstream and route names */
+#define DURATION_MAX_MS (24ull * 3600 * 1000)
+#define NO_INDEX        SIZE_MAX
+
+struct loader {
+    const char *name;      /* borrowed: file name used in messages */
+    yaml_document_t *doc;  /* borrowed */
+    struct fx_conf *conf;  /* borrowed: the snapshot being filled */
+    struct fx_err *err;    /* borrowed: may be NULL */
+    const char *key;       /* borrowed: key being parsed, from a field table */
+    yaml_node_t *routes;   /* borrowed: parsed once upstreams are known */
+    yaml_node_t *admin;    /* borrowed: admin.listen value, for the overlap check */
+    size_t route_idx;      /* index of the route being parsed */
+    char where[QBUF + 16]; /* current mapping for key errors, e.g. `route "a" match` */
+    char ctx[2 * QBUF];    /* message prefix, e.g. `upstream "legacy": ` */
+};
+
+struct field;
+typedef int field_fn(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj);
+
+/* One accepted key of a mapping. Numeric keys use the generic parsers, which
+ * store into the member at `off` (of `size` bytes) after checking min..max. */
+struct field {
+    const char *key;
+    field_fn *parse;
+    bool required;
+    size_t off;
+    size_t size;
+    uint64_t min;
+    uint64_t max;
+};
+
+#define FIELD(k, fn, req)                            \
+    {                                                \
+        .key = (k), .parse = (fn), .required = (req) \
+    }
+#define FIELD_NUM(k, fn, type, member, lo, hi)                           \
+    {                                                                    \
+        .key = (k), .parse = (fn), .off = offsetof(type, member),        \
+        .size = sizeof(((type *)NULL)->member), .min = (lo), .max = (hi) \
+    }
+#define NFIELDS(t) (sizeof(t) / sizeof((t)[0]))
+
+static const char hex_digits[] = "0123456789abcdef";
+
+/* ---- messages ----------------------------------------------------------- */
+
+/* Write `s` as a double-quoted, escaped string of at most QUOTE_MAX source
+ * bytes (then "...") into buf, which holds at least QBUF bytes. */
+static const char *quote(char *buf, const char *s, size_t len)
+{
+    size_t o = 0;
+    size_t i = 0;
+    buf[o++] = '"';
+    for (; i < len && i < QUOTE_MAX; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            buf[o++] = '\\';
+            buf[o++] = (char)c;
+        } else if (c < 0x20 || c >= 0x7f) {
+            buf[o++] = '\\';
+            buf[o++] = 'x';
+            buf[o++] = hex_digits[c >> 4];
+            buf[o++] = hex_digits[c & 15];
+        } else {
+            buf[o++] = (char)c;
+        }
+    }
+    if (i < len) {
+        memcpy(buf + o, "...", 3);
+        o += 3;
+    }
+    buf[o++] = '"';
+    buf[o] = '\0';
+    return buf;
+}
+
+static const char *scalar(const yaml_node_t *n)
+{
+    return (const char *)n->data.scalar.value;
+}
+
+static const char *quote_node(char *buf, const yaml_node_t *n)
+{
+    return quote(buf, scalar(n), n->data.scalar.length);
+}
+
+static bool is_null(const yaml_node_t *n)
+{
+    if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return false;
+    const char *s = scalar(n);
+    return s[0] == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
+           strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0;
+}
+
+/* Describe what a node is, for "expected X, got Y" messages. */
+static const char *describe(char *buf, const yaml_node_t *n)
+{
+    switch (n->type) {
+    case YAML_MAPPING_NODE:
+        return "a mapping";
+    case YAML_SEQUENCE_NODE:
+        return "a list";
+    case YAML_SCALAR_NODE:
+        return is_null(n) ? "null" : quote_node(buf, n);
+    default:
+        return "nothing";
+    }
+}
+
+__attribute__((format(printf, 4, 0))) static int
+vfail(struct loader *ld, const yaml_mark_t *m, const char *prefix, const char *fmt, va_list ap)
+{
+    char msg[512];
+    (void)vsnprintf(msg, sizeof(msg), fmt, ap);
+    if (m == NULL)
+        (void)FX_ERR_SET(ld->err, FX_ECONF, "%s: %s%s", ld->name, prefix, msg);
+    else
+        (void)FX_ERR_SET(ld->err, FX_ECONF, "%s:%zu:%zu: %s%s", ld->name, m->line + 1,
+                         m->column + 1, prefix, msg);
+    return FX_ECONF;
+}
+
+/* Fail at node `n` (NULL: no position) with a message without key prefix. */
+__attribute__((format(printf, 3, 4))) static int fail(struct loader *ld, const yaml_node_t *n,
+                                                      const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vfail(ld, n ? &n->start_mark : NULL, "", fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+__attribute__((format(printf, 3, 4))) static int fail_mark(struct loader *ld, const yaml_mark_t *m,
+                                                           const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vfail(ld, m, "", fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* Fail at `n` with the current context prefix only: `route "a": cause`. */
+__attribute__((format(printf, 3, 4))) static int fail_ctx(struct loader *ld, const yaml_node_t *n,
+                                                          const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vfail(ld, &n->start_mark, ld->ctx, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+__attribute__((format(printf, 4, 0))) static int vfail_item(struct loader *ld, const yaml_node_t *n,
+                                                            size_t idx, const char *fmt, va_list ap)
+{
+    char prefix[sizeof(ld->ctx) + 64];
+    if (idx == NO_INDEX)
+        (void)snprintf(prefix, sizeof(prefix), "%s%s: ", ld->ctx, ld->key);
+    else
+        (void)snprintf(prefix, sizeof(prefix), "%s%s[%zu]: ", ld->ctx, ld->key, idx);
+    return vfail(ld, &n->start_mark, prefix, fmt, ap);
+}
+
+/* Fail at `n` naming the current key, and element `idx` unless NO_INDEX:
+ * `upstream "a": servers[0]: cause`. */
+__attribute__((format(printf, 4, 5))) static int fail_item(struct loader *ld, const yaml_node_t *n,
+                                                           size_t idx, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vfail_item(ld, n, idx, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* Fail at `n` naming the current key: `limits.idle_timeout: cause`. */
+__attribute__((format(printf, 3, 4))) static int fail_key(struct loader *ld, const yaml_node_t *n,
+                                                          const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vfail_item(ld, n, NO_INDEX, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+static int fail_oom(struct loader *ld)
+{
+    (void)FX_ERR_SET(ld->err, FX_ENOMEM, "%s: out of memory", ld->name);
+    return FX_ENOMEM;
+}
+
+/* Append to the message prefix; returns the length to restore with ctx_pop(). */
+__attribute__((format(printf, 2, 3))) static size_t ctx_push(struct loader *ld, const char *fmt,
+                                                             ...)
+{
+    size_t mark = strlen(ld->ctx);
+    va_list ap;
+    va_start(ap, fmt);
+    (void)vsnprintf(ld->ctx + mark, sizeof(ld->ctx) - mark, fmt, ap);
+    va_end(ap);
+    return mark;
+}
+
+static void ctx_pop(struct loader *ld, size_t mark)
+{
+    ld->ctx[mark] = '\0';
+}
+
+/* ---- node access -------------------------------------------------------- */
+
+static yaml_node_t *get_node(struct loader *ld, int id)
+{
+    return yaml_document_get_node(ld->doc, id);
+}
+
+static size_t seq_len(const yaml_node_t *n)
+{
+    return (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+}
+
+static size_t map_len(const yaml_node_t *n)
+{
+    return (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+}
+
+/* Return NULL when `n` is a usable string (a non-null scalar without NUL
+ * bytes), otherwise the reason, formatted into buf (QBUF bytes). */
+static const char *check_string(char *buf, const yaml_node_t *n)
+{
+    char q[QBUF];
+    if (n->type != YAML_SCALAR_NODE || is_null(n)) {
+        (void)snprintf(buf, QBUF, "expected a string, got %s", describe(q, n));
+        return buf;
+    }
+    if (strlen(scalar(n)) != n->data.scalar.length) {
+        (void)snprintf(buf, QBUF, "%s contains a NUL byte", quote_node(q, n));
+        return buf;
+    }
+    return NULL;
+}
+
+static int expect_string(struct loader *ld, const yaml_node_t *n, size_t idx)
+{
+    char why[QBUF];
+    if (check_string(why, n) != NULL)
+        return fail_item(ld, n, idx, "%s", why);
+    return 0;
+}
+
+static int expect_map(struct loader *ld, const yaml_node_t *n)
+{
+    char q[QBUF];
+    if (n->type != YAML_MAPPING_NODE)
+        return fail_key(ld, n, "expected a mapping, got %s", describe(q, n));
+    return 0;
+}
+
+static int dup_string(struct loader *ld, const yaml_node_t *n, char **out)
+{
+    *out = strdup(scalar(n));
+    return *out == NULL ? fail_oom(ld) : 0;
+}
+
+/* Parse a run of decimal digits at s; returns how many were read (0 when
+ * there are none or the value overflows). */
+static size_t parse_digits(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    size_t i = 0;
+    for (; s[i] >= '0' && s[i] <= '9'; i++) {
+        uint64_t d = (uint64_t)(s[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return 0;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return i;
+}
+
+static bool parse_uint(const char *s, uint64_t *out)
+{
+    size_t n = parse_digits(s, out);
+    return n > 0 && s[n] == '\0';
+}
+
+/* ---- generic mapping walk ----------------------------------------------- */
+
+static const struct field *find_field(const struct field *fields, size_t n, const char *key)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(fields[i].key, key) == 0)
+            return &fields[i];
+    }
+    return NULL;
+}
+
+/* Dispatch each key of `map` to its entry in `fields`; reject unknown and
+ * repeated keys and report missing required ones at the mapping. Key errors
+ * name ld->where; the callers set ld->ctx for value errors. */
+static int walk_map(struct loader *ld, yaml_node_t *map, const struct field *fields, size_t nfields,
+                    void *obj)
+{
+    size_t seen[MAX_FIELDS] = { 0 }; /* line of the first occurrence, 0 = absent */
+    char q[QBUF];
+    char why[QBUF];
+    FX_ASSERT(nfields <= MAX_FIELDS && map->type == YAML_MAPPING_NODE);
+    const char *outer_key = ld->key;
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = get_node(ld, p->key);
+        yaml_node_t *v = get_node(ld, p->value);
+        if (k == NULL || v == NULL)
+            return fail(ld, map, "malformed YAML document");
+        if (check_string(why, k) != NULL)
+            return fail(ld, k, "invalid key in %s: %s", ld->where, why);
+        const struct field *f = find_field(fields, nfields, scalar(k));
+        if (f == NULL)
+            return fail(ld, k, "unknown key %s in %s", quote_node(q, k), ld->where);
+        size_t idx = (size_t)(f - fields);
+        if (seen[idx] != 0) {
+            return fail(ld, k, "duplicate key %s in %s (first at line %zu)", quote_node(q, k),
+                        ld->where, seen[idx]);
+        }
+        seen[idx] = k->start_mark.line + 1;
+        ld->key = f->key;
+        int rc = f->parse(ld, f, v, obj);
+        ld->key = outer_key;
+        if (rc != 0)
+            return rc;
+    }
+    for (size_t i = 0; i < nfields; i++) {
+        if (fields[i].required && seen[i] == 0)
+            return fail(ld, map, "missing required key \"%s\" in %s", fields[i].key, ld->where);
+    }
+    return 0;
+}
+
+/* Walk `map` as a nested section: key errors say `in <where>`, value
+ * errors start with the `ctx` prefix; both are restored afterwards. */
+static int walk_section(struct loader *ld, yaml_node_t *map, const char *where, const char *ctx,
+                        const struct field *fields, size_t nfields, void *obj)
+{
+    char saved_where[sizeof(ld->where)];
+    memcpy(saved_where, ld->where, sizeof(saved_where));
+    (void)snprintf(ld->where, sizeof(ld->where), "%s", where);
+    size_t mark = ctx_push(ld, "%s", ctx);
+    int rc = walk_map(ld, map, fields, nfields, obj);
+    ctx_pop(ld, mark);
+    memcpy(ld->where, saved_where, sizeof(saved_where));
+    return rc;
+}
+
+/* ---- scalar field parsers ----------------------------------------------- */
+
+static void store_uint(void *obj, const struct field *f, uint64_t v)
+{
+    unsigned char *p = (unsigned char *)obj + f->off;
+    if (f->size == sizeof(uint64_t)) {
+        uint64_t x = v;
+        memcpy(p, &x, sizeof(x));
+    } else {
+        FX_ASSERT(f->size == sizeof(unsigned int));
+        unsigned int x = (unsigned int)v;
+        memcpy(p, &x, sizeof(x));
+    }
+}
+
+/* Format milliseconds with the largest exact unit: "24h", "1ms". */
+static const char *format_ms(char *buf, size_t cap, uint64_t ms)
+{
+    static const struct {
+        const char *unit;
+        uint64_t ms;
+    } units[] = { { "h", 3600000 }, { "m", 60000 }, { "s", 1000 } };
+    for (size_t i = 0; i < NFIELDS(units); i++) {
+        if (ms != 0 && ms % units[i].ms == 0) {
+            (void)snprintf(buf, cap, "%llu%s", (unsigned long long)(ms / units[i].ms),
+                           units[i].unit);
+            return buf;
+        }
+    }
+    (void)snprintf(buf, cap, "%llu%s", (unsigned long long)ms, ms == 0 ? "" : "ms");
+    return buf;
+}
+
+static int parse_duration_field(struct loader *ld, const struct field *f, yaml_node_t *val,
+                                void *obj)
+{
+    char q[QBUF];
+    int rc = expect_string(ld, val, NO_INDEX);
+    if (rc != 0)
+        return rc;
+    uint64_t ms = 0;
+    if (parse_uint(scalar(val), &ms) && ms != 0)
+        return fail_key(ld, val, "expected a duration like 10s, got %s", quote_node(q, val));
+    if (fx_conf_parse_duration(scalar(val), &ms) != 0) {
+        return fail_key(ld, val, "invalid duration %s: expected a number followed by ms, s, m or h",
+                        quote_node(q, val));
+    }
+    if (ms < f->min || ms > f->max) {
+        char lo[32];
+        char hi[32];
+        return fail_key(ld, val, "%s is out of range %s..%s", scalar(val),
+                        format_ms(lo, sizeof(lo), f->min), format_ms(hi, sizeof(hi), f->max));
+    }
+    store_uint(obj, f, ms);
+    return 0;
+}
+
+static int parse_size_field(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+{
+    char q[QBUF];
+    int rc = expect_string(ld, val, NO_INDEX);
+    if (rc != 0)
+        return rc;
+    uint64_t bytes = 0;
+    if (fx_conf_parse_size(scalar(val), &bytes) != 0) {
+        return fail_key(ld, val,
+                        "invalid size %s: expected bytes or a number followed by KiB, MiB or GiB",
+                        quote_node(q, val));
+    }
+    if (bytes < f->min || bytes > f->max) {
+        return fail_key(ld, val, "%s is out of range %llu..%llu bytes", scalar(val),
+                        (unsigned long long)f->min, (unsigned long long)f->max);
+    }
+    store_uint(obj, f, bytes);
+    return 0;
+}
+
+static int parse_uint_field(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+{
+    char q[QBUF];
+    int rc = expect_string(ld, val, NO_INDEX);
+    if (rc != 0)
+        return rc;
+    uint64_t v = 0;
+    if (!parse_uint(scalar(val), &v))
+        return fail_key(ld, val, "expected an integer, got %s", quote_node(q, val));
+    if (v < f->min || v > f->max) {
+        return fail_key(ld, val, "%s is out of range %llu..%llu", scalar(val),
+                        (unsigned long long)f->min, (unsigned long long)f->max);
+    }
+    store_uint(obj, f, v);
+    return 0;
+}
+
+/* ---- addresses ---------------------------------------------------------- */
+
+static int parse_addr(struct loader *ld, const yaml_node_t *n, size_t idx, bool allow_port0,
+                      struct fx_addr *out)
+{
+    int rc = expect_string(ld, n, idx);
+    if (rc != 0)
+        return rc;
+    struct fx_err aerr = { 0 };
+    if (fx_addr_parse(scalar(n), out, allow_port0, &aerr) != 0) {
+        char q[QBUF];
+        return fail_item(ld, n, idx, "invalid address %s: %s", quote_node(q, n), aerr.msg);
+    }
+    return 0;
+}
+
+/* Return how many addresses `val` holds (one scalar or a non-empty list),
+ * or 0 after reporting an error. */
+static size_t count_addrs(struct loader *ld, const yaml_node_t *val)
+{
+    char q[QBUF];
+    if (val->type == YAML_SCALAR_NODE && !is_null(val))
+        return 1;
+    if (val->type != YAML_SEQUENCE_NODE) {
+        (void)fail_key(ld, val, "expected a list of addresses, got %s", describe(q, val));
+        return 0;
+    }
+    if (seq_len(val) == 0)
+        (void)fail_key(ld, val, "at least one address is required");
+    return seq_len(val);
+}
+
+/* Parse address `i` of `val` (a list, or a single scalar when i is 0). */
+static int parse_addr_at(struct loader *ld, const yaml_node_t *val, size_t i, bool allow_port0,
+                         struct fx_addr *out)
+{
+    if (val->type != YAML_SEQUENCE_NODE)
+        return parse_addr(ld, val, NO_INDEX, allow_port0, out);
+    const yaml_node_t *item = get_node(ld, val->data.sequence.items.start[i]);
+    if (item == NULL)
+        return fail(ld, val, "malformed YAML document");
+    return parse_addr(ld, item, i, allow_port0, out);
+}
+
+static bool addr_has_port(const struct fx_addr *a)
+{
+    size_t len = strlen(a->text);
+    return !(len >= 2 && strcmp(a->text + len - 2, ":0") == 0);
+}
+
+/* ---- top-level keys ----------------------------------------------------- */
+
+static int parse_listen(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+{
+    (void)f;
+    struct fx_conf *c = obj;
+    size_t n = count_addrs(ld, val);
+    if (n == 0)
+        return FX_ECONF;
+    c->listen = calloc(n, sizeof(*c->listen));
+    if (c->listen == NULL)
+        return fail_oom(ld);
+    c->nlisten = n;
+    for (size_t i = 0; i < n; i++) {
+        int rc = parse_addr_at(ld, val, i, true, &c->listen[i]);
+        if (rc != 0)
+            return rc;
+        for (size_t j = 0; j < i && addr_has_port(&c->listen[i]); j++) {
+            if (strcmp(c->listen[i].text, c->listen[j].text) == 0)
+                return fail_item(ld, get_node(ld, val->data.sequence.items.start[i]), i,
+                                 "duplicate address \"%s\"", c->listen[i].text);
+        }
+    }
+    return 0;
+}
+
+static int parse_admin_listen(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+{
+    (void)f;
+    struct fx_conf *c = obj;
+    int rc = parse_addr(ld, val, NO_INDEX, true, &c->admin_listen);
+    if (rc != 0)
+        return rc;
+    c->admin_enabled = true;
+    ld->admin = val;
+    return 0;
+}
+
+static int parse_admin(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+{
+    (void)f;
+    static const struct field fields[] = {
+        FIELD("listen", parse_admin_listen, true),
+    };
+    int rc = expect_map(ld, val);
+    if (rc != 0)
+        return rc;
+    return walk_section(ld, val, "admin", "admin.", fields, NFIELDS(fields), obj);
+}
+
+static int parse_workers(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+{
+    (void)f;
+    struct fx_conf *c = obj;
+    char q[QBUF];
+    uint64_t v = 0;
+    if (val->type == YAML_SCALAR_NODE && !is_null(val) && check_string(q, val) != NULL)
+        return fail_key(ld, val, "%s", q);
+    if (val->type == YAML_SCALAR_NODE && strcmp(scalar(val), "auto") == 0) {
+        c->workers = 0;
+        return 0;
+    }
+    if (val->type != YAML_SCALAR_NODE || !parse_uint(scalar(val), &v))
+        return fail_key(ld, val, "expected an integer or \"auto\", got %s", describe(q, val));
+    if (v < 1 || v > 256)
+        return fail_key(ld, val, "%s is out of range 1..256", scalar(val));
+    c->workers = (unsigned int)v;
+    return 0;
+}
+
+static int parse_log_access(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+{
+    (void)f;
+    struct fx_conf *c = obj;
+    int rc = expect_string(ld, val, NO_INDEX);
+    if (rc != 0)
+        return rc;
+    FX_FREE(c->access_path);
+    c->access_mode = FX_CONF_LOG_STDOUT;
+    if (strcmp(scalar(val), "stdout") == 0)
+        return 0;
+    c->access_mode = FX_CONF_LOG_OFF;
+    if (strcmp(scalar(val), "off") == 0)
+        return 0;
+    if (scalar(val)[0] == '\0')
+        return fail_key(ld, val, "expected stdout, off or a file path, got \"\"");
+    c->access_mode = FX_CONF_LOG_FILE;
+    return dup_string(ld, val, &c->access_path);
+}
+
+static int parse_log_format(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+{
+    (void)f;
+    (void)obj;
+    char q[QBUF];
+    int rc = expect_string(ld, val, NO_INDEX);
+    if (rc != 0)
+        return rc;
+    if (strcmp(scalar(val), "json") != 0)
+        return fail_key(ld, val, "unsupported format %s (only json)", quote_node(q, val));
+    return 0;
+}
+
+static int parse_log(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+{
+    (void)f;
+    static const struct field fields[] = {
+        FIELD("access", parse_log_access, false),
+        FIELD("format", parse_log_format, false),
+    };
+    int rc = expect_map(ld, val);
+    if (rc != 0)
+        return rc;
+    return walk_section(ld, val, "log", "log.", fields, NFIELDS(fields), obj);
+}
+
+static int parse_limits(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+{
+    (void)f;
+    static const struct field fields[] = {
+        FIELD_NUM("header_bytes", parse_size_field, struct fx_conf_limits, header_bytes, 1024,
+                  1048576),
+        FIELD_NUM("max_headers", parse_uint_field, struct fx_conf_limits, max_headers, 1,
+                  FX_H1_MAX_HEADERS),
+        FIELD_NUM("client_header_timeout", parse_duration_field, struct fx_conf_limits,
+                  client_header_timeout_ms, 1, DURATION_MAX_MS),
+        FIELD_NUM("client_body_timeout", parse_duration_field, struct fx_conf_limits,
+                  client_body_timeout_ms, 1, DURATION_MAX_MS),
+        FIELD_NUM("send_timeout", parse_duration_field, struct fx_conf_limits, send_timeout_ms, 1,
+                  DURATION_MAX_MS),
+        FIELD_NUM("idle_timeout", parse_duration_field, struct fx_conf_limits, idle_timeout_ms, 1,
+                  DURATION_MAX_MS),
+        FIELD_NUM("drain_timeout", parse_duration_field, struct fx_conf_limits, drain_timeout_ms, 0,
+                  DURATION_MAX_MS),
+        FIELD_NUM("max_connections", parse_uint_field, struct fx_conf_limits, max_connections, 1,
+                  1000000),
+    };
+    struct fx_conf *c = obj;
+    int rc = expect_map(ld, val);
+    if (rc != 0)
+        return rc;
+    return walk_section(ld, val, "limits", "limits.", fields, NFIELDS(fields), &c->limits);
+}
+
+/* ---- upstreams ---------------------------------------------------------- */
+
+/* Names appear in logs, metrics and admin URLs: keep them plain. */
+static bool is_valid_name(const char *s)
+{
+    size_t len = strlen(s);
+    if (len == 0 || len > NAME_MAX_LEN)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char ch = s[i];
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+static int check_name(struct loader *ld, const yaml_node_t *n, const char *what)
+{
+    char q[QBUF];
+    if (!is_valid_name(scalar(n))) {
+        return fail(ld, n, "invalid %s name %s: use 1 to %d letters, digits, '-', '_' or '.'", what,
+                    quote_node(q, n), NAME_MAX_LEN);
+    }
+    return 0;
+}
+
+static int parse_servers(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+{
+    (void)f;
+    struct fx_conf_upstream *u = obj;
+    size_t n = count_addrs(ld, val);
+    if (n == 0)
+        return FX_ECONF;
+    u->servers = calloc(n, sizeof(*u->servers));
+    if (u->servers == NULL)
+        return fail_oom(ld);
+    u->nservers = n;
+    for (size_t i = 0; i < n; i++) {
+        int rc = parse_addr_at(ld, val, i, false, &u->servers[i].addr);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int parse_upstream_body(struct loader *ld, struct fx_conf_upstream *u, yaml_node_t *val)
+{
+    static const struct field fields[] = {
+        FIELD("servers", parse_servers, true),
+        FIELD_NUM("connect_timeout", parse_duration_field, struct fx_conf_upstream,
+                  connect_timeout_ms, 1, DURATION_MAX_MS),
+        FIELD_NUM("read_timeout", parse_duration_field, struct fx_conf_upstream, read_timeout_ms, 1,
+                  DURATION_MAX_MS),
+        FIELD_NUM("send_timeout", parse_duration_field, struct fx_conf_upstream, send_timeout_ms, 1,
+                  DURATION_MAX_MS),
+        FIELD_NUM("max_idle", parse_uint_field, struct fx_conf_upstream, max_idle, 0, 10000),
+    };
+    char q[QBUF];
+    char got[QBUF];
+    char where[QBUF + 16];
+    char ctx[QBUF + 16];
+    quote(q, u->name, strlen(u->name));
+    if (val->type != YAML_MAPPING_NODE)
+        return fail(ld, val, "upstream %s: expected a mapping, got %s", q, describe(got, val));
+    (void)snprintf(where, sizeof(where), "upstream %s", q);
+    (void)snprintf(ctx, sizeof(ctx), "upstream %s: ", q);
+    return walk_section(ld, val, where, ctx, fields, NFIELDS(fields), u);
+}
+
+static int parse_upstream(struct loader *ld, yaml_node_t *k, yaml_node_t *v, size_t idx)
+{
+    struct fx_conf *c = ld->conf;
+    struct fx_conf_upstream *u = &c->upstreams[idx];
+    char q[QBUF];
+    char why[QBUF];
+    if (check_string(why, k) != NULL)
+        return fail(ld, k, "upstreams: invalid upstream name: %s", why);
+    int rc = check_name(ld, k, "upstream");
+    if (rc != 0)
+        return rc;
+    for (size_t j = 0; j < idx; j++) {
+        if (strcmp(c->upstreams[j].name, scalar(k)) == 0) {
+            return fail(ld, k, "duplicate upstream name %s (first defined at line %u)",
+                        quote_node(q, k), c->upstreams[j].line);
+        }
+    }
+    rc = dup_string(ld, k, &u->name);
+    if (rc != 0)
+        return rc;
+    c->nupstreams = idx + 1;
+    u->line = (unsigned int)k->start_mark.line + 1;
+    u->connect_timeout_ms = 2000;
+    u->read_timeout_ms = 30000;
+    u->send_timeout_ms = 30000;
+    u->max_idle = 64;
+    return parse_upstream_body(ld, u, v);
+}
+
+static int parse_upstreams(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+{
+    (void)f;
+    struct fx_conf *c = obj;
+    int rc = expect_map(ld, val);
+    if (rc != 0)
+        return rc;
+    size_t n = map_len(val);
+    if (n == 0)
+        return fail_key(ld, val, "at least one upstream is required");
+    c->upstreams = calloc(n, sizeof(*c->upstreams));
+    if (c->upstreams == NULL)
+        return fail_oom(ld);
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_pair_t *p = &val->data.mapping.pairs.start[i];
+        yaml_node_t *k = get_node(ld, p->key);
+        yaml_node_t *v = get_node(ld, p->value);
+        if (k == NULL || v == NULL)
+            return fail(ld, val, "malformed YAML document");
+        rc = parse_upstream(ld, k, v, i);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* ---- routes ------------------------------------------------------------- */
+
+/* RFC 9110 tchar. */
+static bool is_tchar(unsigned char ch)
+{
+    if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9'))
+        return true;
+    return ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
+}
+
+static bool is_token(const char *s)
+{
+    if (s[0] == '\0')
+        return false;
+    for (size_t i = 0; s[i] != '\0'; i++) {
+        if (!is_tchar((unsigned char)s[i]))
+            return false;
+    }
+    return true;
+}
+
+/* True when s holds only visible ASCII (and, when allow_space, SP and HTAB). */
+static bool is_visible(const char *s, bool allow_space)
+{
+    for (size_t i = 0; s[i] != '\0'; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if ((ch == ' ' || ch == '\t') ? !allow_space : (ch <= 0x20 || ch >= 0x7f))
+            return false;
+    }
+    return true;
+}
+
+static int parse_path_prefix(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+{
+    (void)f;
+    struct fx_conf_route *r = obj;
+    char q[QBUF];
+    int rc = expect_string(ld, val, NO_INDEX);
+    if (rc != 0)
+        return rc;
+    if (scalar(val)[0] != '/')
+        return fail_key(ld, val, "must start with '/', got %s", quote_node(q, val));
+    if (!is_visible(scalar(val), false)) {
+        return fail_key(ld, val, "%s contains spaces or control characters", quote_node(q, val));
+    }
+    FX_FREE(r->path_prefix);
+    rc = dup_string(ld, val, &r->path_prefix);
+    r->path_prefix_len = rc == 0 ? strlen(r->path_prefix) : 0;
+    return rc;
+}
+
+static int parse_methods(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+{
+    (void)f;
+    struct fx_conf_route *r = obj;
+    char q[QBUF];
+    if (val->type != YAML_SEQUENCE_NODE)
+        return fail_key(ld, val, "expected a list, got %s", describe(q, val));
+    size_t n = seq_len(val);
+    if (n == 0)
+        return 0;
+    r->methods = calloc(n, sizeof(*r->methods));
+    if (r->methods == NULL)
+        return fail_oom(ld);
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = get_node(ld, val->data.sequence.items.start[i]);
+        if (item == NULL)
+            return fail(ld, val, "malformed YAML document");
+        int rc = expect_string(ld, item, i);
+        if (rc != 0)
+            return rc;
+        if (!is_token(scalar(item)))
+            return fail_item(ld, item, i, "invalid method %s", quote_node(q, item));
+        rc = dup_string(ld, item, &r->methods[i]);
+        if (rc != 0)
+            return rc;
+        r->nmethods = i + 1;
+    }
+    return 0;
+}
+
+static int parse_host(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+{
+    (void)f;
+    struct fx_conf_route *r = obj;
+    char q[QBUF];
+    int rc = expect_string(ld, val, NO_INDEX);
+    if (rc != 0)
+        return rc;
+    const char *s = scalar(val);
+    if (s[0] == '\0' || !is_visible(s, false) || strchr(s, '/') != NULL)
+        return fail_key(ld, val, "invalid host %s", quote_node(q, val));
+    const char *colon = strrchr(s, ':');
+    if (colon != NULL && (s[0] != '[' || strchr(colon, ']') == NULL))
+        return fail_key(ld, val, "%s: host must not include a port", quote_node(q, val));
+    FX_FREE(r->host);
+    return dup_string(ld, val, &r->host);
+}
+
+static int parse_match_header(struct loader *ld, struct fx_conf_route *r, yaml_node_t *k,
+                              yaml_node_t *v)
+{
+    char q[QBUF];
+    char why[QBUF];
+    if (check_string(why, k) != NULL)
+        return fail_key(ld, k, "invalid header name: %s", why);
+    if (!is_token(scalar(k)))
+        return fail_key(ld, k, "invalid header name %s", quote_node(q, k));
+    for (size_t j = 0; j < r->nheaders; j++) {
+        if (fx_str_eqi(fx_str_c(r->headers[j].name), fx_str_c(scalar(k))))
+            return fail_key(ld, k, "duplicate header %s", quote_node(q, k));
+    }
+    if (check_string(why, v) != NULL)
+        return fail_key(ld, v, "%s: %s", quote_node(q, k), why);
+    if (!is_visible(scalar(v), true)) {
+        return fail_key(ld, v, "%s: value contains control characters", quote_node(q, k));
+    }
+    struct fx_conf_match_header *h = &r->headers[r->nheaders];
+    int rc = dup_string(ld, k, &h->name);
+    if (rc == 0)
+        rc = dup_string(ld, v, &h->value);
+    r->nheaders++; /* counted even when half-filled so that it gets freed */
+    return rc;
+}
+
+static int parse_match_headers(struct loader *ld, const struct field *f, yaml_node_t *val,
+                               void *obj)
+{
+    (void)f;
+    struct fx_conf_route *r = obj;
+    int rc = expect_map(ld, val);
+    if (rc != 0)
+        return rc;
+    size_t n = map_len(val);
+    if (n == 0)
+        return 0;
+    r->headers = calloc(n, sizeof(*r->headers));
+    if (r->headers == NULL)
+        return fail_oom(ld);
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_pair_t *p = &val->data.mapping.pairs.start[i];
+        yaml_node_t *k = get_node(ld, p->key);
+        yaml_node_t *v = get_node(ld, p->value);
+        if (k == NULL || v == NULL)
+            return fail(ld, val, "malformed YAML document");
+        rc = parse_match_header(ld, r, k, v);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int parse_match(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+{
+    (void)f;
+    static const struct field fields[] = {
+        FIELD("path_prefix", parse_path_prefix, false),
+        FIELD("methods", parse_methods, false),
+        FIELD("host", parse_host, false),
+        FIELD("headers", parse_match_headers, false),
+    };
+    char where[sizeof(ld->where) + 8];
+    int rc = expect_map(ld, val);
+    if (rc != 0)
+        return rc;
+    (void)snprintf(where, sizeof(where), "%s match", ld->where);
+    return walk_section(ld, val, where, "match.", fields, NFIELDS(fields), obj);
+}
+
+static int parse_route_name(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+{
+    (void)f;
+    struct fx_conf_route *r = obj;
+    const struct fx_conf *c = ld->conf;
+    char q[QBUF];
+    int rc = expect_string(ld, val, NO_INDEX);
+    if (rc == 0)
+        rc = check_name(ld, val, "route");
+    if (rc != 0)
+        return rc;
+    for (size_t j = 0; j < ld->route_idx; j++) {
+        if (strcmp(c->routes[j].name, scalar(val)) == 0) {
+            return fail(ld, val, "duplicate route name %s (first defined at line %u)",
+                        quote_node(q, val), c->routes[j].line);
+        }
+    }
+    return dup_string(ld, val, &r->name);
+}
+
+static int parse_route_to(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+{
+    (void)f;
+    struct fx_conf_route *r = obj;
+    const struct fx_conf *c = ld->conf;
+    char q[QBUF];
+    int rc = expect_string(ld, val, NO_INDEX);
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < c->nupstreams; i++) {
+        if (strcmp(c->upstreams[i].name, scalar(val)) == 0) {
+            r->to = &c->upstreams[i];
+            return dup_string(ld, val, &r->to_name);
+        }
+    }
+    return fail_ctx(ld, val, "upstream %s is not defined", quote_node(q, val));
+}
+
+/* Find the value of `key` in `map` if it is a scalar, for labels. */
+static const yaml_node_t *find_scalar(struct loader *ld, const yaml_node_t *map, const char *key)
+{
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
+        const yaml_node_t *k = get_node(ld, p->key);
+        const yaml_node_t *v = get_node(ld, p->value);
+        if (k != NULL && v != NULL && k->type == YAML_SCALAR_NODE && strcmp(scalar(k), key) == 0 &&
+            v->type == YAML_SCALAR_NODE && !is_null(v))
+            return v;
+    }
+    return NULL;
+}
+
+static int parse_route(struct loader *ld, yaml_node_t *node, size_t idx)
+{
+    static const struct field fields[] = {
+        FIELD("name", parse_route_name, true),
+        FIELD("match", parse_match, false),
+        FIELD("to", parse_route_to, true),
+    };
+    struct fx_conf_route *r = &ld->conf->routes[idx];
+    char q[QBUF];
+    char where[sizeof(ld->where)];
+    char ctx[sizeof(where) + 4];
+    if (node->type != YAML_MAPPING_NODE)
+        return fail(ld, node, "routes[%zu]: expected a mapping, got %s", idx, describe(q, node));
+    const yaml_node_t *name = find_scalar(ld, node, "name");
+    if (name != NULL)
+        (void)snprintf(where, sizeof(where), "route %s", quote_node(q, name));
+    else
+        (void)snprintf(where, sizeof(where), "routes[%zu]", idx);
+    (void)snprintf(ctx, sizeof(ctx), "%s: ", where);
+    ld->conf->nroutes = idx + 1;
+    ld->route_idx = idx;
+    r->line = (unsigned int)node->start_mark.line + 1;
+    r->path_prefix = strdup("/");
+    if (r->path_prefix == NULL)
+        return fail_oom(ld);
+    r->path_prefix_len = 1;
+    return walk_section(ld, node, where, ctx, fields, NFIELDS(fields), r);
+}
+
+static int parse_routes(struct loader *ld, yaml_node_t *val)
+{
+    size_t n = seq_len(val);
+    ld->key = "routes";
+    ld->conf->routes = calloc(n, sizeof(*ld->conf->routes));
+    if (ld->conf->routes == NULL)
+        return fail_oom(ld);
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = get_node(ld, val->data.sequence.items.start[i]);
+        if (item == NULL)
+            return fail(ld, val, "malformed YAML document");
+        int rc = parse_route(ld, item, i);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Routes refer to upstreams, which may come later in the file: only check
+ * the shape here and parse them after the top-level walk. */
+static int defer_routes(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+{
+    (void)f;
+    (void)obj;
+    char q[QBUF];
+    if (val->type != YAML_SEQUENCE_NODE)
+        return fail_key(ld, val, "expected a list, got %s", describe(q, val));
+    if (seq_len(val) == 0)
+        return fail_key(ld, val, "at least one route is required");
+    ld->routes = val;
+    return 0;
+}
+
+static const struct field top_fields[] = {
+    FIELD("listen", parse_listen, true),    FIELD("admin", parse_admin, false),
+    FIELD("workers", parse_workers, false), FIELD("log", parse_log, false),
+    FIELD("limits", parse_limits, false),   FIELD("upstreams", parse_upstreams, true),
+    FIELD("routes", defer_routes, true),
+};
+
+/* ---- snapshot lifecycle ------------------------------------------------- */
+
+static void free_route(struct fx_conf_route *r)
+{
+    FX_FREE(r->name);
+    FX_FREE(r->path_prefix);
+    for (size_t i = 0; i < r->nmethods; i++)
+        FX_FREE(r->methods[i]);
+    FX_FREE(r->methods);
+    FX_FREE(r->host);
+    for (size_t i = 0; i < r->nheaders; i++) {
+        FX_FREE(r->headers[i].name);
+        FX_FREE(r->headers[i].value);
+    }
+    FX_FREE(r->headers);
+    FX_FREE(r->to_name);
+    r->to = NULL;
+}
+
+static void conf_free(struct fx_conf *c)
+{
+    for (size_t i = 0; i < c->nroutes; i++)
+        free_route(&c->routes[i]);
+    FX_FREE(c->routes);
+    for (size_t i = 0; i < c->nupstreams; i++) {
+        FX_FREE(c->upstreams[i].name);
+        FX_FREE(c->upstreams[i].servers);
+    }
+    FX_FREE(c->upstreams);
+    FX_FREE(c->listen);
+    FX_FREE(c->access_path);
+    FX_FREE(c->path);
+    free(c);
+}
+
+static struct fx_conf *conf_new(const char *path)
+{
+    struct fx_conf *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->path = strdup(path);
+    if (c->path == NULL) {
+        free(c);
+        return NULL;
+    }
+    c->workers = 0;
+    c->access_mode = FX_CONF_LOG_STDOUT;
+    c->limits = (struct fx_conf_limits){
+        .header_bytes = 16384,
+        .max_headers = 100,
+        .client_header_timeout_ms = 10000,
+        .client_body_timeout_ms = 60000,
+        .send_timeout_ms = 60000,
+        .idle_timeout_ms = 60000,
+        .drain_timeout_ms = 30000,
+        .max_connections = 10000,
+    };
+    atomic_init(&c->refcnt, 1);
+    return c;
+}
+
+void fx_conf_ref(struct fx_conf *c)
+{
+    if (c != NULL)
+        atomic_fetch_add_explicit(&c->refcnt, 1, memory_order_relaxed);
+}
+
+void fx_conf_unref(struct fx_conf *c)
+{
+    if (c == NULL)
+        return;
+    if (atomic_fetch_sub_explicit(&c->refcnt, 1, memory_order_acq_rel) == 1)
+        conf_free(c);
+}
+
+/* ---- loading ------------------------------------------------------------ */
+
+/* Report a libyaml failure; reader errors carry a byte offset, not a mark. */
+static int fail_yaml(struct loader *ld, const yaml_parser_t *p, const char *text, size_t len)
+{
+    const char *problem = p->problem ? p->problem : "unknown error";
+    if (p->error == YAML_MEMORY_ERROR)
+        return fail_oom(ld);
+    if (p->error == YAML_READER_ERROR) {
+        yaml_mark_t m = { 0 };
+        for (size_t i = 0; i < p->problem_offset && i < len; i++) {
+            m.column = text[i] == '\n' ? 0 : m.column + 1;
+            m.line += text[i] == '\n' ? 1 : 0;
+        }
+        if (p->problem_value != -1)
+            return fail_mark(ld, &m, "invalid YAML: %s (byte 0x%02x)", problem,
+                             (unsigned int)p->problem_value & 0xffu);
+        return fail_mark(ld, &m, "invalid YAML: %s", problem);
+    }
+    if (p->context != NULL) {
+        return fail_mark(ld, &p->problem_mark, "invalid YAML: %s (%s that started at line %zu)",
+                         problem, p->context, p->context_mark.line + 1);
+    }
+    return fail_mark(ld, &p->problem_mark, "invalid YAML: %s", problem);
+}
+
+static int check_event(struct loader *ld, const yaml_event_t *ev, size_t *depth, size_t *docs)
+{
+    switch (ev->type) {
+    case YAML_DOCUMENT_START_EVENT:
+        if (++*docs > 1)
+            return fail_mark(ld, &ev->start_mark, "multiple YAML documents are not supported");
+        return 0;
+    case YAML_ALIAS_EVENT:
+        return fail_mark(ld, &ev->start_mark, "YAML aliases are not supported");
+    case YAML_SEQUENCE_START_EVENT:
+    case YAML_MAPPING_START_EVENT:
+        if (++*depth > CONF_MAX_DEPTH) {
+            return fail_mark(ld, &ev->start_mark, "nesting deeper than %d levels", CONF_MAX_DEPTH);
+        }
+        return 0;
+    case YAML_SEQUENCE_END_EVENT:
+    case YAML_MAPPING_END_EVENT:
+        --*depth;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/* Event pass: syntax errors, aliases, extra documents and depth. */
+static int check_events(struct loader *ld, const char *text, size_t len)
+{
+    yaml_parser_t p;
+    if (!yaml_parser_initialize(&p))
+        return fail_oom(ld);
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+    size_t depth = 0;
+    size_t docs = 0;
+    int rc = 0;
+    bool done = false;
+    while (rc == 0 && !done) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&p, &ev)) {
+            rc = fail_yaml(ld, &p, text, len);
+            break;
+        }
+        done = ev.type == YAML_STREAM_END_EVENT;
+        rc = check_event(ld, &ev, &depth, &docs);
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&p);
+    return rc;
+}
+
+/* Cross-key checks once everything is parsed. */
+static int check_conf(struct loader *ld, const struct fx_conf *c)
+{
+    if (!c->admin_enabled || !addr_has_port(&c->admin_listen))
+        return 0;
+    for (size_t i = 0; i < c->nlisten; i++) {
+        if (strcmp(c->listen[i].text, c->admin_listen.text) == 0) {
+            return fail(ld, ld->admin, "admin.listen: address \"%s\" is also in listen",
+                        c->admin_listen.text);
+        }
+    }
+    return 0;
+}
+
+static int build_conf(struct loader *ld, struct fx_conf **out)
+{
+    yaml_node_t *root = yaml_document_get_root_node(ld->doc);
+    char q[QBUF];
+    if (root == NULL || is_null(root))
+        return fail(ld, NULL, "empty configuration");
+    if (root->type != YAML_MAPPING_NODE)
+        return fail(ld, root, "expected a mapping at top level, got %s", describe(q, root));
+    struct fx_conf *c = conf_new(ld->name);
+    if (c == NULL)
+        return fail_oom(ld);
+    ld->conf = c;
+    (void)snprintf(ld->where, sizeof(ld->where), "top level");
+    int rc = walk_map(ld, root, top_fields, NFIELDS(top_fields), c);
+    if (rc == 0)
+        rc = parse_routes(ld, ld->routes);
+    if (rc == 0)
+        rc = check_conf(ld, c);
+    ld->conf = NULL;
+    if (rc != 0) {
+        conf_free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+int fx_conf_load_string(const char *name, const char *text, size_t len, struct fx_conf **out,
+                        struct fx_err *err)
+{
+    struct loader ld = { .name = name ? name : "<config>", .err = err };
+    if (out == NULL || (text == NULL && len > 0))
+        return FX_ERR_SET(err, FX_EINVAL, "%s: invalid arguments", ld.name);
+    *out = NULL;
+    if (len > CONF_MAX_BYTES)
+        return fail(&ld, NULL, "configuration larger than %u bytes", CONF_MAX_BYTES);
+    if (text == NULL)
+        text = "";
+    int rc = check_events(&ld, text, len);
+    if (rc != 0)
+        return rc;
+    yaml_parser_t p;
+    yaml_document_t doc;
+    if (!yaml_parser_initialize(&p))
+        return fail_oom(&ld);
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&p, &doc)) {
+        rc = fail_yaml(&ld, &p, text, len);
+        yaml_parser_delete(&p);
+        return rc;
+    }
+    yaml_parser_delete(&p);
+    ld.doc = &doc;
+    rc = build_conf(&ld, out);
+    yaml_document_delete(&doc);
+    return rc;
+}
+
+/* Read all of `f` (at most CONF_MAX_BYTES) into a new buffer. */
+static int read_all(FILE *f, char **out, size_t *len)
+{
+    size_t cap = 4096;
+    size_t n = 0;
+    char *buf = malloc(cap);
+    if (buf == NULL)
+        return FX_ENOMEM;
+    for (;;) {
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0 || n > CONF_MAX_BYTES)
+            break;
+        if (n == cap) {
+            char *grown = realloc(buf, cap * 2);
+            if (grown == NULL) {
+                free(buf);
+                return FX_ENOMEM;
+            }
+            buf = grown;
+            cap *= 2;
+        }
+    }
+    if (ferror(f)) {
+        free(buf);
+        return FX_EIO;
+    }
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+int fx_conf_load(const char *path, struct fx_conf **out, struct fx_err *err)
+{
+    char ebuf[128];
+    if (path == NULL || out == NULL)
+        return FX_ERR_SET(err, FX_EINVAL, "conf: no path or output given");
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        return FX_ERR_SET(err, FX_ECONF, "%s: cannot open: %s", path,
+                          strerror_r(errno, ebuf, sizeof(ebuf)));
+    }
+    char *text = NULL;
+    size_t len = 0;
+    int rc = read_all(f, &text, &len);
+    int saved = errno;
+    (void)fclose(f);
+    if (rc == FX_ENOMEM)
+        return FX_ERR_SET(err, FX_ENOMEM, "%s: out of memory", path);
+    if (rc != 0) {
+        return FX_ERR_SET(err, FX_ECONF, "%s: cannot read: %s", path,
+                          strerror_r(saved, ebuf, sizeof(ebuf)));
+    }
+    rc = fx_conf_load_string(path, text, len, out, err);
+    free(text);
+    return rc;
+}
+
+/* ---- scalar syntax ------------------------------------------------------ */
+
+int fx_conf_parse_duration(const char *s, uint64_t *ms)
+{
+    static const struct {
+        const char *unit;
+        uint64_t ms;
+    } units[] = { { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 } };
+    uint64_t v = 0;
+    if (s == NULL || ms == NULL)
+        return FX_EINVAL;
+    size_t n = parse_digits(s, &v);
+    if (n == 0)
+        return FX_EINVAL;
+    if (s[n] == '\0') {
+        if (v != 0)
+            return FX_EINVAL;
+        *ms = 0;
+        return 0;
+    }
+    for (size_t i = 0; i < NFIELDS(units); i++) {
+        if (strcmp(s + n, units[i].unit) == 0) {
+            if (v > UINT64_MAX / units[i].ms)
+                return FX_EINVAL;
+            *ms = v * units[i].ms;
+            return 0;
+        }
+    }
+    return FX_EINVAL;
+}
+
+int fx_conf_parse_size(const char *s, uint64_t *bytes)
+{
+    static const struct {
+        const char *suffix;
+        uint64_t mul;
+    } suffixes[] = {
+        { "", 1 },         { "KiB", 1u << 10 }, { "KB", 1u << 10 }, { "K", 1u << 10 },
+        { "k", 1u << 10 }, { "MiB", 1u << 20 }, { "MB", 1u << 20 }, { "M", 1u << 20 },
+        { "m", 1u << 20 }, { "GiB", 1u << 30 }, { "GB", 1u << 30 }, { "G", 1u << 30 },
+        { "g", 1u << 30 },
+    };
+    uint64_t v = 0;
+    if (s == NULL || bytes == NULL)
+        return FX_EINVAL;
+    size_t n = parse_digits(s, &v);
+    if (n == 0)
+        return FX_EINVAL;
+    for (size_t i = 0; i < NFIELDS(suffixes); i++) {
+        if (strcmp(s + n, suffixes[i].suffix) == 0) {
+            if (v > UINT64_MAX / suffixes[i].mul)
+                return FX_EINVAL;
+            *bytes = v * suffixes[i].mul;
+            return 0;
+        }
+    }
+    return FX_EINVAL;
+}
+
+/* ---- JSON dump ---------------------------------------------------------- */
+
+/* Add `v` (a new reference, may be NULL) to `obj`; false on failure. */
+static bool put(json_t *obj, const char *key, json_t *v)
+{
+    return v != NULL && json_object_set_new(obj, key, v) == 0;
+}
+
+static json_t *dump_listen(const struct fx_conf *c)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr != NULL && i < c->nlisten; i++) {
+        if (json_array_append_new(arr, json_string(c->listen[i].text)) != 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
+static json_t *dump_servers(const struct fx_conf_upstream *u)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr != NULL && i < u->nservers; i++) {
+        if (json_array_append_new(arr, json_string(u->servers[i].addr.text)) != 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
+static json_t *dump_limits(const struct fx_conf_limits *l)
+{
+    return json_pack(
+        "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "header_bytes", (json_int_t)l->header_bytes,
+        "max_headers", (json_int_t)l->max_headers, "client_header_timeout_ms",
+        (json_int_t)l->client_header_timeout_ms, "client_body_timeout_ms",
+        (json_int_t)l->client_body_timeout_ms, "send_timeout_ms", (json_int_t)l->send_timeout_ms,
+        "idle_timeout_ms", (json_int_t)l->idle_timeout_ms, "drain_timeout_ms",
+        (json_int_t)l->drain_timeout_ms, "max_connections", (json_int_t)l->max_connections);
+}
+
+static json_t *dump_upstream(const struct fx_conf_upstream *u)
+{
+    json_t *o = json_object();
+    bool ok = o != NULL && put(o, "servers", dump_servers(u)) &&
+              put(o, "connect_timeout_ms", json_integer((json_int_t)u->connect_timeout_ms)) &&
+              put(o, "read_timeout_ms", json_integer((json_int_t)u->read_timeout_ms)) &&
+              put(o, "send_timeout_ms", json_integer((json_int_t)u->send_timeout_ms)) &&
+              put(o, "max_idle", json_integer((json_int_t)u->max_idle));
+    if (!ok) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static json_t *dump_upstreams(const struct fx_conf *c)
+{
+    json_t *all = json_object();
+    for (size_t i = 0; all != NULL && i < c->nupstreams; i++) {
+        if (!put(all, c->upstreams[i].name, dump_upstream(&c->upstreams[i]))) {
+            json_decref(all);
+            return NULL;
+        }
+    }
+    return all;
+}
+
+static json_t *dump_match(const struct fx_conf_route *r)
+{
+    json_t *m = json_pack("{s:s,s:[]}", "path_prefix", r->path_prefix, "methods");
+    json_t *methods = json_object_get(m, "methods");
+    bool ok = m != NULL;
+    for (size_t i = 0; ok && i < r->nmethods; i++)
+        ok = json_array_append_new(methods, json_string(r->methods[i])) == 0;
+    if (ok && r->host != NULL)
+        ok = put(m, "host", json_string(r->host));
+    json_t *headers = ok ? json_object() : NULL;
+    ok = ok && put(m, "headers", headers);
+    for (size_t i = 0; ok && i < r->nheaders; i++)
+        ok = put(headers, r->headers[i].name, json_string(r->headers[i].value));
+    if (!ok) {
+        json_decref(m);
+        return NULL;
+    }
+    return m;
+}
+
+static json_t *dump_routes(const struct fx_conf *c)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr != NULL && i < c->nroutes; i++) {
+        const struct fx_conf_route *r = &c->routes[i];
+        json_t *o = json_object();
+        bool ok = o != NULL && put(o, "name", json_string(r->name)) &&
+                  put(o, "match", dump_match(r)) && put(o, "to", json_string(r->to_name));
+        if (!ok)
+            json_decref(o);
+        if (!ok || json_array_append_new(arr, o) != 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
+static json_t *dump_conf(const struct fx_conf *c)
+{
+    json_t *root = json_object();
+    bool ok = root != NULL && put(root, "path", json_string(c->path)) &&
+              put(root, "listen", dump_listen(c));
+    if (ok && c->admin_enabled)
+        ok = put(root, "admin", json_pack("{s:s}", "listen", c->admin_listen.text));
+    else if (ok)
+        ok = put(root, "admin", json_null());
+    if (ok && c->workers == 0)
+        ok = put(root, "workers", json_string("auto"));
+    else if (ok)
+        ok = put(root, "workers", json_integer((json_int_t)c->workers));
+    const char *access = c->access_mode == FX_CONF_LOG_OFF    ? "off"
+                         : c->access_mode == FX_CONF_LOG_FILE ? c->access_path
+                                                              : "stdout";
+    ok = ok && put(root, "log", json_pack("{s:s,s:s}", "access", access, "format", "json")) &&
+         put(root, "limits", dump_limits(&c->limits)) &&
+         put(root, "upstreams", dump_upstreams(c)) && put(root, "routes", dump_routes(c));
+    if (!ok) {
+        json_decref(root);
+        return NULL;
+    }
+    return root;
+}
+
+int fx_conf_dump_json(const struct fx_conf *c, FILE *f)
+{
+    if (c == NULL || f == NULL)
+        return FX_EIO;
+    json_t *root = dump_conf(c);
+    if (root == NULL)
+        return FX_EIO;
+    int rc = json_dumpf(root, f, JSON_COMPACT);
+    json_decref(root);
+    return rc == 0 ? 0 : FX_EIO;
+}

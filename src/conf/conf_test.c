@@ -1,0 +1,860 @@
+/* Unit tests for configuration loading and validation. */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* cmocka.h relies on the headers above. */
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "../core/err.h"
+#include "conf.h"
+
+/* A minimal valid document: five lines, so appended keys start at line 6. */
+#define BASE_LISTEN "listen: \"127.0.0.1:0\"\n"
+#define BASE_UP     "upstreams:\n  a: {servers: [\"127.0.0.1:3000\"]}\n"
+#define BASE_RT     "routes:\n  - {name: r, to: a}\n"
+#define BASE        BASE_LISTEN BASE_UP BASE_RT
+/* Route tests: the route mapping starts at line 4, its keys at column 5. */
+#define ROUTE_HEAD BASE_LISTEN "upstreams: {a: {servers: [\"127.0.0.1:3000\"]}}\nroutes:\n"
+
+static struct fx_conf *load_ok(const char *yaml)
+{
+    struct fx_conf *c = NULL;
+    struct fx_err err = { 0 };
+    int rc = fx_conf_load_string("t.yaml", yaml, strlen(yaml), &c, &err);
+    if (rc != 0)
+        print_message("unexpected error: %s\n", err.msg);
+    assert_int_equal(rc, 0);
+    assert_non_null(c);
+    return c;
+}
+
+static void assert_conf_error(const char *yaml, const char *want)
+{
+    struct fx_conf *c = NULL;
+    struct fx_err err = { 0 };
+    int rc = fx_conf_load_string("t.yaml", yaml, strlen(yaml), &c, &err);
+    assert_string_equal(err.msg, want);
+    assert_int_equal(rc, FX_ECONF);
+    assert_int_equal(err.code, FX_ECONF);
+    assert_null(c);
+}
+
+/* Same, comparing only the first strlen(want) bytes of the message. */
+static void assert_conf_error_prefix(const char *yaml, const char *want)
+{
+    struct fx_conf *c = NULL;
+    struct fx_err err = { 0 };
+    int rc = fx_conf_load_string("t.yaml", yaml, strlen(yaml), &c, &err);
+    if (strncmp(err.msg, want, strlen(want)) != 0)
+        print_message("got:  %s\nwant: %s...\n", err.msg, want);
+    assert_int_equal(strncmp(err.msg, want, strlen(want)), 0);
+    assert_int_equal(rc, FX_ECONF);
+    assert_null(c);
+}
+
+/* ---- valid documents ---------------------------------------------------- */
+
+static const char full_config[] =
+    "listen: [\"127.0.0.1:8080\", \"[::1]:8081\"]\n"
+    "admin: {listen: \"127.0.0.1:9901\"}\n"
+    "workers: 4\n"
+    "log: {access: /var/log/ficus/access.log, format: json}\n"
+    "limits:\n"
+    "  header_bytes: 32KiB\n"
+    "  max_headers: 64\n"
+    "  client_header_timeout: 5s\n"
+    "  client_body_timeout: 250ms\n"
+    "  send_timeout: 2m\n"
+    "  idle_timeout: 1h\n"
+    "  drain_timeout: 0\n"
+    "  max_connections: 500\n"
+    "upstreams:\n"
+    "  legacy: {servers: [\"127.0.0.1:3000\"], connect_timeout: 1s, read_timeout: 20s}\n"
+    "  orders:\n"
+    "    servers: [\"127.0.0.1:4000\", \"localhost:4001\"]\n"
+    "    send_timeout: 3s\n"
+    "    max_idle: 0\n"
+    "routes:\n"
+    "  - name: orders\n"
+    "    match: {path_prefix: /api/orders, methods: [GET, POST], host: shop.example.com,\n"
+    "            headers: {X-Beta: \"1\", X-Tenant: acme}}\n"
+    "    to: orders\n"
+    "  - name: default\n"
+    "    to: legacy\n";
+
+static void check_full_upstreams(const struct fx_conf *c)
+{
+    assert_int_equal(c->nupstreams, 2);
+    const struct fx_conf_upstream *legacy = &c->upstreams[0];
+    assert_string_equal(legacy->name, "legacy");
+    assert_int_equal(legacy->line, 15);
+    assert_int_equal(legacy->nservers, 1);
+    assert_string_equal(legacy->servers[0].addr.text, "127.0.0.1:3000");
+    assert_int_equal(legacy->servers[0].pool_id, 0);
+    assert_int_equal(legacy->connect_timeout_ms, 1000);
+    assert_int_equal(legacy->read_timeout_ms, 20000);
+    assert_int_equal(legacy->send_timeout_ms, 30000);
+    assert_int_equal(legacy->max_idle, 64);
+    const struct fx_conf_upstream *orders = &c->upstreams[1];
+    assert_string_equal(orders->name, "orders");
+    assert_int_equal(orders->line, 16);
+    assert_int_equal(orders->nservers, 2);
+    assert_string_equal(orders->servers[1].addr.text, "127.0.0.1:4001");
+    assert_int_equal(orders->connect_timeout_ms, 2000);
+    assert_int_equal(orders->send_timeout_ms, 3000);
+    assert_int_equal(orders->max_idle, 0);
+}
+
+static void check_full_routes(const struct fx_conf *c)
+{
+    assert_int_equal(c->nroutes, 2);
+    const struct fx_conf_route *r = &c->routes[0];
+    assert_string_equal(r->name, "orders");
+    assert_int_equal(r->line, 21);
+    assert_string_equal(r->path_prefix, "/api/orders");
+    assert_int_equal(r->path_prefix_len, strlen("/api/orders"));
+    assert_int_equal(r->nmethods, 2);
+    assert_string_equal(r->methods[0], "GET");
+    assert_string_equal(r->methods[1], "POST");
+    assert_string_equal(r->host, "shop.example.com");
+    assert_int_equal(r->nheaders, 2);
+    assert_string_equal(r->headers[0].name, "X-Beta");
+    assert_string_equal(r->headers[0].value, "1");
+    assert_string_equal(r->headers[1].name, "X-Tenant");
+    assert_string_equal(r->headers[1].value, "acme");
+    assert_string_equal(r->to_name, "orders");
+    assert_ptr_equal(r->to, &c->upstreams[1]);
+    const struct fx_conf_route *d = &c->routes[1];
+    assert_string_equal(d->name, "default");
+    assert_int_equal(d->line, 25);
+    assert_string_equal(d->path_prefix, "/");
+    assert_int_equal(d->path_prefix_len, 1);
+    assert_int_equal(d->nmethods, 0);
+    assert_null(d->host);
+    assert_int_equal(d->nheaders, 0);
+    assert_ptr_equal(d->to, &c->upstreams[0]);
+}
+
+static void test_conf_load_string_full_config(void **state)
+{
+    (void)state;
+    struct fx_conf *c = load_ok(full_config);
+    assert_string_equal(c->path, "t.yaml");
+    assert_int_equal(c->nlisten, 2);
+    assert_string_equal(c->listen[0].text, "127.0.0.1:8080");
+    assert_string_equal(c->listen[1].text, "[::1]:8081");
+    assert_true(c->admin_enabled);
+    assert_string_equal(c->admin_listen.text, "127.0.0.1:9901");
+    assert_int_equal(c->workers, 4);
+    assert_int_equal(c->access_mode, FX_CONF_LOG_FILE);
+    assert_string_equal(c->access_path, "/var/log/ficus/access.log");
+    assert_int_equal(c->limits.header_bytes, 32768);
+    assert_int_equal(c->limits.max_headers, 64);
+    assert_int_equal(c->limits.client_header_timeout_ms, 5000);
+    assert_int_equal(c->limits.client_body_timeout_ms, 250);
+    assert_int_equal(c->limits.send_timeout_ms, 120000);
+    assert_int_equal(c->limits.idle_timeout_ms, 3600000);
+    assert_int_equal(c->limits.drain_timeout_ms, 0);
+    assert_int_equal(c->limits.max_connections, 500);
+    check_full_upstreams(c);
+    check_full_routes(c);
+    assert_int_equal(atomic_load(&c->refcnt), 1);
+    fx_conf_unref(c);
+}
+
+static void test_conf_load_string_defaults(void **state)
+{
+    (void)state;
+    struct fx_conf *c = load_ok(BASE);
+    assert_int_equal(c->nlisten, 1);
+    assert_string_equal(c->listen[0].text, "127.0.0.1:0");
+    assert_false(c->admin_enabled);
+    assert_int_equal(c->workers, 0);
+    assert_int_equal(c->access_mode, FX_CONF_LOG_STDOUT);
+    assert_null(c->access_path);
+    assert_int_equal(c->limits.header_bytes, 16384);
+    assert_int_equal(c->limits.max_headers, 100);
+    assert_int_equal(c->limits.client_header_timeout_ms, 10000);
+    assert_int_equal(c->limits.client_body_timeout_ms, 60000);
+    assert_int_equal(c->limits.send_timeout_ms, 60000);
+    assert_int_equal(c->limits.idle_timeout_ms, 60000);
+    assert_int_equal(c->limits.drain_timeout_ms, 30000);
+    assert_int_equal(c->limits.max_connections, 10000);
+    assert_int_equal(c->upstreams[0].connect_timeout_ms, 2000);
+    assert_int_equal(c->upstreams[0].read_timeout_ms, 30000);
+    assert_int_equal(c->upstreams[0].send_timeout_ms, 30000);
+    assert_int_equal(c->upstreams[0].max_idle, 64);
+    assert_string_equal(c->routes[0].path_prefix, "/");
+    assert_ptr_equal(c->routes[0].to, &c->upstreams[0]);
+    fx_conf_unref(c);
+}
+
+static void test_conf_load_string_brief_example(void **state)
+{
+    (void)state;
+    struct fx_conf *c = load_ok(
+        "listen: [\"127.0.0.1:8080\"]\n"
+        "admin: {listen: \"127.0.0.1:9901\"}\n"
+        "workers: auto\n"
+        "log: {access: stdout, format: json}\n"
+        "limits: {header_bytes: 16384, client_header_timeout: 10s, idle_timeout: 60s,"
+        " max_connections: 10000}\n"
+        "upstreams:\n"
+        "  legacy: {servers: [\"127.0.0.1:3000\"], connect_timeout: 2s, read_timeout: 30s}\n"
+        "  orders: {servers: [\"127.0.0.1:4000\", \"127.0.0.1:4001\"]}\n"
+        "routes:\n"
+        "  - name: orders\n"
+        "    match: {path_prefix: /api/orders, methods: [GET, POST]}\n"
+        "    to: orders\n"
+        "  - name: default\n"
+        "    match: {path_prefix: /}\n"
+        "    to: legacy\n");
+    assert_int_equal(c->workers, 0);
+    assert_int_equal(c->nroutes, 2);
+    assert_ptr_equal(c->routes[1].to, &c->upstreams[0]);
+    fx_conf_unref(c);
+}
+
+static void test_conf_load_string_routes_before_upstreams(void **state)
+{
+    (void)state;
+    struct fx_conf *c = load_ok(BASE_RT BASE_LISTEN BASE_UP);
+    assert_ptr_equal(c->routes[0].to, &c->upstreams[0]);
+    fx_conf_unref(c);
+}
+
+static void test_conf_load_string_log_off_and_anchor(void **state)
+{
+    (void)state;
+    /* An anchor without an alias is harmless. */
+    struct fx_conf *c = load_ok(BASE "log: {access: \"off\"}\nlimits: &l {max_headers: 10}\n");
+    assert_int_equal(c->access_mode, FX_CONF_LOG_OFF);
+    assert_null(c->access_path);
+    assert_int_equal(c->limits.max_headers, 10);
+    fx_conf_unref(c);
+}
+
+static void test_conf_load_string_single_server_string(void **state)
+{
+    (void)state;
+    struct fx_conf *c = load_ok(BASE_LISTEN "upstreams: {a: {servers: \"[::1]:80\"}}\n" BASE_RT);
+    assert_int_equal(c->upstreams[0].nservers, 1);
+    assert_string_equal(c->upstreams[0].servers[0].addr.text, "[::1]:80");
+    fx_conf_unref(c);
+}
+
+static void test_conf_load_string_port0_listen_twice(void **state)
+{
+    (void)state;
+    struct fx_conf *c = load_ok(
+        "listen: [\"127.0.0.1:0\", \"127.0.0.1:0\"]\nadmin: {listen: \"127.0.0.1:0\"}\n" BASE_UP
+            BASE_RT);
+    assert_int_equal(c->nlisten, 2);
+    assert_true(c->admin_enabled);
+    fx_conf_unref(c);
+}
+
+static void test_conf_ref_unref(void **state)
+{
+    (void)state;
+    struct fx_conf *c = load_ok(BASE);
+    fx_conf_ref(c);
+    assert_int_equal(atomic_load(&c->refcnt), 2);
+    fx_conf_unref(c);
+    assert_int_equal(atomic_load(&c->refcnt), 1);
+    fx_conf_unref(c);
+    fx_conf_unref(NULL);
+}
+
+/* ---- error positions and causes ----------------------------------------- */
+
+static void test_conf_error_unknown_top_level_key(void **state)
+{
+    (void)state;
+    assert_conf_error(BASE_LISTEN "listn: x\n", "t.yaml:2:1: unknown key \"listn\" in top level");
+}
+
+static void test_conf_error_reserved_keys_rejected(void **state)
+{
+    (void)state;
+    assert_conf_error(BASE "shadow: {}\n", "t.yaml:6:1: unknown key \"shadow\" in top level");
+    assert_conf_error(BASE "store: x\n", "t.yaml:6:1: unknown key \"store\" in top level");
+    assert_conf_error(ROUTE_HEAD "  - name: r\n    to: a\n    migrate: {}\n",
+                      "t.yaml:6:5: unknown key \"migrate\" in route \"r\"");
+}
+
+static void test_conf_error_unknown_nested_keys(void **state)
+{
+    (void)state;
+    assert_conf_error(BASE "limits: {idle: 10s}\n", "t.yaml:6:10: unknown key \"idle\" in limits");
+    assert_conf_error(BASE_LISTEN "upstreams:\n  a:\n    servers: [\"127.0.0.1:3000\"]\n"
+                                  "    retry: 3\n" BASE_RT,
+                      "t.yaml:5:5: unknown key \"retry\" in upstream \"a\"");
+    assert_conf_error(ROUTE_HEAD "  - name: r\n    match: {path: /x}\n    to: a\n",
+                      "t.yaml:5:13: unknown key \"path\" in route \"r\" match");
+    assert_conf_error(BASE "admin: {listen: \"127.0.0.1:1\", ssl: true}\n",
+                      "t.yaml:6:32: unknown key \"ssl\" in admin");
+    assert_conf_error(BASE "log: {level: debug}\n", "t.yaml:6:7: unknown key \"level\" in log");
+}
+
+static void test_conf_error_duplicate_key(void **state)
+{
+    (void)state;
+    assert_conf_error(BASE_LISTEN "listen: \"127.0.0.1:1\"\n",
+                      "t.yaml:2:1: duplicate key \"listen\" in top level (first at line 1)");
+}
+
+static void test_conf_error_undefined_upstream(void **state)
+{
+    (void)state;
+    assert_conf_error(ROUTE_HEAD "  - name: orders\n    to: ordrs\n",
+                      "t.yaml:5:9: route \"orders\": upstream \"ordrs\" is not defined");
+}
+
+static void test_conf_error_workers(void **state)
+{
+    (void)state;
+    assert_conf_error(BASE "workers: many\n",
+                      "t.yaml:6:10: workers: expected an integer or \"auto\", got \"many\"");
+    assert_conf_error(BASE "workers: [1]\n",
+                      "t.yaml:6:10: workers: expected an integer or \"auto\", got a list");
+    assert_conf_error(BASE "workers: 0\n", "t.yaml:6:10: workers: 0 is out of range 1..256");
+    assert_conf_error(BASE "workers: 257\n", "t.yaml:6:10: workers: 257 is out of range 1..256");
+    assert_conf_error(BASE "workers: -1\n",
+                      "t.yaml:6:10: workers: expected an integer or \"auto\", got \"-1\"");
+}
+
+static void test_conf_error_server_address(void **state)
+{
+    (void)state;
+    assert_conf_error(BASE_LISTEN "upstreams:\n  legacy: {servers: [\"127.0.0.1\"]}\n" BASE_RT,
+                      "t.yaml:3:22: upstream \"legacy\": servers[0]: invalid address "
+                      "\"127.0.0.1\": missing port");
+    assert_conf_error(BASE_LISTEN "upstreams:\n  a: {servers: [\"127.0.0.1:1\", \"10.0.0.1:0\"]}\n",
+                      "t.yaml:3:32: upstream \"a\": servers[1]: invalid address \"10.0.0.1:0\": "
+                      "port 0 not allowed here (use 1..65535)");
+    assert_conf_error(BASE_LISTEN "upstreams:\n  a: {servers: [\"backend.internal:80\"]}\n",
+                      "t.yaml:3:17: upstream \"a\": servers[0]: invalid address "
+                      "\"backend.internal:80\": DNS names are not supported ('backend.internal'); "
+                      "use an IP address");
+    assert_conf_error(BASE_LISTEN "upstreams:\n  a: {servers: []}\n",
+                      "t.yaml:3:16: upstream \"a\": servers: at least one address is required");
+    assert_conf_error(
+        BASE_LISTEN "upstreams:\n  a: {servers: }\n",
+        "t.yaml:3:16: upstream \"a\": servers: expected a list of addresses, got null");
+}
+
+static void test_conf_error_listen_address(void **state)
+{
+    (void)state;
+    assert_conf_error("listen: \"127.0.0.1:70000\"\n",
+                      "t.yaml:1:9: listen: invalid address \"127.0.0.1:70000\": port 70000 out of "
+                      "range");
+    assert_conf_error("listen: [\"127.0.0.1:80\", \"1.2.3:80\"]\n",
+                      "t.yaml:1:26: listen[1]: invalid address \"1.2.3:80\": invalid IPv4 address "
+                      "'1.2.3'");
+    assert_conf_error("listen: [\"127.0.0.1:80\", \"127.0.0.1:80\"]\n",
+                      "t.yaml:1:26: listen[1]: duplicate address \"127.0.0.1:80\"");
+    assert_conf_error("listen: []\n", "t.yaml:1:9: listen: at least one address is required");
+    assert_conf_error("listen: {a: b}\n",
+                      "t.yaml:1:9: listen: expected a list of addresses, got a mapping");
+    assert_conf_error("listen: [[\"127.0.0.1:1\"]]\n",
+                      "t.yaml:1:10: listen[0]: expected a string, got a list");
+}
+
+static void test_conf_error_admin(void **state)
+{
+    (void)state;
+    assert_conf_error(
+        "listen: \"127.0.0.1:8080\"\nadmin: {listen: \"127.0.0.1:8080\"}\n" BASE_UP BASE_RT,
+        "t.yaml:2:17: admin.listen: address \"127.0.0.1:8080\" is also in listen");
+    assert_conf_error(BASE "admin: {}\n", "t.yaml:6:8: missing required key \"listen\" in admin");
+    assert_conf_error(BASE "admin: \"127.0.0.1:1\"\n",
+                      "t.yaml:6:8: admin: expected a mapping, got \"127.0.0.1:1\"");
+}
+
+static void test_conf_error_duplicate_route_name(void **state)
+{
+    (void)state;
+    assert_conf_error(ROUTE_HEAD "  - name: default\n    to: a\n  - name: default\n    to: a\n",
+                      "t.yaml:6:11: duplicate route name \"default\" (first defined at line 4)");
+}
+
+static void test_conf_error_duplicate_upstream_name(void **state)
+{
+    (void)state;
+    assert_conf_error(BASE_LISTEN "upstreams:\n  a: {servers: [\"127.0.0.1:1\"]}\n"
+                                  "  a: {servers: [\"127.0.0.1:2\"]}\n" BASE_RT,
+                      "t.yaml:4:3: duplicate upstream name \"a\" (first defined at line 3)");
+}
+
+static void test_conf_error_names(void **state)
+{
+    (void)state;
+    assert_conf_error(BASE_LISTEN "upstreams:\n  \"a b\": {servers: [\"127.0.0.1:1\"]}\n",
+                      "t.yaml:3:3: invalid upstream name \"a b\": use 1 to 64 letters, digits, "
+                      "'-', '_' or '.'");
+    assert_conf_error(ROUTE_HEAD "  - name: \"r/1\"\n    to: a\n",
+                      "t.yaml:4:11: invalid route name \"r/1\": use 1 to 64 letters, digits, "
+                      "'-', '_' or '.'");
+}
+
+static void test_conf_error_durations(void **state)
+{
+    (void)state;
+    assert_conf_error(BASE "limits: {idle_timeout: 10 sec}\n",
+                      "t.yaml:6:24: limits.idle_timeout: invalid duration \"10 sec\": expected a "
+                      "number followed by ms, s, m or h");
+    assert_conf_error(BASE "limits: {idle_timeout: 10}\n",
+                      "t.yaml:6:24: limits.idle_timeout: expected a duration like 10s, got \"10\"");
+    assert_conf_error(BASE "limits: {idle_timeout: 25h}\n",
+                      "t.yaml:6:24: limits.idle_timeout: 25h is out of range 1ms..24h");
+    assert_conf_error(BASE "limits: {send_timeout: 0}\n",
+                      "t.yaml:6:24: limits.send_timeout: 0 is out of range 1ms..24h");
+    assert_conf_error(BASE_LISTEN "upstreams:\n  a:\n    servers: [\"127.0.0.1:1\"]\n"
+                                  "    connect_timeout: 1.5s\n",
+                      "t.yaml:5:22: upstream \"a\": connect_timeout: invalid duration \"1.5s\": "
+                      "expected a number followed by ms, s, m or h");
+    assert_conf_error(BASE "limits: {drain_timeout: {}}\n",
+                      "t.yaml:6:25: limits.drain_timeout: expected a string, got a mapping");
+}
+
+static void test_conf_error_sizes_and_counts(void **state)
+{
+    (void)state;
+    assert_conf_error(BASE "limits: {header_bytes: 16 KB}\n",
+                      "t.yaml:6:24: limits.header_bytes: invalid size \"16 KB\": expected bytes or "
+                      "a number followed by KiB, MiB or GiB");
+    assert_conf_error(BASE "limits: {header_bytes: 512}\n",
+                      "t.yaml:6:24: limits.header_bytes: 512 is out of range 1024..1048576 bytes");
+    assert_conf_error(BASE "limits: {header_bytes: 2MiB}\n",
+                      "t.yaml:6:24: limits.header_bytes: 2MiB is out of range 1024..1048576 bytes");
+    assert_conf_error(BASE "limits: {max_headers: 129}\n",
+                      "t.yaml:6:23: limits.max_headers: 129 is out of range 1..128");
+    assert_conf_error(BASE "limits: {max_connections: lots}\n",
+                      "t.yaml:6:27: limits.max_connections: expected an integer, got \"lots\"");
+    assert_conf_error(BASE_LISTEN "upstreams: {a: {servers: [\"127.0.0.1:1\"], max_idle: 10001}}\n",
+                      "t.yaml:2:53: upstream \"a\": max_idle: 10001 is out of range 0..10000");
+}
+
+static void test_conf_error_wrong_types(void **state)
+{
+    (void)state;
+    assert_conf_error(BASE "limits: [1]\n", "t.yaml:6:9: limits: expected a mapping, got a list");
+    assert_conf_error(BASE "log: off\n", "t.yaml:6:6: log: expected a mapping, got \"off\"");
+    assert_conf_error(BASE_LISTEN BASE_UP "routes: {a: b}\n",
+                      "t.yaml:4:9: routes: expected a list, got a mapping");
+    assert_conf_error(BASE_LISTEN "upstreams: [a]\n",
+                      "t.yaml:2:12: upstreams: expected a mapping, got a list");
+    assert_conf_error(BASE_LISTEN "upstreams: {a: x}\n",
+                      "t.yaml:2:16: upstream \"a\": expected a mapping, got \"x\"");
+    assert_conf_error(ROUTE_HEAD "  - name: r\n    match: {host: [a]}\n    to: a\n",
+                      "t.yaml:5:19: route \"r\": match.host: expected a string, got a list");
+    assert_conf_error(ROUTE_HEAD "  - [r]\n",
+                      "t.yaml:4:5: routes[0]: expected a mapping, got a list");
+    assert_conf_error(ROUTE_HEAD "  - name: r\n    match: /x\n    to: a\n",
+                      "t.yaml:5:12: route \"r\": match: expected a mapping, got \"/x\"");
+    assert_conf_error(ROUTE_HEAD "  - name: r\n    match: {methods: GET}\n    to: a\n",
+                      "t.yaml:5:22: route \"r\": match.methods: expected a list, got \"GET\"");
+    assert_conf_error("? [a]\n: b\n",
+                      "t.yaml:1:3: invalid key in top level: expected a string, got a list");
+}
+
+static void test_conf_error_missing_required(void **state)
+{
+    (void)state;
+    assert_conf_error(BASE_UP BASE_RT, "t.yaml:1:1: missing required key \"listen\" in top level");
+    assert_conf_error(BASE_LISTEN BASE_RT,
+                      "t.yaml:1:1: missing required key \"upstreams\" in top level");
+    assert_conf_error(BASE_LISTEN BASE_UP,
+                      "t.yaml:1:1: missing required key \"routes\" in top level");
+    assert_conf_error(ROUTE_HEAD "  - name: r\n",
+                      "t.yaml:4:5: missing required key \"to\" in route \"r\"");
+    assert_conf_error(ROUTE_HEAD "  - to: a\n",
+                      "t.yaml:4:5: missing required key \"name\" in routes[0]");
+    assert_conf_error(BASE_LISTEN "upstreams:\n  a: {max_idle: 1}\n" BASE_RT,
+                      "t.yaml:3:6: missing required key \"servers\" in upstream \"a\"");
+    assert_conf_error(BASE_LISTEN BASE_UP "routes: []\n",
+                      "t.yaml:4:9: routes: at least one route is required");
+    assert_conf_error(BASE_LISTEN "upstreams: {}\n" BASE_RT,
+                      "t.yaml:2:12: upstreams: at least one upstream is required");
+}
+
+static void test_conf_error_match_values(void **state)
+{
+    (void)state;
+    assert_conf_error(ROUTE_HEAD "  - name: r\n    match: {methods: [GET, \"BAD METHOD\"]}\n"
+                                 "    to: a\n",
+                      "t.yaml:5:28: route \"r\": match.methods[1]: invalid method \"BAD METHOD\"");
+    assert_conf_error(ROUTE_HEAD "  - name: r\n    match: {path_prefix: api}\n    to: a\n",
+                      "t.yaml:5:26: route \"r\": match.path_prefix: must start with '/', got "
+                      "\"api\"");
+    assert_conf_error(ROUTE_HEAD "  - name: r\n    match: {path_prefix: \"/a b\"}\n    to: a\n",
+                      "t.yaml:5:26: route \"r\": match.path_prefix: \"/a b\" contains spaces or "
+                      "control characters");
+    assert_conf_error(ROUTE_HEAD "  - name: r\n    match: {headers: {\"X Beta\": \"1\"}}\n"
+                                 "    to: a\n",
+                      "t.yaml:5:23: route \"r\": match.headers: invalid header name \"X Beta\"");
+    assert_conf_error(ROUTE_HEAD "  - name: r\n    match: {headers: {X-A: \"1\", x-a: \"2\"}}\n"
+                                 "    to: a\n",
+                      "t.yaml:5:33: route \"r\": match.headers: duplicate header \"x-a\"");
+    assert_conf_error(ROUTE_HEAD "  - name: r\n    match: {headers: {X-A: [1]}}\n    to: a\n",
+                      "t.yaml:5:28: route \"r\": match.headers: \"X-A\": expected a string, got a "
+                      "list");
+    assert_conf_error(ROUTE_HEAD "  - name: r\n    match: {host: \"a.com:80\"}\n    to: a\n",
+                      "t.yaml:5:19: route \"r\": match.host: \"a.com:80\": host must not include a "
+                      "port");
+}
+
+static void test_conf_error_log(void **state)
+{
+    (void)state;
+    assert_conf_error(BASE "log: {format: text}\n",
+                      "t.yaml:6:15: log.format: unsupported format \"text\" (only json)");
+    assert_conf_error(BASE "log: {access: \"\"}\n",
+                      "t.yaml:6:15: log.access: expected stdout, off or a file path, got \"\"");
+    assert_conf_error(BASE "log: {access: \"a\\0b\"}\n",
+                      "t.yaml:6:15: log.access: \"a\\x00b\" contains a NUL byte");
+}
+
+static void test_conf_error_yaml_syntax(void **state)
+{
+    (void)state;
+    assert_conf_error_prefix("listen: [\n",
+                             "t.yaml:2:1: invalid YAML: did not find expected node content");
+    assert_conf_error("a: b\n  c: d\n",
+                      "t.yaml:2:4: invalid YAML: mapping values are not allowed in this context");
+    assert_conf_error_prefix("listen: \"abc\n",
+                             "t.yaml:2:1: invalid YAML: found unexpected end of stream");
+    assert_conf_error("a: \xff\n", "t.yaml:1:4: invalid YAML: invalid leading UTF-8 octet "
+                                   "(byte 0xff)");
+    assert_conf_error("a: b\n\tc: d\n", "t.yaml:2:1: invalid YAML: found a tab character that "
+                                        "violates indentation (while scanning a plain scalar that "
+                                        "started at line 1)");
+}
+
+static void test_conf_error_yaml_features(void **state)
+{
+    (void)state;
+    assert_conf_error("a: &x [1]\nb: *x\n", "t.yaml:2:4: YAML aliases are not supported");
+    assert_conf_error("a: 1\n---\nb: 2\n", "t.yaml:2:1: multiple YAML documents are not supported");
+    char deep[256] = "a: ";
+    for (int i = 0; i < 70; i++)
+        deep[3 + i] = '[';
+    for (int i = 0; i < 70; i++)
+        deep[73 + i] = ']';
+    assert_conf_error(deep, "t.yaml:1:67: nesting deeper than 64 levels");
+}
+
+static void test_conf_error_empty_and_top_level(void **state)
+{
+    (void)state;
+    assert_conf_error("", "t.yaml: empty configuration");
+    assert_conf_error("# only a comment\n\n", "t.yaml: empty configuration");
+    assert_conf_error("---\n", "t.yaml: empty configuration");
+    assert_conf_error("- a\n", "t.yaml:1:1: expected a mapping at top level, got a list");
+    assert_conf_error("hello\n", "t.yaml:1:1: expected a mapping at top level, got \"hello\"");
+    struct fx_conf *c = NULL;
+    struct fx_err err = { 0 };
+    assert_int_equal(fx_conf_load_string("t.yaml", NULL, 0, &c, &err), FX_ECONF);
+    assert_string_equal(err.msg, "t.yaml: empty configuration");
+}
+
+static void test_conf_error_long_value_truncated(void **state)
+{
+    (void)state;
+    char yaml[2048];
+    char big[600]; /* libyaml caps simple keys at 1024 characters */
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    (void)snprintf(yaml, sizeof(yaml), BASE "%s: 1\n", big);
+    struct fx_conf *c = NULL;
+    struct fx_err err = { 0 };
+    assert_int_equal(fx_conf_load_string("t.yaml", yaml, strlen(yaml), &c, &err), FX_ECONF);
+    assert_true(strlen(err.msg) < 200);
+    assert_non_null(strstr(err.msg, "t.yaml:6:1: unknown key \"xxxx"));
+    assert_non_null(strstr(err.msg, "xxx...\" in top level"));
+}
+
+static void test_conf_error_null_err_and_args(void **state)
+{
+    (void)state;
+    struct fx_conf *c = NULL;
+    assert_int_equal(fx_conf_load_string("t.yaml", "a: 1\n", 5, &c, NULL), FX_ECONF);
+    assert_null(c);
+    struct fx_err err = { 0 };
+    assert_int_equal(fx_conf_load_string("t.yaml", BASE, strlen(BASE), NULL, &err), FX_EINVAL);
+    assert_int_equal(fx_conf_load_string("t.yaml", NULL, 3, &c, &err), FX_EINVAL);
+    assert_int_equal(fx_conf_load_string(NULL, "x: 1\n", 5, &c, &err), FX_ECONF);
+    assert_string_equal(err.msg, "<config>:1:1: unknown key \"x\" in top level");
+}
+
+/* ---- files -------------------------------------------------------------- */
+
+static void test_conf_load_temp_file(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/ficus-conf-test-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, BASE, strlen(BASE)), (ssize_t)strlen(BASE));
+    assert_int_equal(close(fd), 0);
+    struct fx_conf *c = NULL;
+    struct fx_err err = { 0 };
+    assert_int_equal(fx_conf_load(path, &c, &err), 0);
+    assert_string_equal(c->path, path);
+    assert_int_equal(c->nroutes, 1);
+    fx_conf_unref(c);
+    fd = open(path, O_WRONLY | O_APPEND);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "bogus: 1\n", 9), 9);
+    assert_int_equal(close(fd), 0);
+    assert_int_equal(fx_conf_load(path, &c, &err), FX_ECONF);
+    char want[128];
+    (void)snprintf(want, sizeof(want), "%s:6:1: unknown key \"bogus\" in top level", path);
+    assert_string_equal(err.msg, want);
+    assert_int_equal(unlink(path), 0);
+}
+
+static void test_conf_load_missing_file(void **state)
+{
+    (void)state;
+    struct fx_conf *c = NULL;
+    struct fx_err err = { 0 };
+    assert_int_equal(fx_conf_load("/nonexistent/ficus.yaml", &c, &err), FX_ECONF);
+    assert_null(c);
+    assert_int_equal(err.code, FX_ECONF);
+    assert_string_equal(err.msg, "/nonexistent/ficus.yaml: cannot open: No such file or directory");
+    assert_int_equal(fx_conf_load("/tmp", &c, &err), FX_ECONF);
+    assert_string_equal(err.msg, "/tmp: cannot read: Is a directory");
+}
+
+/* ---- scalar syntax ------------------------------------------------------ */
+
+static void test_conf_parse_duration_accepts(void **state)
+{
+    (void)state;
+    uint64_t ms = 1;
+    assert_int_equal(fx_conf_parse_duration("0", &ms), 0);
+    assert_int_equal(ms, 0);
+    assert_int_equal(fx_conf_parse_duration("250ms", &ms), 0);
+    assert_int_equal(ms, 250);
+    assert_int_equal(fx_conf_parse_duration("10s", &ms), 0);
+    assert_int_equal(ms, 10000);
+    assert_int_equal(fx_conf_parse_duration("5m", &ms), 0);
+    assert_int_equal(ms, 300000);
+    assert_int_equal(fx_conf_parse_duration("1h", &ms), 0);
+    assert_int_equal(ms, 3600000);
+    assert_int_equal(fx_conf_parse_duration("0s", &ms), 0);
+    assert_int_equal(ms, 0);
+    assert_int_equal(fx_conf_parse_duration("007s", &ms), 0);
+    assert_int_equal(ms, 7000);
+}
+
+static void test_conf_parse_duration_rejects(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "",
+        "10",
+        "s",
+        "10 s",
+        " 10s",
+        "10s ",
+        "-1s",
+        "+1s",
+        "1.5s",
+        "10S",
+        "10sec",
+        "10d",
+        "1e3ms",
+        "18446744073709551616ms",
+        "18446744073709551615h",
+        "0x10s",
+        "ms10",
+    };
+    uint64_t ms = 42;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (fx_conf_parse_duration(bad[i], &ms) != FX_EINVAL)
+            fail_msg("accepted duration \"%s\"", bad[i]);
+    }
+    assert_int_equal(ms, 42);
+    assert_int_equal(fx_conf_parse_duration(NULL, &ms), FX_EINVAL);
+    assert_int_equal(fx_conf_parse_duration("1s", NULL), FX_EINVAL);
+}
+
+static void test_conf_parse_size_accepts(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        uint64_t want;
+    } ok[] = {
+        { "0", 0 },
+        { "16384", 16384 },
+        { "16KiB", 16384 },
+        { "16KB", 16384 },
+        { "16K", 16384 },
+        { "16k", 16384 },
+        { "1MiB", 1048576 },
+        { "1MB", 1048576 },
+        { "1M", 1048576 },
+        { "1m", 1048576 },
+        { "1GiB", 1073741824 },
+        { "1G", 1073741824 },
+        { "2g", 2147483648u },
+        { "1GB", 1073741824 },
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        uint64_t v = 0;
+        if (fx_conf_parse_size(ok[i].in, &v) != 0 || v != ok[i].want)
+            fail_msg("size \"%s\" gave %llu", ok[i].in, (unsigned long long)v);
+    }
+}
+
+static void test_conf_parse_size_rejects(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "",
+        "K",
+        "16 KiB",
+        "16kib",
+        "16Kb",
+        "1.5M",
+        "-1",
+        "16B",
+        "16T",
+        "16KiBs",
+        "18446744073709551616",
+        "17179869184G",
+        " 1",
+    };
+    uint64_t v = 42;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (fx_conf_parse_size(bad[i], &v) != FX_EINVAL)
+            fail_msg("accepted size \"%s\"", bad[i]);
+    }
+    assert_int_equal(v, 42);
+    assert_int_equal(fx_conf_parse_size(NULL, &v), FX_EINVAL);
+}
+
+/* ---- JSON dump ---------------------------------------------------------- */
+
+static json_t *dump_to_json(const struct fx_conf *c)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    assert_int_equal(fx_conf_dump_json(c, f), 0);
+    assert_int_equal(fclose(f), 0);
+    json_error_t jerr;
+    json_t *root = json_loadb(text, len, 0, &jerr);
+    if (root == NULL)
+        fail_msg("invalid JSON: %s: %s", jerr.text, text);
+    free(text);
+    return root;
+}
+
+static void test_conf_dump_json_full(void **state)
+{
+    (void)state;
+    struct fx_conf *c = load_ok(full_config);
+    json_t *root = dump_to_json(c);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(root, "listen"), 1)),
+                        "[::1]:8081");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(root, "admin"), "listen")),
+        "127.0.0.1:9901");
+    assert_int_equal(json_integer_value(json_object_get(root, "workers")), 4);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(root, "log"), "access")),
+                        "/var/log/ficus/access.log");
+    json_t *limits = json_object_get(root, "limits");
+    assert_int_equal(json_integer_value(json_object_get(limits, "idle_timeout_ms")), 3600000);
+    assert_int_equal(json_integer_value(json_object_get(limits, "header_bytes")), 32768);
+    json_t *orders = json_object_get(json_object_get(root, "upstreams"), "orders");
+    assert_int_equal(json_array_size(json_object_get(orders, "servers")), 2);
+    assert_int_equal(json_integer_value(json_object_get(orders, "send_timeout_ms")), 3000);
+    json_t *r0 = json_array_get(json_object_get(root, "routes"), 0);
+    assert_string_equal(json_string_value(json_object_get(r0, "name")), "orders");
+    assert_string_equal(json_string_value(json_object_get(r0, "to")), "orders");
+    json_t *match = json_object_get(r0, "match");
+    assert_string_equal(json_string_value(json_object_get(match, "host")), "shop.example.com");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(match, "methods"), 1)),
+                        "POST");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(match, "headers"), "X-Tenant")), "acme");
+    json_decref(root);
+    fx_conf_unref(c);
+}
+
+static void test_conf_dump_json_defaults(void **state)
+{
+    (void)state;
+    struct fx_conf *c = load_ok(BASE);
+    json_t *root = dump_to_json(c);
+    assert_true(json_is_null(json_object_get(root, "admin")));
+    assert_string_equal(json_string_value(json_object_get(root, "workers")), "auto");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(root, "log"), "access")),
+                        "stdout");
+    json_t *a = json_object_get(json_object_get(root, "upstreams"), "a");
+    assert_int_equal(json_integer_value(json_object_get(a, "connect_timeout_ms")), 2000);
+    assert_int_equal(fx_conf_dump_json(NULL, stdout), FX_EIO);
+    json_decref(root);
+    fx_conf_unref(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conf_load_string_full_config),
+        cmocka_unit_test(test_conf_load_string_defaults),
+        cmocka_unit_test(test_conf_load_string_brief_example),
+        cmocka_unit_test(test_conf_load_string_routes_before_upstreams),
+        cmocka_unit_test(test_conf_load_string_log_off_and_anchor),
+        cmocka_unit_test(test_conf_load_string_single_server_string),
+        cmocka_unit_test(test_conf_load_string_port0_listen_twice),
+        cmocka_unit_test(test_conf_ref_unref),
+        cmocka_unit_test(test_conf_error_unknown_top_level_key),
+        cmocka_unit_test(test_conf_error_reserved_keys_rejected),
+        cmocka_unit_test(test_conf_error_unknown_nested_keys),
+        cmocka_unit_test(test_conf_error_duplicate_key),
+        cmocka_unit_test(test_conf_error_undefined_upstream),
+        cmocka_unit_test(test_conf_error_workers),
+        cmocka_unit_test(test_conf_error_server_address),
+        cmocka_unit_test(test_conf_error_listen_address),
+        cmocka_unit_test(test_conf_error_admin),
+        cmocka_unit_test(test_conf_error_duplicate_route_name),
+        cmocka_unit_test(test_conf_error_duplicate_upstream_name),
+        cmocka_unit_test(test_conf_error_names),
+        cmocka_unit_test(test_conf_error_durations),
+        cmocka_unit_test(test_conf_error_sizes_and_counts),
+        cmocka_unit_test(test_conf_error_wrong_types),
+        cmocka_unit_test(test_conf_error_missing_required),
+        cmocka_unit_test(test_conf_error_match_values),
+        cmocka_unit_test(test_conf_error_log),
+        cmocka_unit_test(test_conf_error_yaml_syntax),
+        cmocka_unit_test(test_conf_error_yaml_features),
+        cmocka_unit_test(test_conf_error_empty_and_top_level),
+        cmocka_unit_test(test_conf_error_long_value_truncated),
+        cmocka_unit_test(test_conf_error_null_err_and_args),
+        cmocka_unit_test(test_conf_load_temp_file),
+        cmocka_unit_test(test_conf_load_missing_file),
+        cmocka_unit_test(test_conf_parse_duration_accepts),
+        cmocka_unit_test(test_conf_parse_duration_rejects),
+        cmocka_unit_test(test_conf_parse_size_accepts),
+        cmocka_unit_test(test_conf_parse_size_rejects),
+        cmocka_unit_test(test_conf_dump_json_full),
+        cmocka_unit_test(test_conf_dump_json_defaults),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -237,8 +237,12 @@ describe('serve', () => {
             const h = await get(f.adminPort, '/healthz');
             assert.equal(h.status, 200);
         } finally {
-            const s = await f.stop();
-            await b.close();
+            let s;
+            try {
+                s = await f.stop();
+            } finally {
+                await b.close();
+            }
             assert.equal(s.killed, false, 'exited on SIGTERM without SIGKILL');
             assert.equal(s.code, 0);
         }
@@ -257,8 +261,12 @@ describe('serve', () => {
             assert.deepEqual(rs.map((r) => r.status), Array(20).fill(200));
             assert.equal(b.requests.length, 20);
         } finally {
-            const s = await f.stop();
-            await b.close();
+            let s;
+            try {
+                s = await f.stop();
+            } finally {
+                await b.close();
+            }
             assert.equal(s.code, 0);
         }
     });
@@ -274,8 +282,11 @@ describe('serve', () => {
             assert.ok(Number(f.readyLine.workers) >= 1, `workers=${f.readyLine.workers}`);
             assert.equal((await get(f.port, '/')).status, 200);
         } finally {
-            await f.stop();
-            await b.close();
+            try {
+                await f.stop();
+            } finally {
+                await b.close();
+            }
         }
     });
 

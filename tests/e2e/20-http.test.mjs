@@ -29,9 +29,12 @@ before(async () => {
 });
 
 after(async () => {
-    await ficus?.stop();
-    await A?.close();
-    await R?.close();
+    try {
+        await ficus?.stop();
+    } finally {
+        await A?.close();
+        await R?.close();
+    }
 });
 
 afterEach(() => {

@@ -25,8 +25,11 @@ before(async () => {
 });
 
 after(async () => {
-    await ficus?.stop();
-    await R?.close();
+    try {
+        await ficus?.stop();
+    } finally {
+        await R?.close();
+    }
 });
 
 const H = 'Host: a.test\r\n';

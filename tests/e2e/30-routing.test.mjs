@@ -29,8 +29,11 @@ before(async () => {
 });
 
 after(async () => {
-    await ficus?.stop();
-    await Promise.all(all().filter(Boolean).map((b) => b.close()));
+    try {
+        await ficus?.stop();
+    } finally {
+        await Promise.all(all().filter(Boolean).map((b) => b.close()));
+    }
 });
 
 afterEach(() => all().forEach((b) => b.reset()));

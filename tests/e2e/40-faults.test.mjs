@@ -95,11 +95,14 @@ before(async () => {
 });
 
 after(async () => {
-    await ficus?.stop();
-    await F?.close();
-    await OK?.close();
-    await S?.close();
-    BH?.close();
+    try {
+        await ficus?.stop();
+    } finally {
+        await F?.close();
+        await OK?.close();
+        await S?.close();
+        BH?.close();
+    }
 });
 
 /** GET `path` on a fresh raw connection; resolves {res, ms, entry (access log)}. */

@@ -17,7 +17,15 @@ before(() => requireBinary());
 
 const cleanups = [];
 after(async () => {
-    for (const fn of cleanups.reverse()) await fn();
+    const errors = [];
+    for (const fn of cleanups.reverse()) {
+        try {
+            await fn();
+        } catch (e) {
+            errors.push(e);
+        }
+    }
+    if (errors.length) throw errors[0];
 });
 
 /** Start backends by name and a Ficus; everything is stopped in after(). */

@@ -257,6 +257,14 @@ class LineSink {
     }
 }
 
+const SANITIZER_RE = /ERROR: (AddressSanitizer|LeakSanitizer|ThreadSanitizer|MemorySanitizer)|runtime error: |SUMMARY: UndefinedBehaviorSanitizer/;
+
+/** The sanitizer report in `text` (from its first line), or null. */
+export function sanitizerReport(text) {
+    const m = SANITIZER_RE.exec(text);
+    return m ? text.slice(Math.max(0, m.index - 200), m.index + 3000) : null;
+}
+
 /** Run `ficus ARGS...` to completion. Resolves {code, signal, stdout, stderr}. */
 export function runFicus(args, { timeout = t(10000), env } = {}) {
     return new Promise((resolve, reject) => {
@@ -281,7 +289,9 @@ export function runFicus(args, { timeout = t(10000), env } = {}) {
         child.on('close', (code, signal) => {
             clearTimeout(timer);
             live.delete(child);
-            resolve({ code, signal, stdout, stderr });
+            const report = sanitizerReport(stderr);
+            if (report) reject(new Error(`sanitizer report from ficus ${args.join(' ')}:\n${report}`));
+            else resolve({ code, signal, stdout, stderr });
         });
     });
 }
@@ -454,9 +464,12 @@ export class Ficus {
 
     /**
      * SIGTERM, wait for exit (SIGKILL after `killAfter` ms) and remove the
-     * temp dir. Safe to call more than once. Resolves {code, signal, killed}.
+     * temp dir. Safe to call more than once. Resolves {code, signal, killed};
+     * with `check` (default) rejects when stderr holds a sanitizer report or
+     * the process did not exit 0 by itself, so suites fail on leaks and
+     * memory errors found at any point of the run.
      */
-    async stop({ killAfter = t(10000) } = {}) {
+    async stop({ killAfter = t(10000), check = true } = {}) {
         let killed = false;
         if (!this.exited && this.child) {
             this.signal('SIGTERM');
@@ -470,7 +483,17 @@ export class Ficus {
         if (this.dir && !process.env.FICUS_KEEP) {
             fs.rmSync(this.dir, { recursive: true, force: true });
         }
-        return { code: this.exitCode, signal: this.signalCode, killed };
+        const res = { code: this.exitCode, signal: this.signalCode, killed };
+        if (check && !this.checked) {
+            this.checked = true;
+            const report = sanitizerReport(this.stderr?.text ?? '');
+            if (report) throw new Error(`sanitizer report from ficus serve (pid ${this.pid}):\n${report}`);
+            if (killed || res.code !== 0) {
+                const tail = (this.stderr?.text ?? '').split('\n').slice(-15).join('\n');
+                throw new Error(`ficus serve did not exit 0 on SIGTERM (code=${res.code} signal=${res.signal} killed=${killed})\n${tail}`);
+            }
+        }
+        return res;
     }
 
     url(p = '/') {

@@ -235,7 +235,9 @@ static void reload(struct server *s)
     struct fx_err err = { 0 };
     if (fx_conf_load(s->conf_path, &c, &err) != 0) {
         atomic_fetch_add(&s->sh.reloads_failed, 1);
-        fx_log(&s->sh.log, FX_LOG_ERROR, "event=reload result=error error=\"%s\"", err.msg);
+        char q[1100];
+        fx_log(&s->sh.log, FX_LOG_ERROR, "event=reload result=error error=\"%s\"",
+               fx_log_quote(q, sizeof(q), err.msg));
         return;
     }
     (void)pthread_mutex_lock(&s->sh.lock);
@@ -245,7 +247,9 @@ static void reload(struct server *s)
     if (rc != 0) {
         fx_conf_unref(c);
         atomic_fetch_add(&s->sh.reloads_failed, 1);
-        fx_log(&s->sh.log, FX_LOG_ERROR, "event=reload result=error error=\"%s\"", err.msg);
+        char q[1100];
+        fx_log(&s->sh.log, FX_LOG_ERROR, "event=reload result=error error=\"%s\"",
+               fx_log_quote(q, sizeof(q), err.msg));
         return;
     }
     if (!same)
@@ -332,7 +336,9 @@ static int cmd_serve(int argc, char **argv)
     if (rc == 0)
         rc = start_admin(&s, c, &err);
     if (rc != 0) {
-        fx_log(&s.sh.log, FX_LOG_ERROR, "event=start_failed error=\"%s\"", err.msg);
+        char q[1100];
+        fx_log(&s.sh.log, FX_LOG_ERROR, "event=start_failed error=\"%s\"",
+               fx_log_quote(q, sizeof(q), err.msg));
         stop_server(&s);
         return 1;
     }

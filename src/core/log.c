@@ -40,3 +40,17 @@ void fx_log_write(const struct fx_log *log, enum fx_log_level lvl, const char *f
     ssize_t w = write(log->fd, line, len);
     (void)w;
 }
+
+const char *fx_log_quote(char *out, unsigned long cap, const char *src)
+{
+    unsigned long o = 0;
+    for (; *src != '\0' && o + 3 < cap; src++) {
+        unsigned char c = (unsigned char)*src;
+        if (c == '"' || c == '\\')
+            out[o++] = '\\';
+        out[o++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+    }
+    if (cap > 0)
+        out[o] = '\0';
+    return out;
+}

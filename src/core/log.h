@@ -27,6 +27,10 @@ void fx_log_write(const struct fx_log *log, enum fx_log_level lvl, const char *f
             fx_log_write((log), (lvl), __VA_ARGS__); \
     } while (0)
 
+/* Copy `src` into out[cap] (NUL-terminated, truncated) escaping '"' and '\\' and
+ * replacing control bytes with '?', so it can sit inside a quoted logfmt value. */
+const char *fx_log_quote(char *out, unsigned long cap, const char *src);
+
 /* Format the current UTC time as "2026-11-25T16:40:00.123Z" into out[cap >= 32]. */
 void fx_log_time(char *out, unsigned long cap);
 

@@ -196,6 +196,16 @@ describe('connections', { timeout: t(30000) }, () => {
         assert.ok(conns.size <= 2, `upstream connections should be pooled; ${conns.size} used for 20 sequential requests`);
     });
 
+    test('Connection: close from the client: answered, then closed', async () => {
+        const c = await RawConn.open(ficus.port);
+        await c.write(`GET /bye HTTP/1.1\r\n${H}Connection: close\r\n\r\n`);
+        const r = await c.readResponse();
+        assert.equal(r.status, 200);
+        assert.equal(r.text, 'A GET /bye');
+        assert.ok(await c.waitClose(t(5000)), 'connection closed after the response');
+        c.destroy();
+    });
+
     test('pipelining: 10 requests in one write, responses in order', async () => {
         // Later requests answer faster, so out-of-order forwarding would show.
         A.handle = (rec, req, res) => {
@@ -265,7 +275,11 @@ describe('bodies', { timeout: t(120000) }, () => {
         assert.deepEqual(r.trailers, [['x-resp-trailer', 'done']], 'response trailers passed');
     });
 
-    test('64 MiB upload (Content-Length) streamed intact', async () => {
+    for (const framing of ['Content-Length', 'chunked']) {
+        test(`64 MiB upload (${framing}) streamed intact`, () => upload64(framing));
+    }
+
+    async function upload64(framing) {
         const BLOCK = 1 << 20;
         const N = 64;
         A.stream = (req, res) => {
@@ -281,7 +295,9 @@ describe('bodies', { timeout: t(120000) }, () => {
         const result = await new Promise((resolve, reject) => {
             const req = http.request({
                 host: '127.0.0.1', port: ficus.port, method: 'POST', path: '/upload', agent: false,
-                headers: { 'Content-Length': String(BLOCK * N), 'Content-Type': 'application/octet-stream' },
+                headers: framing === 'chunked'
+                    ? { 'Transfer-Encoding': 'chunked', 'Content-Type': 'application/octet-stream' }
+                    : { 'Content-Length': String(BLOCK * N), 'Content-Type': 'application/octet-stream' },
             }, (res) => {
                 let body = '';
                 res.setEncoding('utf8');
@@ -308,7 +324,10 @@ describe('bodies', { timeout: t(120000) }, () => {
         const got = JSON.parse(result.body);
         assert.equal(got.n, BLOCK * N);
         assert.equal(got.sha, sent.digest('hex'));
-    });
+        const rec = A.requests.at(-1);
+        if (framing === 'chunked') assert.equal(rec.headers['transfer-encoding'], 'chunked');
+        else assert.equal(rec.headers['content-length'], String(BLOCK * N));
+    }
 
     test('64 MiB chunked download streamed intact, without buffering it all', async () => {
         const BLOCK = 1 << 20;

@@ -178,6 +178,26 @@ describe('limits and versions', { timeout: t(60000) }, () => {
     });
 });
 
+describe('message boundaries', { timeout: t(60000) }, () => {
+    test('chunked and Content-Length bodies followed by pipelined requests are split exactly', async () => {
+        R.reset();
+        const c = await RawConn.open(ficus.port);
+        await c.write(`POST /c1 HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n`
+            + '4\r\nGET \r\n3\r\n/x \r\n0\r\n\r\n'
+            + `POST /c2 HTTP/1.1\r\n${H}Content-Length: 13\r\n\r\nGET /y HTTP/1`
+            + `GET /c3 HTTP/1.1\r\n${H}\r\n`);
+        for (const p of ['/c1', '/c2', '/c3']) {
+            const r = await c.readResponse();
+            assert.equal(r.status, 200);
+            assert.equal(r.text, p);
+        }
+        c.destroy();
+        assert.deepEqual(R.requests.map((r) => r.target), ['/c1', '/c2', '/c3']);
+        assert.equal(R.requests[0].body.toString(), 'GET /x ');
+        assert.equal(R.requests[1].body.toString(), 'GET /y HTTP/1');
+    });
+});
+
 describe('connection handling around errors', { timeout: t(60000) }, () => {
     test('a valid request pipelined before a smuggling attempt is answered, then 400 and close', async () => {
         R.reset();

@@ -48,6 +48,11 @@ function scripted(sock) {
         case 'doublecl':
             sock.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!');
             break;
+        case 'poison':
+            // A valid response followed by bytes that look like a second one.
+            sock.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'
+                + 'HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nPOISON');
+            break;
         case 'resetearly':
             sock.resetAndDestroy();
             break;
@@ -223,6 +228,22 @@ describe('upstream errors', { timeout: t(60000) }, () => {
         assert.throws(() => parseMessage(c.rest(), { closed: true }), 'the response is incomplete');
         const entry = await ficus.waitAccess((x) => x.path === '/f/closemid', { since });
         assert.equal(typeof entry.error, 'string');
+    });
+
+    test('bytes after a complete upstream response never reach the next request', async () => {
+        const c = await RawConn.open(ficus.port);
+        await c.write('GET /f/poison HTTP/1.1\r\nHost: f.test\r\n\r\n');
+        const r1 = await c.readResponse();
+        assert.equal(r1.status, 200);
+        assert.equal(r1.text, 'ok');
+        for (let i = 0; i < 3; i++) {
+            await c.write(`GET /f/next-${i} HTTP/1.1\r\nHost: f.test\r\n\r\n`);
+            const r = await c.readResponse();
+            assert.notEqual(r.text, 'POISON', 'the leftover bytes were served as a response');
+            assert.equal(r.status, 200);
+            assert.equal(r.text, 'ok');
+        }
+        c.destroy();
     });
 
     test('Ficus keeps serving after the faults', async () => {

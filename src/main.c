@@ -267,6 +267,16 @@ static void reload(struct server *s)
     atomic_fetch_add(&s->sh.reloads_ok, 1);
     for (size_t i = 0; i < s->nw; i++)
         fx_worker_wake(&s->ws[i]);
+    /* Report success once every worker routes with the new snapshot (bounded wait). */
+    uint64_t gen = atomic_load(&s->sh.gen);
+    for (int tries = 0; tries < 200; tries++) {
+        size_t done = 0;
+        for (size_t i = 0; i < s->nw; i++)
+            done += fx_worker_has_gen(&s->ws[i], gen);
+        if (done == s->nw)
+            break;
+        (void)usleep(5000);
+    }
     fx_log(&s->sh.log, FX_LOG_INFO, "event=reload result=ok generation=%llu routes=%zu",
            (unsigned long long)atomic_load(&s->sh.gen), c->nroutes);
 }

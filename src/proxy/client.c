@@ -711,6 +711,8 @@ static bool resp_header_keep(const struct fx_h1_resp *r, struct fx_str n, bool d
         return false;
     if (dechunk && fx_str_eqi(n, FX_STR("transfer-encoding")))
         return false;
+    if (n.len > 6 && fx_str_eqi((struct fx_str){ n.ptr, 6 }, FX_STR("proxy-")))
+        return false;
     if ((r->flags & FX_H1_F_CONN_OTHER) && named_in_connection(r->headers, r->nheaders, n))
         return false;
     return true;

@@ -2,6 +2,7 @@
 #ifndef FX_PROXY_H
 #define FX_PROXY_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "../core/err_types.h"
@@ -36,6 +37,12 @@ int fx_worker_start(struct fx_worker *w);
 
 /* Interrupt the worker's epoll_wait (after a reload or a stop request). Any thread. */
 void fx_worker_wake(struct fx_worker *w);
+
+/* True once the worker switched to generation `gen` or later. Any thread. */
+static inline bool fx_worker_has_gen(struct fx_worker *w, uint64_t gen)
+{
+    return atomic_load_explicit(&w->seen_gen, memory_order_acquire) >= gen;
+}
 
 /* Wait for the worker thread to exit and release everything it owns. */
 void fx_worker_join(struct fx_worker *w);

@@ -191,6 +191,7 @@ struct fx_worker {
     struct fx_wconf *wc;     /* current holder */
     struct fx_wconf *old_wc; /* retired holders still in use */
     uint64_t conf_gen;
+    atomic_uint_fast64_t seen_gen;     /* conf_gen published for main (reload acknowledgement) */
     struct fx_cconn *conns;            /* list of open client conns */
     struct fx_uconn *pool[FX_MAX_IDS]; /* idle upstream conns by server pool id */
     unsigned int pool_n[FX_MAX_IDS];

@@ -94,6 +94,7 @@ static void check_conf(struct fx_worker *w)
     struct fx_wconf *old = w->wc;
     w->wc = nwc;
     size_buffers(w, nwc->conf);
+    atomic_store_explicit(&w->seen_gen, gen, memory_order_release);
     if (old != NULL) {
         old->next = w->old_wc;
         w->old_wc = old;

@@ -143,6 +143,12 @@ int fx_timer_arm(struct fx_loop *l, struct fx_timer *t, uint64_t ms)
 
 void fx_timer_stop(struct fx_loop *l, struct fx_timer *t)
 {
+    (void)l;
+    t->due = 0; /* stays queued; skipped when its key comes up, or re-used by a re-arm */
+}
+
+void fx_timer_del(struct fx_loop *l, struct fx_timer *t)
+{
     t->due = 0;
     if (t->heap_idx != FX_TIMER_IDLE)
         heap_remove(l, t);

@@ -29,8 +29,11 @@ void fx_timer_init(struct fx_timer *t, fx_timer_fn *cb);
  * FX_ENOMEM (the timer is then not armed). */
 int fx_timer_arm(struct fx_loop *l, struct fx_timer *t, uint64_t ms);
 
-/* Disarm `t`; must be called before the timer's owner is freed. */
+/* Disarm `t` in O(1): it may stay queued until its old key comes up. */
 void fx_timer_stop(struct fx_loop *l, struct fx_timer *t);
+
+/* Disarm and unqueue `t`; must be called before the timer's owner is freed. */
+void fx_timer_del(struct fx_loop *l, struct fx_timer *t);
 
 /* Wait up to max_wait_ms for events, dispatch io and timer callbacks.
  * Returns the number of io events handled or FX_ESYS. */

@@ -145,7 +145,7 @@ void fx_proxy__cc_close(struct fx_cconn *cc)
         x_free(cc);
     }
     cc->flags |= FX_IO_F_CLOSED;
-    fx_timer_stop(&w->loop, &cc->timer);
+    fx_timer_del(&w->loop, &cc->timer);
     fx_loop_del(&w->loop, &cc->io);
     (void)close(cc->io.fd);
     cc->io.fd = -1;

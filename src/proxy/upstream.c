@@ -30,7 +30,7 @@ static void uc_close(struct fx_uconn *uc)
     if (uc->flags & FX_IO_F_CLOSED)
         return;
     uc->flags |= FX_IO_F_CLOSED;
-    fx_timer_stop(&w->loop, &uc->timer);
+    fx_timer_del(&w->loop, &uc->timer);
     fx_loop_del(&w->loop, &uc->io);
     (void)close(uc->io.fd);
     uc->io.fd = -1;

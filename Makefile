@@ -93,6 +93,10 @@ bench: all
 demo: all
 	scripts/demo.sh
 
+# 10 minutes of mixed load with RSS sampled every 10 s (SOAK_SECONDS to change).
+soak: all
+	scripts/soak.sh
+
 check: all test-unit test-e2e asan fuzz-replay lint
 
 install: all

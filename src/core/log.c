@@ -1,6 +1,7 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,9 +45,12 @@ void fx_log_write(const struct fx_log *log, enum fx_log_level lvl, const char *f
 const char *fx_log_quote(char *out, unsigned long cap, const char *src)
 {
     unsigned long o = 0;
-    for (; *src != '\0' && o + 3 < cap; src++) {
+    for (; *src != '\0' && o + 1 < cap; src++) {
         unsigned char c = (unsigned char)*src;
-        if (c == '"' || c == '\\')
+        bool esc = c == '"' || c == '\\';
+        if (esc && o + 2 >= cap)
+            break; /* never cut an escape in half */
+        if (esc)
             out[o++] = '\\';
         out[o++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
     }

@@ -56,6 +56,7 @@ void fx_timer_init(struct fx_timer *t, fx_timer_fn *cb)
     t->key = 0;
     t->heap_idx = FX_TIMER_IDLE;
     t->cb = cb;
+    t->next_due = NULL;
 }
 
 static void heap_swap(struct fx_loop *l, size_t a, size_t b)
@@ -167,15 +168,28 @@ static int next_timeout(const struct fx_loop *l, int max_wait_ms)
 
 static void run_timers(struct fx_loop *l)
 {
+    /* Collect what is due first, so a timer armed by a callback (even for 0 ms)
+     * waits for the next iteration and io is never starved. */
+    struct fx_timer *due = NULL;
+    struct fx_timer **tail = &due;
     while (l->nheap > 0 && l->heap[0]->key <= l->now_ms) {
         struct fx_timer *t = l->heap[0];
         heap_remove(l, t);
         if (t->due == 0)
             continue;
-        if (t->due > l->now_ms) {
-            (void)heap_push(l, t); /* re-armed later: re-queue at the real due time */
+        if (t->due > t->key) {
+            (void)heap_push(l, t); /* re-armed later: re-queue at the real deadline */
             continue;
         }
+        t->next_due = NULL;
+        *tail = t;
+        tail = &t->next_due;
+    }
+    while (due != NULL) {
+        struct fx_timer *t = due;
+        due = t->next_due;
+        if (t->due == 0 || t->heap_idx != FX_TIMER_IDLE)
+            continue; /* stopped or re-armed by an earlier callback */
         t->due = 0;
         t->cb(t);
     }

@@ -504,6 +504,44 @@ static void test_timer_callback_rearms_itself(void **state)
     free(r);
 }
 
+/* Two timers expire in the same iteration, one of them re-armed later than
+ * the other: they must still fire in deadline order. */
+static void test_timer_arm_later_keeps_order_when_late(void **state)
+{
+    struct fx_loop *l = *state;
+    struct rec *r = rec_new(l);
+    struct tt a, b;
+    tt_init(&a, r, 1);
+    tt_init(&b, r, 2);
+    fx_loop_update_time(l);
+    tt_arm(l, &a, 5);
+    tt_arm(l, &b, 10);
+    tt_arm(l, &a, 15); /* a: key 5, due 15; b: due 10 */
+    sleep_ms(25);      /* both are overdue when the loop next runs */
+    run_until(l, r, 2);
+    assert_int_equal(r->ids[0], 2);
+    assert_int_equal(r->ids[1], 1);
+    free(r);
+}
+
+/* A zero-delay timer armed from a callback runs on a later iteration, so a
+ * callback that keeps re-arming itself cannot starve io. */
+static void test_timer_callback_rearm_zero_yields(void **state)
+{
+    struct fx_loop *l = *state;
+    struct rec *r = rec_new(l);
+    struct tt a;
+    tt_init(&a, r, 1);
+    a.rearm_left = 50; /* bounded, so a broken loop still terminates */
+    a.rearm_ms = 0;
+    fx_loop_update_time(l);
+    tt_arm(l, &a, 0);
+    assert_int_equal(fx_loop_run_once(l, 10), 0);
+    assert_int_equal(r->nfired, 1);
+    fx_timer_stop(l, &a.timer);
+    free(r);
+}
+
 static uint64_t xorshift(uint64_t *s)
 {
     *s ^= *s << 13;
@@ -780,6 +818,8 @@ int main(void)
         LOOP_TEST(test_timer_stop_from_callback),
         LOOP_TEST(test_timer_callback_arms_another),
         LOOP_TEST(test_timer_callback_rearms_itself),
+        LOOP_TEST(test_timer_arm_later_keeps_order_when_late),
+        LOOP_TEST(test_timer_callback_rearm_zero_yields),
         LOOP_TEST(test_timer_arm_many_random_in_order),
         LOOP_TEST(test_timer_arm_many_random_earlier_rearm_in_order),
         LOOP_TEST(test_loop_add_pipe_readable),

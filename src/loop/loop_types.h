@@ -27,6 +27,7 @@ struct fx_timer {
     uint64_t key;    /* position key in the heap */
     size_t heap_idx; /* FX_TIMER_IDLE when not in the heap */
     fx_timer_fn *cb;
+    struct fx_timer *next_due; /* borrowed: list of timers firing in this iteration */
 };
 
 struct fx_loop {

@@ -4,6 +4,8 @@
 
 static struct fx_str host_without_port(struct fx_str h)
 {
+    if (h.len == 0)
+        return h; /* HTTP/1.0 without Host: no bytes to look at (ptr may be NULL) */
     if (h.len > 0 && h.ptr[0] == '[') {
         const char *end = memchr(h.ptr, ']', h.len);
         if (end != NULL)

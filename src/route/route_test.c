@@ -177,6 +177,8 @@ static void test_route_pick_http10_host(void **state)
                                   "  - {name: rest, to: b}\n");
     assert_pick(c, "GET / HTTP/1.0\r\nHost: example.com\r\n\r\n", "ex");
     assert_pick(c, "GET / HTTP/1.0\r\nHost: other.com\r\n\r\n", "rest");
+    /* HTTP/1.0 may omit Host: only a host-less route can match. */
+    assert_pick(c, "GET / HTTP/1.0\r\n\r\n", "rest");
     fx_conf_unref(c);
 }
 

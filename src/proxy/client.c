@@ -618,6 +618,11 @@ static bool x_req_recv(struct fx_cconn *cc)
     }
     if (x->flags & FX_X_F_REQ_DONE)
         return true;
+    const struct fx_conf_limits *lim = &x->wc->conf->limits;
+    if (cc->in.data != NULL && cc->in.len == cc->in.cap)
+        cc_set_timer(cc, FX_TK_NONE, 0, false); /* waiting for the upstream to take the body */
+    else if (cc->tkind == FX_TK_NONE)
+        cc_set_timer(cc, FX_TK_BODY, lim->client_body_timeout_ms, true);
     if (!(cc->flags & FX_IO_F_READABLE))
         return progress;
     ssize_t n = io_read(cc->w, &cc->io, &cc->flags, &cc->in);
@@ -627,7 +632,7 @@ static bool x_req_recv(struct fx_cconn *cc)
         return false;
     }
     if (n > 0)
-        cc_set_timer(cc, FX_TK_BODY, x->wc->conf->limits.client_body_timeout_ms, true);
+        cc_set_timer(cc, FX_TK_BODY, lim->client_body_timeout_ms, true);
     return n > 0;
 }
 
@@ -909,6 +914,13 @@ static bool x_resp_recv(struct fx_cconn *cc)
             progress = true;
             uc_set_timer(uc, FX_TK_READ, x->up->read_timeout_ms, true);
         }
+    }
+    if (!(x->flags & FX_X_F_RESP_DONE)) {
+        /* read_timeout measures the upstream only: pause it while we wait for the client. */
+        if (uc->in.data != NULL && uc->in.len == uc->in.cap)
+            uc_set_timer(uc, FX_TK_NONE, 0, false);
+        else if (uc->tkind == FX_TK_NONE)
+            uc_set_timer(uc, FX_TK_READ, x->up->read_timeout_ms, true);
     }
     if (!(x->flags & FX_X_F_RESP_HEAD)) {
         if (uc->in.len == 0 && !(uc->flags & FX_IO_F_EOF))

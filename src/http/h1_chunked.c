@@ -1,0 +1,230 @@
+/* Streaming decoder for the chunked transfer coding (RFC 9112 §7.1).
+ *
+ * The decoder keeps no copy of the input: framing bytes are validated one at
+ * a time as they arrive and chunk data is handed back as a view into the
+ * caller's buffer. Anything outside the grammar is refused, because a proxy
+ * that repairs framing disagrees with the upstream about where a message
+ * ends, which is how request smuggling starts. */
+#include <stdint.h>
+
+#include "../core/err.h"
+#include "http.h"
+
+#define CHUNK_MAX_DIGITS   16
+#define CHUNK_MAX_SIZE     ((uint64_t)1 << 62)
+#define CHUNK_DEF_LINE     4096
+#define CHUNK_DEF_TRAILERS 16384
+
+/* Sub-states kept in `ndigits` once the size digits are no longer needed:
+ * in FX_H1_CH_EXT whether the ';' has been seen, in FX_H1_CH_TRAILER_LINE
+ * whether the ':' has been seen. */
+#define SUB_BEFORE 0u
+#define SUB_AFTER  1u
+
+/* Byte classes for framing lines. */
+#define K_HEX   0x01u /* HEXDIG */
+#define K_TCHAR 0x02u /* RFC 9110 tchar: trailer field names */
+#define K_VALUE 0x04u /* HTAB, SP, VCHAR, obs-text: trailer values */
+#define K_EXT   0x08u /* HTAB, SP, VCHAR: chunk extensions */
+
+static const unsigned char byte_class[256] = {
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0c, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x0c, 0x0e, 0x0c, 0x0e, 0x0e, 0x0e, 0x0e, 0x0e, 0x0c, 0x0c, 0x0e, 0x0e, 0x0c, 0x0e, 0x0e, 0x0c,
+    0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0c, 0x0c, 0x0c, 0x0c, 0x0c, 0x0c,
+    0x0c, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0e, 0x0e, 0x0e, 0x0e, 0x0e, 0x0e, 0x0e, 0x0e, 0x0e,
+    0x0e, 0x0e, 0x0e, 0x0e, 0x0e, 0x0e, 0x0e, 0x0e, 0x0e, 0x0e, 0x0e, 0x0c, 0x0c, 0x0c, 0x0e, 0x0e,
+    0x0e, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0e, 0x0e, 0x0e, 0x0e, 0x0e, 0x0e, 0x0e, 0x0e, 0x0e,
+    0x0e, 0x0e, 0x0e, 0x0e, 0x0e, 0x0e, 0x0e, 0x0e, 0x0e, 0x0e, 0x0e, 0x0c, 0x0e, 0x0c, 0x0e, 0x00,
+    0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04,
+    0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04,
+    0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04,
+    0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04,
+    0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04,
+    0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04,
+    0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04,
+    0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04,
+};
+
+static inline bool is_class(unsigned char c, unsigned int cls)
+{
+    return (byte_class[c] & cls) != 0;
+}
+
+static unsigned int hex_value(unsigned char c)
+{
+    if (c <= '9')
+        return (unsigned int)(c - '0');
+    return (unsigned int)((c | 0x20) - 'a' + 10);
+}
+
+void fx_h1_chunked_init(struct fx_h1_chunked *c)
+{
+    *c = (struct fx_h1_chunked){
+        .state = FX_H1_CH_SIZE,
+        .max_line = CHUNK_DEF_LINE,
+        .max_trailer = CHUNK_DEF_TRAILERS,
+    };
+}
+
+/* chunk-size = 1*HEXDIG, then BWS ";" ext, or CRLF. */
+static int on_size(struct fx_h1_chunked *c, unsigned char ch)
+{
+    if (is_class(ch, K_HEX)) {
+        /* 16 digits fit in 64 bits; the value check keeps sizes sane. */
+        if (++c->ndigits > CHUNK_MAX_DIGITS)
+            return FX_ECHUNK;
+        c->remaining = (c->remaining << 4) | hex_value(ch);
+        return c->remaining > CHUNK_MAX_SIZE ? FX_ECHUNK : 0;
+    }
+    if (c->ndigits == 0)
+        return FX_ECHUNK;
+    if (ch == '\r') {
+        c->state = FX_H1_CH_SIZE_LF;
+    } else if (ch == ';' || ch == ' ' || ch == '\t') {
+        c->state = FX_H1_CH_EXT;
+        c->ndigits = ch == ';' ? SUB_AFTER : SUB_BEFORE;
+    } else {
+        return FX_ECHUNK;
+    }
+    return 0;
+}
+
+/* chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] ). Extensions
+ * are ignored, but whitespace must lead to a ';' and every byte must be
+ * visible ASCII, SP or HTAB. */
+static int on_ext(struct fx_h1_chunked *c, unsigned char ch)
+{
+    if (c->ndigits == SUB_BEFORE) {
+        if (ch == ';')
+            c->ndigits = SUB_AFTER;
+        else if (ch != ' ' && ch != '\t')
+            return FX_ECHUNK;
+        return 0;
+    }
+    if (ch == '\r')
+        c->state = FX_H1_CH_SIZE_LF;
+    else if (!is_class(ch, K_EXT))
+        return FX_ECHUNK;
+    return 0;
+}
+
+/* field-line inside the trailer section: tchar+ ":" value, CRLF. */
+static int on_trailer_line(struct fx_h1_chunked *c, unsigned char ch)
+{
+    if (c->ndigits == SUB_BEFORE) {
+        if (ch == ':')
+            c->ndigits = SUB_AFTER;
+        else if (!is_class(ch, K_TCHAR))
+            return FX_ECHUNK;
+        return 0;
+    }
+    if (ch == '\r')
+        c->state = FX_H1_CH_TRAILER_LF;
+    else if (!is_class(ch, K_VALUE))
+        return FX_ECHUNK;
+    return 0;
+}
+
+/* Advance over one framing byte. Returns 1 once the message is complete, 0 to
+ * continue, or FX_ECHUNK. */
+static int on_byte(struct fx_h1_chunked *c, unsigned char ch)
+{
+    switch (c->state) {
+    case FX_H1_CH_SIZE:
+    case FX_H1_CH_EXT:
+    case FX_H1_CH_SIZE_LF:
+        /* The whole size line, CRLF included, is bounded. */
+        if (++c->line_len > c->max_line)
+            return FX_ECHUNK;
+        if (c->state == FX_H1_CH_SIZE)
+            return on_size(c, ch);
+        if (c->state == FX_H1_CH_EXT)
+            return on_ext(c, ch);
+        if (ch != '\n')
+            return FX_ECHUNK;
+        c->line_len = 0;
+        c->ndigits = 0;
+        c->state = c->remaining == 0 ? FX_H1_CH_TRAILER : FX_H1_CH_DATA;
+        return 0;
+    case FX_H1_CH_DATA_CR:
+        if (ch != '\r')
+            return FX_ECHUNK;
+        c->state = FX_H1_CH_DATA_LF;
+        return 0;
+    case FX_H1_CH_DATA_LF:
+        if (ch != '\n')
+            return FX_ECHUNK;
+        c->state = FX_H1_CH_SIZE;
+        return 0;
+    case FX_H1_CH_TRAILER:
+        /* A line start: the final CRLF or a field name. Leading whitespace
+         * (obs-fold) and bare LF are refused. */
+        if (ch == '\r') {
+            c->state = FX_H1_CH_FINAL_LF;
+            return 0;
+        }
+        if (!is_class(ch, K_TCHAR))
+            return FX_ECHUNK;
+        c->state = FX_H1_CH_TRAILER_LINE;
+        c->ndigits = SUB_BEFORE;
+        return ++c->trailer_len > c->max_trailer ? FX_ECHUNK : 0;
+    case FX_H1_CH_TRAILER_LINE:
+        if (++c->trailer_len > c->max_trailer)
+            return FX_ECHUNK;
+        return on_trailer_line(c, ch);
+    case FX_H1_CH_TRAILER_LF:
+        if (ch != '\n' || ++c->trailer_len > c->max_trailer)
+            return FX_ECHUNK;
+        c->state = FX_H1_CH_TRAILER;
+        return 0;
+    case FX_H1_CH_FINAL_LF:
+        if (ch != '\n')
+            return FX_ECHUNK;
+        c->state = FX_H1_CH_DONE;
+        return 1;
+    case FX_H1_CH_DATA:
+    case FX_H1_CH_DONE:
+    default:
+        /* Handled by the caller; reaching here is a decoder bug. */
+        return FX_ECHUNK;
+    }
+}
+
+int fx_h1_chunked_step(struct fx_h1_chunked *c, const char *p, size_t len, size_t *consumed,
+                       struct fx_str *data)
+{
+    const unsigned char *s = (const unsigned char *)p;
+    size_t i = 0;
+
+    *data = (struct fx_str){ NULL, 0 };
+    *consumed = 0;
+    if (c->state == FX_H1_CH_DONE)
+        return 1;
+    while (i < len) {
+        if (c->state == FX_H1_CH_DATA) {
+            /* Hand out at most one span, ending the consumed region. */
+            size_t take = len - i;
+            if (c->remaining < take)
+                take = (size_t)c->remaining;
+            c->remaining -= take;
+            if (c->remaining == 0)
+                c->state = FX_H1_CH_DATA_CR;
+            *data = (struct fx_str){ p + i, take };
+            *consumed = i + take;
+            return 0;
+        }
+        int rc = on_byte(c, s[i]);
+        if (rc < 0) {
+            *consumed = i;
+            return rc;
+        }
+        i++;
+        if (rc == 1) {
+            *consumed = i;
+            return 1;
+        }
+    }
+    *consumed = i;
+    return 0;
+}

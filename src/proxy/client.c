@@ -42,8 +42,8 @@ static ssize_t io_read(struct fx_worker *w, struct fx_io *io, unsigned int *flag
     ssize_t n = read(io->fd, fx_buf_wptr(b), room);
     if (n > 0) {
         fx_buf_commit(b, (size_t)n);
-        if ((size_t)n < room)
-            *flags &= ~FX_IO_F_READABLE; /* a short read drained the socket */
+        if ((size_t)n < room && !(*flags & FX_IO_F_HUP))
+            *flags &= ~FX_IO_F_READABLE; /* a short read drained the socket (no EOF pending) */
         return n;
     }
     *flags &= ~FX_IO_F_READABLE;
@@ -173,6 +173,8 @@ static void cc_on_event(struct fx_io *io, uint32_t events)
     struct fx_cconn *cc = (struct fx_cconn *)io;
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP))
         cc->flags |= FX_IO_F_READABLE;
+    if (events & (EPOLLRDHUP | EPOLLERR | EPOLLHUP))
+        cc->flags |= FX_IO_F_HUP;
     if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
         cc->flags |= FX_IO_F_WRITABLE;
     fx_proxy__cc_run(cc);

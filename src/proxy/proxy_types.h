@@ -75,6 +75,7 @@ struct fx_cconn;
 #define FX_IO_F_WRITABLE 0x02u
 #define FX_IO_F_EOF      0x04u /* read returned 0 */
 #define FX_IO_F_CLOSED   0x08u /* fd closed, object waits in the graveyard */
+#define FX_IO_F_HUP      0x40u /* epoll reported RDHUP/HUP/ERR: EOF is pending */
 
 #define FX_UCONN_F_CONNECTING 0x10u
 #define FX_UCONN_F_REUSED     0x20u

@@ -58,6 +58,8 @@ static void uc_on_event(struct fx_io *io, uint32_t events)
     struct fx_uconn *uc = (struct fx_uconn *)io;
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP))
         uc->flags |= FX_IO_F_READABLE;
+    if (events & (EPOLLRDHUP | EPOLLERR | EPOLLHUP))
+        uc->flags |= FX_IO_F_HUP;
     if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
         uc->flags |= FX_IO_F_WRITABLE;
     if (uc->owner != NULL) {
@@ -84,7 +86,7 @@ static struct fx_uconn *pool_pop(struct fx_worker *w, unsigned int pool_id)
         w->pool[pool_id] = uc->next;
         w->pool_n[pool_id]--;
         uc->next = NULL;
-        if (uc->flags & (FX_IO_F_EOF | FX_IO_F_READABLE)) {
+        if (uc->flags & (FX_IO_F_EOF | FX_IO_F_READABLE | FX_IO_F_HUP)) {
             uc_close(uc);
             continue;
         }
@@ -133,7 +135,7 @@ void fx_proxy__uc_release(struct fx_uconn *uc, bool reusable, unsigned int max_i
     struct fx_worker *w = uc->w;
     uc->owner = NULL;
     if (!reusable || w->draining || w->pool_n[uc->pool_id] >= max_idle ||
-        (uc->flags & (FX_IO_F_EOF | FX_UCONN_F_CONNECTING))) {
+        (uc->flags & (FX_IO_F_EOF | FX_IO_F_HUP | FX_UCONN_F_CONNECTING))) {
         uc_close(uc);
         return;
     }

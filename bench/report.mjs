@@ -233,7 +233,7 @@ function renderMd(j, contestants) {
   if (noisy.length > 0) {
     errs.push(`other processes used the proxy's CPU during ${noisy.length} run(s) ` +
       `(more than ${NOISE_PCT} points beyond the proxy itself); those numbers are disturbed:`);
-    for (const n of noisy) errs.push(`  ${n}`);
+    for (const n of noisy) errs.push(`\t${n}`);
   }
   for (const [c, m] of Object.entries(j.memory)) {
     if (m.idle_failed > 0) errs.push(`${displayName(c)} idle test: ${m.idle_failed} connections failed`);
@@ -241,7 +241,7 @@ function renderMd(j, contestants) {
   }
   L.push('## Errors', '');
   if (errs.length === 0) L.push('None: no socket errors, no non-2xx responses, no failed idle connections.');
-  else for (const e of errs) L.push(`- ${e}`);
+  else for (const e of errs) L.push(e.startsWith('\t') ? `  - ${e.slice(1)}` : `- ${e}`);
   L.push('');
   L.push('Raw per-round numbers are in the JSON file next to this one. See bench/README.md for the method.');
   return L.join('\n') + '\n';

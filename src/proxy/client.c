@@ -1,6 +1,7 @@
 /* Client connections: request heads, the exchange pump in both directions,
  * local responses and keep-alive. Everything runs on the worker's thread. */
 #include <arpa/inet.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -190,6 +191,10 @@ void fx_proxy__cc_accept(struct fx_worker *w, int fd, const struct sockaddr_stor
     }
     cc->io.fd = fd;
     cc->io.cb = cc_on_event;
+    /* Responses go out in several writes when the upstream delivers them in pieces:
+     * without NODELAY, Nagle plus the client's delayed ACK stalls each one ~40 ms. */
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     cc->w = w;
     cc->peer = *peer;
     fx_timer_init(&cc->timer, cc_on_timer);

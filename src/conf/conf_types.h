@@ -37,6 +37,46 @@ struct fx_conf_match_header {
     char *value; /* owned; exact, case-sensitive value match */
 };
 
+/* How a migrating route finds a request's sticky key. */
+enum fx_sticky {
+    FX_STICKY_NONE = 0, /* each request assigned afresh by weight */
+    FX_STICKY_HEADER,   /* header:NAME */
+    FX_STICKY_COOKIE,   /* cookie:NAME */
+    FX_STICKY_QUERY,    /* query:NAME */
+    FX_STICKY_IP,       /* ip: the client address */
+};
+
+/* An address block for override.from ("10.0.0.0/8", "127.0.0.1/32", "::1/128"). */
+struct fx_cidr {
+    int family;             /* AF_INET or AF_INET6 */
+    unsigned char addr[16]; /* network bytes (4 used for IPv4), host bits zeroed */
+    unsigned int prefix;    /* 0..32 or 0..128 */
+};
+
+/* route.migrate: progressive move from the route's `to` (legacy) to `migrate.to` (new). */
+struct fx_conf_migrate {
+    char *to_name;               /* owned: new upstream name as written */
+    struct fx_conf_upstream *to; /* borrowed: element of fx_conf.upstreams */
+    uint32_t weight_bp;          /* starting share of the new side, basis points 0..10000 (0.01%) */
+    enum fx_sticky sticky;
+    char *sticky_name;  /* owned: header/cookie/query name; NULL for none/ip */
+    uint32_t *steps_bp; /* owned: ramp steps, strictly increasing, 1..10000; NULL = no ramp */
+    size_t nsteps;
+    uint64_t ramp_interval_ms;          /* ramp.interval (required with steps) */
+    uint32_t guard_max_err_increase_bp; /* guard.max_error_rate_increase, default 100 (1%) */
+    double guard_max_p99_ratio;         /* guard.max_p99_ratio, default 1.5 */
+    uint64_t guard_min_requests;        /* guard.min_requests, default 200 */
+    uint64_t guard_window_ms;           /* guard.window, default 5m */
+    double guard_rollback_factor;  /* guard.rollback_factor, default 2: a limit times this breaks
+                                      "by a clear margin" and rolls back at once */
+    char *override_header;         /* owned: override.header, NULL = no override */
+    struct fx_cidr *override_from; /* owned array: override.from */
+    size_t noverride_from;
+    char fingerprint[65]; /* hex SHA-256 of the section's canonical form: changes exactly
+                             when the migrate section changes */
+    unsigned int line;
+};
+
 struct fx_conf_route {
     char *name;        /* owned */
     unsigned int id;   /* assigned by the caller after load */
@@ -48,8 +88,9 @@ struct fx_conf_route {
                                              ignoring a ":port" suffix in the request */
     struct fx_conf_match_header *headers; /* owned array; all must match */
     size_t nheaders;
-    char *to_name;               /* owned: upstream name as written */
-    struct fx_conf_upstream *to; /* borrowed: element of fx_conf.upstreams */
+    char *to_name;                   /* owned: upstream name as written */
+    struct fx_conf_upstream *to;     /* borrowed: element of fx_conf.upstreams */
+    struct fx_conf_migrate *migrate; /* owned or NULL */
     unsigned int line;
 };
 
@@ -70,6 +111,12 @@ struct fx_conf {
     size_t nlisten;
     bool admin_enabled; /* true when admin.listen is set */
     struct fx_addr admin_listen;
+    char *admin_token_file;   /* owned or NULL: admin.token_file as written */
+    char **admin_tokens;      /* owned: tokens read from the file, one per non-empty line */
+    char **admin_token_names; /* owned: "NAME" of a "NAME:TOKEN" line, else "admin" */
+    size_t nadmin_tokens;
+    char *store_path;     /* owned: from `store: sqlite:PATH` (relative to the config's
+                             directory); default "ficus.db" beside the config */
     unsigned int workers; /* 0 = auto (number of online CPUs) */
     enum fx_conf_log_mode access_mode;
     char *access_path; /* owned, when access_mode == FX_CONF_LOG_FILE */

@@ -1,0 +1,37 @@
+/* Persistence of migration state and the audit log (SQLite, WAL mode).
+ * A store handle is used by one thread at a time (callers serialise). */
+#ifndef FX_STORE_H
+#define FX_STORE_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "../core/err_types.h"
+#include "../migrate/migrate_types.h"
+
+struct fx_store;
+
+/* Open or create the database at `path` (tables created if missing, WAL
+ * journal, synchronous=NORMAL, busy timeout 5 s). Returns 0 and *out, or
+ * FX_EIO with err naming the path and SQLite's message. */
+int fx_store_open(const char *path, struct fx_store **out, struct fx_err *err);
+
+/* Close; NULL is ignored. */
+void fx_store_close(struct fx_store *s);
+
+/* Load the state of `route`. Returns 0, FX_ENOTFOUND, or FX_EIO. */
+int fx_store_get_state(struct fx_store *s, const char *route, struct fx_mig_state *out);
+
+/* Insert or replace st (keyed by st->route), durably. Returns 0 or FX_EIO. */
+int fx_store_put_state(struct fx_store *s, const struct fx_mig_state *st);
+
+/* Append an audit record; e->id is ignored and the new id written back.
+ * Records are never updated or deleted. Returns 0 or FX_EIO. */
+int fx_store_add_event(struct fx_store *s, struct fx_mig_event *e);
+
+/* Write the last `limit` events (all routes when route is NULL), oldest first,
+ * as a JSON array of objects {id, time (RFC 3339 UTC with ms), time_ms,
+ * actor, route, kind, old, new, reason}. Returns 0 or FX_EIO. */
+int fx_store_events_json(struct fx_store *s, const char *route, size_t limit, FILE *f);
+
+#endif

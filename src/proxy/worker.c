@@ -127,10 +127,14 @@ static void on_accept(struct fx_io *io, uint32_t events)
     (void)events;
     struct fx_listener *l = (struct fx_listener *)io;
     struct fx_worker *w = l->w;
-    for (int i = 0; i < 256 && !w->draining; i++) {
+    /* Edge-triggered: accept until EAGAIN, or the connections left in the queue
+     * would wait for the next SYN to be noticed. */
+    while (!w->draining) {
         struct sockaddr_storage peer;
         socklen_t plen = sizeof(peer);
         int fd = accept4(io->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
+            continue;
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE)
                 fx_log(&w->sh->log, FX_LOG_WARN, "event=accept_failed error=%s",

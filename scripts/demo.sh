@@ -1,6 +1,7 @@
 #!/bin/bash
-# Build-free demo runner (make demo builds first): starts a "legacy" and a "new"
-# backend and Ficus in front of them with examples/demo.yaml. Ctrl-C stops all.
+# Demo runner (make demo builds first): starts a "legacy" and a "new" backend and
+# Ficus in front of them with examples/demo.yaml, sends a trickle of traffic and
+# shows the orders route migrating step by step. Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pids=()
@@ -9,23 +10,43 @@ cleanup() {
     wait 2>/dev/null || true
 }
 trap cleanup EXIT INT TERM
+rm -f /tmp/ficus-demo.db /tmp/ficus-demo.db-wal /tmp/ficus-demo.db-shm
+export FICUS_ADMIN_TOKEN=demo-token-0123456789abcdef
 node examples/demo/backend.mjs legacy 3000 & pids+=($!)
 node examples/demo/backend.mjs orders 4000 & pids+=($!)
 sleep 0.5
-build/ficus serve -c examples/demo.yaml 2> >(sed 's/^/ficus: /' >&2) & pids+=($!)
-sleep 0.5
+build/ficus serve -c examples/demo.yaml >/tmp/ficus-demo-access.log \
+    2> >(sed 's/^/ficus: /' >&2) & pids+=($!)
+sleep 0.7
 cat <<'MSG'
 
-Ficus is listening on http://127.0.0.1:8080 (admin on http://127.0.0.1:9901). Try:
+Ficus is listening on http://127.0.0.1:8080 (admin on http://127.0.0.1:9901).
+The "orders" route ramps from legacy to the new service: 5% -> 25% -> 50% -> 100%,
+one step every 15 s while the guard sees no regression. Try, in another terminal:
 
-  curl -s http://127.0.0.1:8080/                      # -> legacy
-  curl -s http://127.0.0.1:8080/api/orders/42         # -> orders (the new service)
-  curl -s -X DELETE http://127.0.0.1:8080/api/orders/42   # method not routed -> legacy
-  curl -s http://127.0.0.1:9901/metrics | grep ficus_requests_total
-  curl -s http://127.0.0.1:9901/api/v1/config
-  kill -HUP $(pgrep -f 'ficus serve')                 # reload examples/demo.yaml
+  curl -s http://127.0.0.1:8080/                                  # -> legacy
+  curl -s -H 'X-User-Id: alice' http://127.0.0.1:8080/api/orders/42   # sticky per user
+  curl -s -H 'X-Ficus-Target: new' http://127.0.0.1:8080/api/orders/1 # tester pins a side
+  export FICUS_ADMIN_TOKEN=demo-token-0123456789abcdef
+  build/ficus ctl --admin 127.0.0.1:9901 routes
+  build/ficus ctl --admin 127.0.0.1:9901 pause orders     # or resume, rollback, promote
+  build/ficus ctl --admin 127.0.0.1:9901 events orders
+  curl -s http://127.0.0.1:9901/metrics | grep ficus_migration
 
-Access log lines (JSON) appear below. Ctrl-C stops everything.
+Access log: /tmp/ficus-demo-access.log. Ctrl-C stops everything.
 
 MSG
-wait "${pids[2]}"
+# A trickle of traffic from 200 users, and the route's state every 5 s.
+(
+    i=0
+    while true; do
+        curl -s -o /dev/null -H "X-User-Id: user-$((i % 200))" http://127.0.0.1:8080/api/orders/$i || true
+        i=$((i + 1))
+        sleep 0.02
+    done
+) & pids+=($!)
+while kill -0 "${pids[2]}" 2>/dev/null; do
+    sleep 5
+    echo "---- $(date +%T) ficus ctl routes"
+    build/ficus ctl --admin 127.0.0.1:9901 routes || true
+done

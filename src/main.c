@@ -12,8 +12,10 @@
 
 #include "admin/admin.h"
 #include "conf/conf.h"
+#include "control/control.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "ctl/ctl.h"
 #include "net/net.h"
 #include "proxy/proxy.h"
 
@@ -27,6 +29,7 @@ static const char usage_main[] =
     "commands:\n"
     "  serve -c FILE   run the gateway with the configuration in FILE\n"
     "  check -c FILE   validate FILE and exit (0 valid, 1 invalid)\n"
+    "  ctl ...         operate migrations through the admin API (ficus ctl --help)\n"
     "  version         print the version\n"
     "  help            print this help\n"
     "\n"
@@ -99,6 +102,8 @@ struct server {
     size_t nw;
     struct fx_admin admin;
     bool admin_on;
+    struct fx_control control;
+    bool control_on;
     char *conf_path;
 };
 
@@ -166,6 +171,12 @@ static int start_workers(struct server *s, const struct fx_conf *c, struct fx_er
         if (rc != 0)
             goto out;
     }
+    /* Load persisted migration state before the first request is routed. */
+    rc = fx_control_start(&s->control, &s->sh, s->ws, s->nw, s->sh.conf, err);
+    if (rc != 0)
+        goto out;
+    s->control_on = true;
+    s->sh.control = &s->control;
     for (size_t i = 0; i < s->nw; i++) {
         rc = fx_worker_start(&s->ws[i]);
         if (rc != 0) {
@@ -263,6 +274,14 @@ static void reload(struct server *s)
             (void)close(fd);
         }
     }
+    if (s->control_on && fx_control_reload(&s->control, c, &err) != 0) {
+        fx_conf_unref(c);
+        atomic_fetch_add(&s->sh.reloads_failed, 1);
+        char q[1100];
+        fx_log(&s->sh.log, FX_LOG_ERROR, "event=reload result=error error=\"%s\"",
+               fx_log_quote(q, sizeof(q), err.msg));
+        return;
+    }
     fx_shared_swap(&s->sh, c);
     atomic_fetch_add(&s->sh.reloads_ok, 1);
     for (size_t i = 0; i < s->nw; i++)
@@ -308,6 +327,9 @@ static void stop_server(struct server *s)
     }
     if (s->admin_on)
         fx_admin_stop(&s->admin);
+    if (s->control_on)
+        fx_control_stop(&s->control);
+    s->sh.control = NULL;
     if (s->sh.access_fd > 2)
         (void)close(s->sh.access_fd);
     free(s->ws);
@@ -372,6 +394,8 @@ int main(int argc, char **argv)
         return cmd_serve(argc, argv);
     if (strcmp(cmd, "check") == 0)
         return cmd_check(argc, argv);
+    if (strcmp(cmd, "ctl") == 0)
+        return fx_ctl_main(argc, argv);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
             (void)fputs("usage: ficus version\n\nPrint the version and exit.\n", stdout);

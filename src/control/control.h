@@ -18,8 +18,10 @@ int fx_control_start(struct fx_control *c, struct fx_shared *sh, struct fx_worke
 
 /* Switch to a reloaded config (new reference taken): routes whose migrate
  * section changed are re-initialised from it (audited, actor "config");
- * others keep their state. Main thread, before the workers see `conf`. */
-void fx_control_reload(struct fx_control *c, struct fx_conf *conf);
+ * others keep their state. Returns 0, or FX_EIO/FX_ENOMEM with err set (the
+ * store could not be opened): the caller must then reject the reload. Main
+ * thread, before the workers see `conf`. */
+int fx_control_reload(struct fx_control *c, struct fx_conf *conf, struct fx_err *err);
 
 /* Stop the thread, close the store, release everything. Main thread. */
 void fx_control_stop(struct fx_control *c);

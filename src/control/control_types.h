@@ -26,6 +26,7 @@ struct fx_ctl_sample {
 
 struct fx_ctl_route {
     char name[65];
+    char legacy[65];                 /* the route's own upstream */
     unsigned int id;                 /* route id (fx_shared interning) */
     const struct fx_conf_migrate *m; /* borrowed from fx_control.conf */
     struct fx_mig_state st;

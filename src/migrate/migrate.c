@@ -129,6 +129,16 @@ uint64_t fx_mig_quantile_us(const uint64_t *counts, double q)
 /* ---- guard -------------------------------------------------------------- */
 
 /* The figures a verdict is taken on, derived once from the window. */
+
+/* Latencies under 5 ms are compared as 5 ms: a ratio of two sub-millisecond
+ * p99s (a cold connection, one GC pause) is noise, not a regression. */
+#define FX_MIG_P99_FLOOR_US 5000u
+
+static uint64_t p99_floor(uint64_t us)
+{
+    return us < FX_MIG_P99_FLOOR_US ? FX_MIG_P99_FLOOR_US : us;
+}
+
 struct judge_figs {
     double rate[2];        /* error rate per side, 0..1 (0 without requests) */
     double inc;            /* rate[new] - rate[legacy] */
@@ -158,8 +168,9 @@ static void compute_figs(const struct fx_conf_migrate *m, const struct fx_mig_wi
     f->inc_rollback = f->inc_limit * m->guard_rollback_factor;
     f->ratio_checked =
         w->req[FX_SIDE_LEGACY] > 0 && w->req[FX_SIDE_NEW] > 0 && w->p99_us[FX_SIDE_LEGACY] > 0;
-    f->ratio =
-        f->ratio_checked ? (double)w->p99_us[FX_SIDE_NEW] / (double)w->p99_us[FX_SIDE_LEGACY] : 0.0;
+    f->ratio = f->ratio_checked ? (double)p99_floor(w->p99_us[FX_SIDE_NEW]) /
+                                      (double)p99_floor(w->p99_us[FX_SIDE_LEGACY])
+                                : 0.0;
     f->ratio_limit = m->guard_max_p99_ratio;
     f->ratio_rollback = f->ratio_limit * m->guard_rollback_factor;
 }

@@ -283,6 +283,19 @@ static void test_mig_judge_advance(void **state)
                              "legacy requests");
 }
 
+static void test_mig_judge_p99_below_floor_is_noise(void **state)
+{
+    (void)state;
+    struct fx_conf_migrate m = guard_defaults();
+    /* 4 ms against 0.5 ms is x8 raw, but both are under the 5 ms floor. */
+    struct fx_mig_window w = window(1000, 0, 4000, 5000, 0, 500);
+    char why[512];
+    assert_int_equal(fx_mig_judge(&m, &w, why, sizeof(why)), FX_MIG_ADVANCE);
+    /* Above the floor the ratio counts again: 20 ms against 0.5 ms is x4 of 5 ms. */
+    w.p99_us[FX_SIDE_NEW] = 20000;
+    assert_int_equal(fx_mig_judge(&m, &w, why, sizeof(why)), FX_MIG_ROLLBACK);
+}
+
 static void test_mig_judge_hold_too_few_requests(void **state)
 {
     (void)state;
@@ -513,6 +526,7 @@ int main(void)
         cmocka_unit_test(test_mig_quantile_uniform),
         cmocka_unit_test(test_mig_quantile_clamps_q),
         cmocka_unit_test(test_mig_judge_advance),
+        cmocka_unit_test(test_mig_judge_p99_below_floor_is_noise),
         cmocka_unit_test(test_mig_judge_hold_too_few_requests),
         cmocka_unit_test(test_mig_judge_hold_error_slightly_over),
         cmocka_unit_test(test_mig_judge_hold_p99_slightly_over),

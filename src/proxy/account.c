@@ -6,6 +6,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../conf/conf.h"
+#include "../control/control.h"
+#include "../migrate/migrate.h"
 #include "proxy_int.h"
 
 static const double hist_bounds[FX_HIST_BUCKETS - 1] = {
@@ -109,17 +112,18 @@ static void alog_line(struct fx_worker *w, struct fx_cconn *cc, struct fx_exch *
     size_t rlen = json_escape(rid, sizeof(rid), x->request_id, strlen(x->request_id));
     char ms[8];
     const char *t = now_text(w, ms);
-    int n =
-        snprintf(w->alog + w->alog_len, FX_ALOG_CAP - w->alog_len,
-                 "{\"time\":\"%s%s\",\"request_id\":\"%.*s\",\"client\":\"%s\",\"method\":\"%.*s\","
-                 "\"path\":\"%.*s\",\"route\":\"%s\",\"upstream\":\"%s\",\"server\":\"%s\","
-                 "\"status\":%d,\"bytes_in\":%llu,\"bytes_out\":%llu,\"duration_us\":%llu,"
-                 "\"error\":%s%s%s}\n",
-                 t, ms, (int)rlen, rid, cc->peer_text, (int)mlen, method, (int)plen, path,
-                 x->route ? x->route->name : "", x->up ? x->up->name : "",
-                 x->srv ? x->srv->addr.text : "", x->status, (unsigned long long)x->bytes_in,
-                 (unsigned long long)x->bytes_out, (unsigned long long)dur_us, x->error ? "\"" : "",
-                 x->error ? x->error : "null", x->error ? "\"" : "");
+    int n = snprintf(
+        w->alog + w->alog_len, FX_ALOG_CAP - w->alog_len,
+        "{\"time\":\"%s%s\",\"request_id\":\"%.*s\",\"client\":\"%s\",\"method\":\"%.*s\","
+        "\"path\":\"%.*s\",\"route\":\"%s\",\"upstream\":\"%s\",\"server\":\"%s\","
+        "\"side\":%s,\"status\":%d,\"bytes_in\":%llu,\"bytes_out\":%llu,\"duration_us\":%llu,"
+        "\"error\":%s%s%s}\n",
+        t, ms, (int)rlen, rid, cc->peer_text, (int)mlen, method, (int)plen, path,
+        x->route ? x->route->name : "", x->up ? x->up->name : "", x->srv ? x->srv->addr.text : "",
+        x->side < 0 ? "null" : (x->side == FX_SIDE_NEW ? "\"new\"" : "\"legacy\""), x->status,
+        (unsigned long long)x->bytes_in, (unsigned long long)x->bytes_out,
+        (unsigned long long)dur_us, x->error ? "\"" : "", x->error ? x->error : "null",
+        x->error ? "\"" : "");
     if (n > 0 && (size_t)n < FX_ALOG_CAP - w->alog_len)
         w->alog_len += (size_t)n;
 }
@@ -138,6 +142,15 @@ void fx_proxy__exch_account(struct fx_worker *w, struct fx_cconn *cc, struct fx_
             b++;
         inc(&st->hist[x->route->id][b], 1);
         inc(&st->hist_sum_us[x->route->id], dur_us);
+    }
+    if (x->side >= 0 && x->route != NULL) {
+        unsigned int id = x->route->id;
+        int side = x->side;
+        inc(&st->side_req[id][side], 1);
+        if (x->status >= 500 && x->status != 499)
+            inc(&st->side_err[id][side], 1);
+        inc(&st->side_lat[id][side][fx_mig_lat_bucket(dur_us)], 1);
+        inc(&st->side_sum_us[id][side], dur_us);
     }
     if (w->sh->access_fd >= 0)
         alog_line(w, cc, x, dur_us);
@@ -258,11 +271,95 @@ static void render_upstreams(struct fx_shared *sh, struct fx_worker *ws, size_t 
     }
 }
 
+static void render_side_hist(const struct fx_conf *c, struct fx_worker *ws, size_t nw, FILE *f)
+{
+    (void)fputs("# HELP ficus_migration_duration_seconds Request duration on migrating routes by "
+                "side.\n# TYPE ficus_migration_duration_seconds histogram\n",
+                f);
+    static const char *const sides[2] = { "legacy", "new" };
+    for (size_t i = 0; i < c->nroutes; i++) {
+        const struct fx_conf_route *r = &c->routes[i];
+        if (r->migrate == NULL)
+            continue;
+        for (int side = 0; side < 2; side++) {
+            uint64_t cum = 0;
+            for (size_t b = 0; b < FX_MIG_LAT_BUCKETS; b++) {
+                for (size_t k = 0; k < nw; k++)
+                    cum += ld(&ws[k].stats->side_lat[r->id][side][b]);
+                if (b + 1 < FX_MIG_LAT_BUCKETS && b % 3 != 2)
+                    continue; /* every third bucket keeps the series count reasonable */
+                if (b + 1 < FX_MIG_LAT_BUCKETS)
+                    (void)fprintf(
+                        f,
+                        "ficus_migration_duration_seconds_bucket{route=\"%s\",side=\"%s\","
+                        "le=\"%g\"} %llu\n",
+                        r->name, sides[side], (double)fx_mig_lat_upper_us(b) / 1e6,
+                        (unsigned long long)cum);
+            }
+            uint64_t sum = 0;
+            for (size_t k = 0; k < nw; k++)
+                sum += ld(&ws[k].stats->side_sum_us[r->id][side]);
+            (void)fprintf(f,
+                          "ficus_migration_duration_seconds_sum{route=\"%s\",side=\"%s\"} %.6f\n",
+                          r->name, sides[side], (double)sum / 1e6);
+            (void)fprintf(f,
+                          "ficus_migration_duration_seconds_bucket{route=\"%s\",side=\"%s\","
+                          "le=\"+Inf\"} %llu\n"
+                          "ficus_migration_duration_seconds_count{route=\"%s\",side=\"%s\"} "
+                          "%llu\n",
+                          r->name, sides[side], (unsigned long long)cum, r->name, sides[side],
+                          (unsigned long long)cum);
+        }
+    }
+}
+static void render_migration(struct fx_shared *sh, struct fx_worker *ws, size_t nw, FILE *f)
+{
+    struct fx_conf *c = fx_shared_conf(sh);
+    (void)fputs("# HELP ficus_migration_requests_total Requests on migrating routes by side.\n"
+                "# TYPE ficus_migration_requests_total counter\n"
+                "# HELP ficus_migration_errors_total 5xx answers, connect failures and timeouts "
+                "on migrating routes by side.\n"
+                "# TYPE ficus_migration_errors_total counter\n"
+                "# HELP ficus_migration_weight_ratio Share of the new side (0..1).\n"
+                "# TYPE ficus_migration_weight_ratio gauge\n"
+                "# HELP ficus_migration_guard_rollbacks_total Automatic rollbacks by the guard.\n"
+                "# TYPE ficus_migration_guard_rollbacks_total counter\n",
+                f);
+    static const char *const sides[2] = { "legacy", "new" };
+    for (size_t i = 0; i < c->nroutes; i++) {
+        const struct fx_conf_route *r = &c->routes[i];
+        if (r->migrate == NULL)
+            continue;
+        for (int side = 0; side < 2; side++) {
+            uint64_t req = 0;
+            uint64_t err = 0;
+            for (size_t k = 0; k < nw; k++) {
+                req += ld(&ws[k].stats->side_req[r->id][side]);
+                err += ld(&ws[k].stats->side_err[r->id][side]);
+            }
+            (void)fprintf(f,
+                          "ficus_migration_requests_total{route=\"%s\",side=\"%s\"} %llu\n"
+                          "ficus_migration_errors_total{route=\"%s\",side=\"%s\"} %llu\n",
+                          r->name, sides[side], (unsigned long long)req, r->name, sides[side],
+                          (unsigned long long)err);
+        }
+        unsigned int bp = atomic_load(&sh->mig[r->id].weight_bp);
+        (void)fprintf(f, "ficus_migration_weight_ratio{route=\"%s\"} %.4f\n", r->name,
+                      (double)bp / 10000.0);
+        (void)fprintf(
+            f, "ficus_migration_guard_rollbacks_total{route=\"%s\"} %llu\n", r->name,
+            (unsigned long long)(sh->control ? fx_control_rollbacks(sh->control, r->id) : 0));
+    }
+    render_side_hist(c, ws, nw, f);
+    fx_conf_unref(c);
+}
+
 void fx_stats_render(struct fx_shared *sh, struct fx_worker *ws, size_t nw, FILE *f)
 {
     render_requests(sh, ws, nw, f);
     render_hist(sh, ws, nw, f);
     render_upstreams(sh, ws, nw, f);
+    render_migration(sh, ws, nw, f);
     long long cc = 0;
     long long uc = 0;
     uint64_t rej = 0;

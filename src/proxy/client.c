@@ -15,10 +15,12 @@
 #include "../core/err.h"
 #include "../http/http.h"
 #include "../loop/loop.h"
+#include "../migrate/migrate.h"
 #include "../route/route.h"
 #include "proxy_int.h"
 
 static bool x_step(struct fx_cconn *cc);
+static void pick_side(struct fx_cconn *cc, struct fx_exch *x, const struct fx_h1_req *req);
 
 static const struct fx_conf_limits *cc_limits(const struct fx_cconn *cc)
 {
@@ -238,6 +240,7 @@ static struct fx_exch *x_new(struct fx_cconn *cc)
     x->wc = fx_proxy__wc_get(cc->w);
     x->start_us = cc->w->loop.now_us;
     x->minor = 1;
+    x->side = -1;
     cc->x = x;
     return x;
 }
@@ -515,6 +518,8 @@ static void cc_start_exchange(struct fx_cconn *cc, size_t head_len)
     x->route = fx_route_pick(x->wc->conf, req);
     if (x->route != NULL) {
         x->up = x->route->to;
+        if (x->route->migrate != NULL)
+            pick_side(cc, x, req);
         x->srv = &x->up->servers[w->rr[x->up->id]++ % x->up->nservers];
     }
     bool ok = build_uhead(cc, req);
@@ -541,6 +546,128 @@ static void cc_start_exchange(struct fx_cconn *cc, size_t head_len)
     }
     if (x_connect(cc, false) == NULL)
         x_local(cc, 502, "upstream_connect_failed", false);
+}
+
+/* ---- migration: which side serves the request ---------------------------------- */
+
+static bool cidr_match(const struct fx_cidr *c, const struct sockaddr_storage *peer)
+{
+    const unsigned char *a;
+    if (peer->ss_family == AF_INET && c->family == AF_INET)
+        a = (const unsigned char *)&((const struct sockaddr_in *)(const void *)peer)->sin_addr;
+    else if (peer->ss_family == AF_INET6 && c->family == AF_INET6)
+        a = (const unsigned char *)&((const struct sockaddr_in6 *)(const void *)peer)->sin6_addr;
+    else
+        return false;
+    unsigned int full = c->prefix / 8;
+    unsigned int rest = c->prefix % 8;
+    if (memcmp(a, c->addr, full) != 0)
+        return false;
+    if (rest == 0)
+        return true;
+    unsigned char mask = (unsigned char)(0xffu << (8 - rest));
+    return (a[full] & mask) == (c->addr[full] & mask);
+}
+
+static struct fx_str find_header(const struct fx_h1_req *req, struct fx_str name)
+{
+    for (size_t i = 0; i < req->nheaders; i++) {
+        if (fx_str_eqi(req->headers[i].name, name))
+            return req->headers[i].value;
+    }
+    return (struct fx_str){ NULL, 0 };
+}
+
+/* Value of `name` in a "k=v<sep>k=v" list (cookies with ';', query with '&'). */
+static struct fx_str find_pair(struct fx_str list, struct fx_str name, char sep)
+{
+    size_t i = 0;
+    while (i < list.len) {
+        while (i < list.len && (list.ptr[i] == ' ' || list.ptr[i] == sep))
+            i++;
+        size_t start = i;
+        while (i < list.len && list.ptr[i] != sep)
+            i++;
+        struct fx_str item = { list.ptr + start, i - start };
+        const char *eq = memchr(item.ptr, '=', item.len);
+        if (eq != NULL && fx_str_eq((struct fx_str){ item.ptr, (size_t)(eq - item.ptr) }, name))
+            return (struct fx_str){ eq + 1, item.len - (size_t)(eq - item.ptr) - 1 };
+    }
+    return (struct fx_str){ NULL, 0 };
+}
+
+static struct fx_str sticky_key(const struct fx_cconn *cc, const struct fx_h1_req *req,
+                                const struct fx_conf_migrate *m)
+{
+    struct fx_str name = fx_str_c(m->sticky_name);
+    switch (m->sticky) {
+    case FX_STICKY_HEADER:
+        return find_header(req, name);
+    case FX_STICKY_COOKIE:
+        for (size_t i = 0; i < req->nheaders; i++) {
+            if (!fx_str_eqi(req->headers[i].name, FX_STR("cookie")))
+                continue;
+            struct fx_str v = find_pair(req->headers[i].value, name, ';');
+            if (v.len > 0)
+                return v;
+        }
+        return (struct fx_str){ NULL, 0 };
+    case FX_STICKY_QUERY: {
+        const char *q = memchr(req->path.ptr, '?', req->path.len);
+        if (q == NULL)
+            return (struct fx_str){ NULL, 0 };
+        size_t off = (size_t)(q - req->path.ptr) + 1;
+        return find_pair((struct fx_str){ q + 1, req->path.len - off }, name, '&');
+    }
+    case FX_STICKY_IP:
+        return fx_str_c(cc->peer_ip);
+    default:
+        return (struct fx_str){ NULL, 0 };
+    }
+}
+
+/* Pinned side from the override header, or -1. */
+static int override_side(const struct fx_cconn *cc, const struct fx_h1_req *req,
+                         const struct fx_conf_route *r)
+{
+    const struct fx_conf_migrate *m = r->migrate;
+    if (m->override_header == NULL)
+        return -1;
+    struct fx_str v = find_header(req, fx_str_c(m->override_header));
+    if (v.len == 0)
+        return -1;
+    bool allowed = false;
+    for (size_t i = 0; i < m->noverride_from && !allowed; i++)
+        allowed = cidr_match(&m->override_from[i], &cc->peer);
+    if (!allowed)
+        return -1;
+    if (fx_str_eqi(v, FX_STR("new")) || fx_str_eq(v, fx_str_c(m->to_name)))
+        return FX_SIDE_NEW;
+    if (fx_str_eqi(v, FX_STR("legacy")) || fx_str_eq(v, fx_str_c(r->to_name)))
+        return FX_SIDE_LEGACY;
+    return -1;
+}
+
+static void pick_side(struct fx_cconn *cc, struct fx_exch *x, const struct fx_h1_req *req)
+{
+    const struct fx_conf_route *r = x->route;
+    int side = override_side(cc, req, r);
+    x->pinned = side >= 0;
+    if (side < 0) {
+        uint32_t w = atomic_load_explicit(&cc->w->sh->mig[r->id].weight_bp, memory_order_relaxed);
+        struct fx_str key = sticky_key(cc, req, r->migrate);
+        uint32_t b;
+        if (key.len > 0) {
+            b = fx_mig_bucket(key.ptr, key.len);
+        } else {
+            char hex[9];
+            fx_proxy__rand_hex(cc->w, hex, 8);
+            b = (uint32_t)(strtoul(hex, NULL, 16) % FX_MIG_BUCKETS);
+        }
+        side = fx_mig_is_new(b, w) ? FX_SIDE_NEW : FX_SIDE_LEGACY;
+    }
+    x->side = side;
+    x->up = side == FX_SIDE_NEW ? r->migrate->to : r->to;
 }
 
 /* ---- the head state ----------------------------------------------------- */

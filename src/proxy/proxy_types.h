@@ -15,6 +15,7 @@
 #include "../core/log.h"
 #include "../http/http_types.h"
 #include "../loop/loop_types.h"
+#include "../migrate/migrate_types.h"
 
 #define FX_MAX_IDS      1024 /* distinct route, upstream and server names over the process life */
 #define FX_STATS_SLOTS  4096 /* (route, upstream, code) combinations per worker */
@@ -42,7 +43,22 @@ struct fx_stats {
     atomic_int_fast64_t client_conns;
     atomic_int_fast64_t upstream_conns;
     atomic_uint_fast64_t rejected_conns; /* over max_connections */
+    /* Migrating routes, by route id and side (FX_SIDE_LEGACY / FX_SIDE_NEW). */
+    atomic_uint_fast64_t side_req[FX_MAX_IDS][2];
+    atomic_uint_fast64_t side_err[FX_MAX_IDS][2]; /* 5xx, connect failures, timeouts */
+    atomic_uint_fast64_t side_lat[FX_MAX_IDS][2][FX_MIG_LAT_BUCKETS];
+    atomic_uint_fast64_t side_sum_us[FX_MAX_IDS][2];
 };
+
+/* Live migration decision of one route, written by the control plane and read
+ * by workers on every request (relaxed atomics: a change is seen within one
+ * request). */
+struct fx_mig_live {
+    atomic_uint weight_bp; /* new side's share in basis points */
+    atomic_uint status;    /* enum fx_mig_status */
+};
+
+struct fx_control;
 
 /* Process-wide state shared by workers, the admin thread and main. */
 struct fx_shared {
@@ -56,6 +72,8 @@ struct fx_shared {
     struct fx_intern routes;
     struct fx_intern upstreams;
     struct fx_intern servers;
+    struct fx_mig_live mig[FX_MAX_IDS]; /* by route id */
+    struct fx_control *control;         /* borrowed: the control plane (admin API, metrics) */
     struct fx_log log;
     int access_fd; /* -1 when the access log is off */
     uint64_t start_ms;
@@ -104,6 +122,8 @@ struct fx_exch {
     const struct fx_conf_route *route; /* borrowed from wc->conf, NULL if none */
     const struct fx_conf_upstream *up; /* borrowed from wc->conf */
     const struct fx_conf_server *srv;  /* borrowed from wc->conf */
+    int side;                          /* FX_SIDE_* on a migrating route, -1 otherwise */
+    bool pinned;                       /* side chosen by the override header */
     struct fx_uconn *u;                /* borrowed: upstream conn in use */
     struct fx_buf uhead;               /* owned: upstream request head (kept for a retry) */
     size_t uhead_sent;

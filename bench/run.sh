@@ -10,7 +10,7 @@
 #   BENCH_CONTESTANTS  subset/order of "ficus nginx haproxy"
 #   BENCH_SCENARIOS    e.g. "small:50 small:500 16k:50 16k:500" (body:connections)
 #   BENCH_WRK_THREADS  wrk threads (default 1: wrk is pinned to one CPU)
-#   BENCH_UPSTREAM_IDLE  idle origin connections kept by nginx/Ficus (default 256)
+#   BENCH_UPSTREAM_IDLE  idle origin connections kept by nginx/Ficus (default 1024; HAProxy keeps all)
 #   BENCH_IDLE_CONNS   idle keep-alive connections for the memory test (default 10000)
 #   BENCH_PROXY_CPU / BENCH_LOAD_CPU   CPU for the proxy / for wrk + origin (1 / 0)
 #   BENCH_OUT          output basename (default bench/results/latest, quick: .../quick)
@@ -42,7 +42,7 @@ CONTESTANTS=${BENCH_CONTESTANTS:-"ficus nginx haproxy"}
 WRK_THREADS=${BENCH_WRK_THREADS:-1}
 # Idle origin connections each proxy may keep: nginx "keepalive N" and Ficus
 # "max_idle" (default 64) get the same value; HAProxy keeps all of them.
-UPSTREAM_IDLE=${BENCH_UPSTREAM_IDLE:-256}
+UPSTREAM_IDLE=${BENCH_UPSTREAM_IDLE:-1024}
 FICUS_MAX_IDLE=$UPSTREAM_IDLE
 PROXY_CPU=${BENCH_PROXY_CPU:-1}
 LOAD_CPU=${BENCH_LOAD_CPU:-0}

@@ -4,9 +4,14 @@
  * document API would hide or expand (aliases, several documents, deep
  * nesting) and reports syntax errors; then yaml_parser_load() builds the node
  * graph, which is walked iteratively against static key tables. Every error
- * names the file, the line and column of the offending node and the key path. */
+ * names the file, the line and column of the offending node and the key path.
+ * admin.token_file is read during the walk; nothing else touches the disk. */
 #include "conf.h"
 
+#include <arpa/inet.h>
+#include <sys/stat.h>
+
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -16,7 +21,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <yaml.h>
+
+#include <openssl/evp.h>
 
 #include "../core/err.h"
 #include "../core/str.h"
@@ -31,6 +39,18 @@
 #define NAME_MAX_LEN    64 /* upstream and route names */
 #define DURATION_MAX_MS (24ull * 3600 * 1000)
 #define NO_INDEX        SIZE_MAX
+#define PATH_QUOTE_MAX  120 /* file path bytes quoted in a message */
+#define PQBUF           (PATH_QUOTE_MAX * 4 + 8)
+#define PCT_MAX_BP      10000u /* 100% in basis points */
+#define TOKEN_MIN_LEN   16
+#define TOKEN_NAME_MAX  32
+#define TOKEN_FILE_MAX  (64u << 10) /* largest admin token file */
+#define RAMP_MIN_MS     100ull      /* ramp.interval; short only for tests */
+#define RAMP_MAX_MS     (7ull * 24 * 3600 * 1000)
+#define WINDOW_MIN_MS   1000ull
+#define MIN_REQ_MAX     1000000000ull
+#define DECIMAL_MAX     100000ull /* guard ratios: 100, in thousandths */
+#define STORE_DEFAULT   "ficus.db"
 
 struct loader {
     const char *name;      /* borrowed: file name used in messages */
@@ -40,6 +60,7 @@ struct loader {
     const char *key;       /* borrowed: key being parsed, from a field table */
     yaml_node_t *routes;   /* borrowed: parsed once upstreams are known */
     yaml_node_t *admin;    /* borrowed: admin.listen value, for the overlap check */
+    yaml_node_t *mig_to;   /* borrowed: migrate.to value of the route being parsed */
     size_t route_idx;      /* index of the route being parsed */
     char where[QBUF + 16]; /* current mapping for key errors, e.g. `route "a" match` */
     char ctx[2 * QBUF];    /* message prefix, e.g. `upstream "legacy": ` */
@@ -69,20 +90,25 @@ struct field {
         .key = (k), .parse = (fn), .off = offsetof(type, member),        \
         .size = sizeof(((type *)NULL)->member), .min = (lo), .max = (hi) \
     }
+#define FIELD_NUM_REQ(k, fn, type, member, lo, hi)                                  \
+    {                                                                               \
+        .key = (k), .parse = (fn), .required = true, .off = offsetof(type, member), \
+        .size = sizeof(((type *)NULL)->member), .min = (lo), .max = (hi)            \
+    }
 #define NFIELDS(t) (sizeof(t) / sizeof((t)[0]))
 
 static const char hex_digits[] = "0123456789abcdef";
 
 /* ---- messages ----------------------------------------------------------- */
 
-/* Write `s` as a double-quoted, escaped string of at most QUOTE_MAX source
- * bytes (then "...") into buf, which holds at least QBUF bytes. */
-static const char *quote(char *buf, const char *s, size_t len)
+/* Write `s` as a double-quoted, escaped string of at most `max` source
+ * bytes (then "...") into buf, which holds at least max * 4 + 8 bytes. */
+static const char *quote_max(char *buf, const char *s, size_t len, size_t max)
 {
     size_t o = 0;
     size_t i = 0;
     buf[o++] = '"';
-    for (; i < len && i < QUOTE_MAX; i++) {
+    for (; i < len && i < max; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '"' || c == '\\') {
             buf[o++] = '\\';
@@ -103,6 +129,18 @@ static const char *quote(char *buf, const char *s, size_t len)
     buf[o++] = '"';
     buf[o] = '\0';
     return buf;
+}
+
+/* Quote a value into buf (QBUF bytes). */
+static const char *quote(char *buf, const char *s, size_t len)
+{
+    return quote_max(buf, s, len, QUOTE_MAX);
+}
+
+/* Quote a file path into buf (PQBUF bytes): paths get more room than values. */
+static const char *quote_path(char *buf, const char *path)
+{
+    return quote_max(buf, path, strlen(path), PATH_QUOTE_MAX);
 }
 
 static const char *scalar(const yaml_node_t *n)
@@ -318,6 +356,76 @@ static bool parse_uint(const char *s, uint64_t *out)
     return n > 0 && s[n] == '\0';
 }
 
+/* Parse digits, then optionally '.' and 1..max_decimals digits, at s, as an
+ * integer scaled by 10^max_decimals ("12.5" with 2 decimals: 1250). Returns
+ * how many bytes were read, 0 on bad syntax. Values above `cap` are stored
+ * as cap + 1 so that callers report them as out of range. */
+static size_t parse_fixed(const char *s, unsigned int max_decimals, uint64_t cap, uint64_t *out)
+{
+    uint64_t whole = 0;
+    uint64_t frac = 0;
+    size_t n = parse_digits(s, &whole);
+    size_t nfrac = 0;
+    if (n == 0)
+        return 0;
+    if (s[n] == '.') {
+        nfrac = parse_digits(s + n + 1, &frac);
+        if (nfrac == 0 || nfrac > max_decimals)
+            return 0;
+        n += 1 + nfrac;
+    }
+    uint64_t scale = 1;
+    for (unsigned int i = 0; i < max_decimals; i++)
+        scale *= 10;
+    for (size_t i = nfrac; i < max_decimals; i++)
+        frac *= 10;
+    *out = whole > cap / scale ? cap + 1 : whole * scale + frac;
+    if (*out > cap)
+        *out = cap + 1;
+    return n;
+}
+
+/* Parse a percentage "25%", "0.01%", "12.5%", "100%" into basis points
+ * (1 bp = 0.01%): at most two decimals, and the '%' is required. Returns 0,
+ * FX_EINVAL for any other syntax, or FX_ELIMIT above 100%. */
+static int parse_percent(const char *s, uint32_t *bp)
+{
+    uint64_t v = 0;
+    size_t n = parse_fixed(s, 2, PCT_MAX_BP, &v);
+    if (n == 0 || strcmp(s + n, "%") != 0)
+        return FX_EINVAL;
+    if (v > PCT_MAX_BP)
+        return FX_ELIMIT;
+    *bp = (uint32_t)v;
+    return 0;
+}
+
+/* Format `v` thousandths (decimals = 3) or basis points of a percent
+ * (decimals = 2) without trailing zeros: 1500 -> "1.5", 2000 -> "2". */
+static const char *format_fixed(char *buf, size_t cap, uint64_t v, unsigned int decimals)
+{
+    uint64_t scale = decimals == 3 ? 1000 : 100;
+    uint64_t frac = v % scale;
+    unsigned int width = decimals;
+    while (frac != 0 && frac % 10 == 0) {
+        frac /= 10;
+        width--;
+    }
+    if (frac == 0)
+        (void)snprintf(buf, cap, "%llu", (unsigned long long)(v / scale));
+    else
+        (void)snprintf(buf, cap, "%llu.%0*llu", (unsigned long long)(v / scale), (int)width,
+                       (unsigned long long)frac);
+    return buf;
+}
+
+/* Thousandths of a decimal produced by parse_decimal(); exact, since
+ * the double was computed from such an integer. */
+static uint64_t to_milli(double d)
+{
+    return (uint64_t)(d * 1000.0 + 0.5);
+}
+
 /* ---- generic mapping walk ----------------------------------------------- */
 
 static const struct field *find_field(const struct field *fields, size_t n, const char *key)
@@ -479,6 +587,85 @@ static int parse_uint_field(struct loader *ld, const struct field *f, yaml_node_
     return 0;
 }
 
+/* Check that `n` (element `idx` of the current key, or NO_INDEX) is a
+ * percentage within lo..hi basis points and store it in *bp. */
+static int expect_percent(struct loader *ld, const yaml_node_t *n, size_t idx, uint64_t lo,
+                          uint64_t hi, uint32_t *bp)
+{
+    char q[QBUF];
+    int rc = expect_string(ld, n, idx);
+    if (rc != 0)
+        return rc;
+    uint32_t v = 0;
+    rc = parse_percent(scalar(n), &v);
+    if (rc == FX_EINVAL) {
+        return fail_item(ld, n, idx, "invalid percentage %s: expected a value like 5%% or 0.25%%",
+                         quote_node(q, n));
+    }
+    if (rc != 0 || v < lo || v > hi) {
+        char los[32];
+        char his[32];
+        return fail_item(ld, n, idx, "%s is out of range %s%%..%s%%", scalar(n),
+                         format_fixed(los, sizeof(los), lo, 2),
+                         format_fixed(his, sizeof(his), hi, 2));
+    }
+    *bp = v;
+    return 0;
+}
+
+static int parse_percent_field(struct loader *ld, const struct field *f, yaml_node_t *val,
+                               void *obj)
+{
+    uint32_t bp = 0;
+    FX_ASSERT(f->size == sizeof(uint32_t));
+    int rc = expect_percent(ld, val, NO_INDEX, f->min, f->max, &bp);
+    if (rc == 0)
+        memcpy((unsigned char *)obj + f->off, &bp, sizeof(bp));
+    return rc;
+}
+
+/* Parse a plain decimal "1.5" (at most three decimals) within lo..hi
+ * thousandths into *out; `above` makes lo exclusive. */
+static int parse_decimal(struct loader *ld, const yaml_node_t *val, uint64_t lo, bool above,
+                         uint64_t hi, double *out)
+{
+    char q[QBUF];
+    char los[32];
+    char his[32];
+    int rc = expect_string(ld, val, NO_INDEX);
+    if (rc != 0)
+        return rc;
+    uint64_t v = 0;
+    size_t n = parse_fixed(scalar(val), 3, DECIMAL_MAX, &v);
+    if (n == 0 || scalar(val)[n] != '\0')
+        return fail_key(ld, val, "expected a number like 1.5, got %s", quote_node(q, val));
+    (void)format_fixed(los, sizeof(los), lo, 3);
+    (void)format_fixed(his, sizeof(his), hi, 3);
+    if (above && (v <= lo || v > hi)) {
+        return fail_key(ld, val, "%s is out of range: expected more than %s and at most %s",
+                        scalar(val), los, his);
+    }
+    if (v < lo || v > hi)
+        return fail_key(ld, val, "%s is out of range %s..%s", scalar(val), los, his);
+    *out = (double)v / 1000.0;
+    return 0;
+}
+
+/* Join a path from the configuration to the directory of the configuration
+ * file, unless it is absolute. Returns a new string or NULL (out of memory). */
+static char *resolve_path(const char *conf_path, const char *p)
+{
+    const char *slash = strrchr(conf_path, '/');
+    size_t dlen = (p[0] == '/' || slash == NULL) ? 0 : (size_t)(slash - conf_path) + 1;
+    size_t plen = strlen(p);
+    char *out = malloc(dlen + plen + 1);
+    if (out == NULL)
+        return NULL;
+    memcpy(out, conf_path, dlen);
+    memcpy(out + dlen, p, plen + 1);
+    return out;
+}
+
 /* ---- addresses ---------------------------------------------------------- */
 
 static int parse_addr(struct loader *ld, const yaml_node_t *n, size_t idx, bool allow_port0,
@@ -567,11 +754,221 @@ static int parse_admin_listen(struct loader *ld, const struct field *f, yaml_nod
     return 0;
 }
 
+/* ---- admin tokens ------------------------------------------------------- */
+
+static bool is_space(char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\v' || ch == '\f';
+}
+
+/* Shrink the view p[0..*len) to drop leading and trailing whitespace. */
+static const char *trim(const char *p, size_t *len)
+{
+    while (*len > 0 && is_space(p[0])) {
+        p++;
+        (*len)--;
+    }
+    while (*len > 0 && is_space(p[*len - 1]))
+        (*len)--;
+    return p;
+}
+
+/* [A-Za-z0-9._-]{1,32}: token names become audit-log actors. */
+static bool is_token_name(const char *p, size_t len)
+{
+    if (len == 0 || len > TOKEN_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char ch = p[i];
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+static bool is_visible_n(const char *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if ((unsigned char)p[i] <= 0x20 || (unsigned char)p[i] >= 0x7f)
+            return false;
+    }
+    return true;
+}
+
+/* Read the token file into a new buffer. Only regular files are accepted:
+ * opening a FIFO or a terminal would block, or read forever. */
+static int read_token_file(struct loader *ld, const yaml_node_t *val, const char *path,
+                           const char *qpath, char **out, size_t *len)
+{
+    char ebuf[128];
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
+        return fail_key(ld, val, "cannot open %s: %s", qpath,
+                        strerror_r(errno, ebuf, sizeof(ebuf)));
+    struct stat st;
+    int rc = 0;
+    char *buf = NULL;
+    size_t n = 0;
+    if (fstat(fd, &st) != 0) {
+        rc = fail_key(ld, val, "cannot read %s: %s", qpath, strerror_r(errno, ebuf, sizeof(ebuf)));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = fail_key(ld, val, "%s is not a regular file", qpath);
+        goto out;
+    }
+    buf = malloc(TOKEN_FILE_MAX + 1);
+    if (buf == NULL) {
+        rc = fail_oom(ld);
+        goto out;
+    }
+    for (;;) {
+        ssize_t got = read(fd, buf + n, TOKEN_FILE_MAX + 1 - n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            rc = fail_key(ld, val, "cannot read %s: %s", qpath,
+                          strerror_r(errno, ebuf, sizeof(ebuf)));
+            goto out;
+        }
+        n += (size_t)got;
+        if (got == 0 || n > TOKEN_FILE_MAX)
+            break;
+    }
+    if (n > TOKEN_FILE_MAX) {
+        rc = fail_key(ld, val, "%s is larger than %u bytes", qpath, TOKEN_FILE_MAX);
+        goto out;
+    }
+    *out = buf;
+    *len = n;
+    buf = NULL;
+out:
+    if (buf != NULL)
+        explicit_bzero(buf, n);
+    free(buf);
+    (void)close(fd);
+    return rc;
+}
+
+/* Add the token of one non-empty, non-comment line. Messages never quote
+ * the line: whatever it holds may be a secret. */
+static int add_token(struct loader *ld, const yaml_node_t *val, const char *qpath, size_t lineno,
+                     const char *p, size_t len)
+{
+    struct fx_conf *c = ld->conf;
+    const char *colon = memchr(p, ':', len);
+    const char *name = "admin";
+    size_t name_len = strlen(name);
+    const char *tok = p;
+    size_t tok_len = len;
+    if (colon != NULL) {
+        name_len = (size_t)(colon - p);
+        tok_len = len - name_len - 1;
+        name = trim(p, &name_len);
+        tok = trim(colon + 1, &tok_len);
+    }
+    if (!is_token_name(name, name_len)) {
+        return fail_key(ld, val,
+                        "%s line %zu: invalid token name before ':' (use 1 to %d letters, digits, "
+                        "'-', '_' or '.')",
+                        qpath, lineno, TOKEN_NAME_MAX);
+    }
+    if (tok_len < TOKEN_MIN_LEN) {
+        return fail_key(ld, val, "%s line %zu: token for \"%.*s\" is shorter than %d characters",
+                        qpath, lineno, (int)name_len, name, TOKEN_MIN_LEN);
+    }
+    if (!is_visible_n(tok, tok_len)) {
+        return fail_key(ld, val,
+                        "%s line %zu: token for \"%.*s\" contains spaces or control characters",
+                        qpath, lineno, (int)name_len, name);
+    }
+    for (size_t i = 0; i < c->nadmin_tokens; i++) {
+        if (strlen(c->admin_tokens[i]) == tok_len && memcmp(c->admin_tokens[i], tok, tok_len) == 0)
+            return fail_key(ld, val, "%s line %zu: token for \"%.*s\" repeats an earlier token",
+                            qpath, lineno, (int)name_len, name);
+    }
+    char *name_copy = strndup(name, name_len);
+    char *tok_copy = strndup(tok, tok_len);
+    if (name_copy == NULL || tok_copy == NULL) {
+        free(name_copy);
+        free(tok_copy);
+        return fail_oom(ld);
+    }
+    c->admin_token_names[c->nadmin_tokens] = name_copy;
+    c->admin_tokens[c->nadmin_tokens] = tok_copy;
+    c->nadmin_tokens++;
+    return 0;
+}
+
+/* One token per non-empty line: "NAME:TOKEN" or a bare "TOKEN" (named
+ * "admin"); lines starting with '#' are comments. */
+static int parse_tokens(struct loader *ld, const yaml_node_t *val, const char *qpath,
+                        const char *text, size_t len)
+{
+    struct fx_conf *c = ld->conf;
+    size_t lines = 1;
+    for (const char *nl = text; (nl = memchr(nl, '\n', len - (size_t)(nl - text))) != NULL; nl++)
+        lines++;
+    c->admin_tokens = calloc(lines, sizeof(*c->admin_tokens));
+    c->admin_token_names = calloc(lines, sizeof(*c->admin_token_names));
+    if (c->admin_tokens == NULL || c->admin_token_names == NULL)
+        return fail_oom(ld);
+    const char *p = text;
+    const char *end = text + len;
+    for (size_t lineno = 1; p < end; lineno++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        const char *line = trim(p, &n);
+        p = nl ? nl + 1 : end;
+        if (n == 0 || line[0] == '#')
+            continue;
+        int rc = add_token(ld, val, qpath, lineno, line, n);
+        if (rc != 0)
+            return rc;
+    }
+    if (c->nadmin_tokens == 0)
+        return fail_key(ld, val, "%s holds no token", qpath);
+    return 0;
+}
+
+static int parse_admin_token_file(struct loader *ld, const struct field *f, yaml_node_t *val,
+                                  void *obj)
+{
+    (void)f;
+    struct fx_conf *c = obj;
+    char qpath[PQBUF];
+    int rc = expect_string(ld, val, NO_INDEX);
+    if (rc != 0)
+        return rc;
+    if (scalar(val)[0] == '\0')
+        return fail_key(ld, val, "expected a file path, got \"\"");
+    rc = dup_string(ld, val, &c->admin_token_file);
+    if (rc != 0)
+        return rc;
+    char *path = resolve_path(c->path, scalar(val));
+    if (path == NULL)
+        return fail_oom(ld);
+    (void)quote_path(qpath, path);
+    char *text = NULL;
+    size_t len = 0;
+    rc = read_token_file(ld, val, path, qpath, &text, &len);
+    if (rc == 0 && text != NULL) {
+        rc = parse_tokens(ld, val, qpath, text, len);
+        explicit_bzero(text, len);
+    }
+    free(text);
+    free(path);
+    return rc;
+}
+
 static int parse_admin(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
 {
     (void)f;
     static const struct field fields[] = {
         FIELD("listen", parse_admin_listen, true),
+        FIELD("token_file", parse_admin_token_file, false),
     };
     int rc = expect_map(ld, val);
     if (rc != 0)
@@ -671,6 +1068,48 @@ static int parse_limits(struct loader *ld, const struct field *f, yaml_node_t *v
     if (rc != 0)
         return rc;
     return walk_section(ld, val, "limits", "limits.", fields, NFIELDS(fields), &c->limits);
+}
+
+/* Length of a URI scheme with its ':' at the start of s ("postgres:"), 0 if none. */
+static size_t scheme_len(const char *s)
+{
+    if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
+        return 0;
+    for (size_t i = 1; s[i] != '\0'; i++) {
+        char ch = s[i];
+        if (ch == ':')
+            return i + 1;
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '+' || ch == '-' || ch == '.';
+        if (!ok)
+            return 0;
+    }
+    return 0;
+}
+
+static int parse_store(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+{
+    (void)f;
+    static const char sqlite[] = "sqlite:";
+    struct fx_conf *c = obj;
+    char q[QBUF];
+    int rc = expect_string(ld, val, NO_INDEX);
+    if (rc != 0)
+        return rc;
+    const char *s = scalar(val);
+    size_t n = scheme_len(s);
+    if (n == 0)
+        return fail_key(ld, val, "expected sqlite:PATH, got %s", quote_node(q, val));
+    if (n != strlen(sqlite) || memcmp(s, sqlite, n) != 0)
+        return fail_key(ld, val, "unsupported scheme %s: only sqlite:PATH", quote(q, s, n));
+    const char *path = s + n;
+    if (path[0] == '\0')
+        return fail_key(ld, val, "expected sqlite:PATH, got %s", quote_node(q, val));
+    if (path[strlen(path) - 1] == '/')
+        return fail_key(ld, val, "%s names a directory, not a database file", quote_node(q, val));
+    FX_FREE(c->store_path);
+    c->store_path = resolve_path(c->path, path);
+    return c->store_path == NULL ? fail_oom(ld) : 0;
 }
 
 /* ---- upstreams ---------------------------------------------------------- */
@@ -988,22 +1427,404 @@ static int parse_route_name(struct loader *ld, const struct field *f, yaml_node_
     return dup_string(ld, val, &r->name);
 }
 
+static struct fx_conf_upstream *find_upstream(const struct fx_conf *c, const char *name)
+{
+    for (size_t i = 0; i < c->nupstreams; i++) {
+        if (strcmp(c->upstreams[i].name, name) == 0)
+            return &c->upstreams[i];
+    }
+    return NULL;
+}
+
 static int parse_route_to(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
 {
     (void)f;
     struct fx_conf_route *r = obj;
-    const struct fx_conf *c = ld->conf;
     char q[QBUF];
     int rc = expect_string(ld, val, NO_INDEX);
     if (rc != 0)
         return rc;
-    for (size_t i = 0; i < c->nupstreams; i++) {
-        if (strcmp(c->upstreams[i].name, scalar(val)) == 0) {
-            r->to = &c->upstreams[i];
-            return dup_string(ld, val, &r->to_name);
-        }
+    r->to = find_upstream(ld->conf, scalar(val));
+    if (r->to == NULL)
+        return fail_ctx(ld, val, "upstream %s is not defined", quote_node(q, val));
+    return dup_string(ld, val, &r->to_name);
+}
+
+/* ---- route migrate section ---------------------------------------------- */
+
+static int parse_migrate_to(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+{
+    (void)f;
+    struct fx_conf_migrate *m = obj;
+    char q[QBUF];
+    int rc = expect_string(ld, val, NO_INDEX);
+    if (rc != 0)
+        return rc;
+    m->to = find_upstream(ld->conf, scalar(val));
+    if (m->to == NULL)
+        return fail_key(ld, val, "upstream %s is not defined", quote_node(q, val));
+    ld->mig_to = val;
+    return dup_string(ld, val, &m->to_name);
+}
+
+/* A query parameter name as it appears in the URL: visible ASCII without
+ * the separators of a query string (nor those of the fingerprint text). */
+static bool is_query_name(const char *s)
+{
+    return s[0] != '\0' && is_visible(s, false) && strpbrk(s, "&=#;,") == NULL;
+}
+
+static int parse_sticky(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+{
+    (void)f;
+    static const struct {
+        const char *prefix;
+        enum fx_sticky kind;
+        const char *what;
+    } kinds[] = {
+        { "header:", FX_STICKY_HEADER, "header" },
+        { "cookie:", FX_STICKY_COOKIE, "cookie" },
+        { "query:", FX_STICKY_QUERY, "query parameter" },
+    };
+    struct fx_conf_migrate *m = obj;
+    char q[QBUF];
+    int rc = expect_string(ld, val, NO_INDEX);
+    if (rc != 0)
+        return rc;
+    const char *s = scalar(val);
+    if (strcmp(s, "ip") == 0) {
+        m->sticky = FX_STICKY_IP;
+        return 0;
     }
-    return fail_ctx(ld, val, "upstream %s is not defined", quote_node(q, val));
+    for (size_t i = 0; i < NFIELDS(kinds); i++) {
+        size_t plen = strlen(kinds[i].prefix);
+        if (strncmp(s, kinds[i].prefix, plen) != 0)
+            continue;
+        const char *name = s + plen;
+        bool ok = kinds[i].kind == FX_STICKY_QUERY ? is_query_name(name) : is_token(name);
+        if (!ok) {
+            return fail_key(ld, val, "invalid %s name %s", kinds[i].what,
+                            quote(q, name, strlen(name)));
+        }
+        m->sticky = kinds[i].kind;
+        FX_FREE(m->sticky_name);
+        m->sticky_name = strdup(name);
+        return m->sticky_name == NULL ? fail_oom(ld) : 0;
+    }
+    return fail_key(ld, val, "expected header:NAME, cookie:NAME, query:NAME or ip, got %s",
+                    quote_node(q, val));
+}
+
+static int parse_ramp_steps(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+{
+    (void)f;
+    struct fx_conf_migrate *m = obj;
+    char q[QBUF];
+    if (val->type != YAML_SEQUENCE_NODE)
+        return fail_key(ld, val, "expected a list of percentages, got %s", describe(q, val));
+    size_t n = seq_len(val);
+    if (n == 0)
+        return fail_key(ld, val, "at least one step is required");
+    m->steps_bp = calloc(n, sizeof(*m->steps_bp));
+    if (m->steps_bp == NULL)
+        return fail_oom(ld);
+    const yaml_node_t *prev = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const yaml_node_t *item = get_node(ld, val->data.sequence.items.start[i]);
+        if (item == NULL)
+            return fail(ld, val, "malformed YAML document");
+        int rc = expect_percent(ld, item, i, 1, PCT_MAX_BP, &m->steps_bp[i]);
+        if (rc != 0)
+            return rc;
+        if (prev != NULL && m->steps_bp[i] <= m->steps_bp[i - 1]) {
+            return fail_key(ld, item, "steps must increase (%s after %s)", scalar(item),
+                            scalar(prev));
+        }
+        m->nsteps = i + 1;
+        prev = item;
+    }
+    return 0;
+}
+
+static int parse_ramp(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+{
+    (void)f;
+    static const struct field fields[] = {
+        FIELD("steps", parse_ramp_steps, true),
+        FIELD_NUM_REQ("interval", parse_duration_field, struct fx_conf_migrate, ramp_interval_ms,
+                      RAMP_MIN_MS, RAMP_MAX_MS),
+    };
+    char where[sizeof(ld->where) + 8];
+    int rc = expect_map(ld, val);
+    if (rc != 0)
+        return rc;
+    (void)snprintf(where, sizeof(where), "%s.ramp", ld->where);
+    return walk_section(ld, val, where, "ramp.", fields, NFIELDS(fields), obj);
+}
+
+static int parse_p99_ratio(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+{
+    (void)f;
+    struct fx_conf_migrate *m = obj;
+    return parse_decimal(ld, val, 1000, true, DECIMAL_MAX, &m->guard_max_p99_ratio);
+}
+
+static int parse_rollback_factor(struct loader *ld, const struct field *f, yaml_node_t *val,
+                                 void *obj)
+{
+    (void)f;
+    struct fx_conf_migrate *m = obj;
+    return parse_decimal(ld, val, 1000, false, DECIMAL_MAX, &m->guard_rollback_factor);
+}
+
+static int parse_guard(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+{
+    (void)f;
+    static const struct field fields[] = {
+        FIELD_NUM("max_error_rate_increase", parse_percent_field, struct fx_conf_migrate,
+                  guard_max_err_increase_bp, 0, PCT_MAX_BP),
+        FIELD("max_p99_ratio", parse_p99_ratio, false),
+        FIELD_NUM("min_requests", parse_uint_field, struct fx_conf_migrate, guard_min_requests, 1,
+                  MIN_REQ_MAX),
+        FIELD_NUM("window", parse_duration_field, struct fx_conf_migrate, guard_window_ms,
+                  WINDOW_MIN_MS, DURATION_MAX_MS),
+        FIELD("rollback_factor", parse_rollback_factor, false),
+    };
+    char where[sizeof(ld->where) + 8];
+    int rc = expect_map(ld, val);
+    if (rc != 0)
+        return rc;
+    (void)snprintf(where, sizeof(where), "%s.guard", ld->where);
+    return walk_section(ld, val, where, "guard.", fields, NFIELDS(fields), obj);
+}
+
+/* Parse "10.0.0.0/8", "::1/128" or a bare address (a /32 or /128 block).
+ * Returns NULL, or the reason the text is refused. */
+static const char *parse_cidr(const char *s, struct fx_cidr *out)
+{
+    static const char *const bad = "expected an address block like 10.0.0.0/8 or ::1/128";
+    char host[INET6_ADDRSTRLEN];
+    const char *slash = strchr(s, '/');
+    size_t hlen = slash ? (size_t)(slash - s) : strlen(s);
+    if (hlen == 0 || hlen >= sizeof(host))
+        return bad;
+    memcpy(host, s, hlen);
+    host[hlen] = '\0';
+    memset(out, 0, sizeof(*out));
+    unsigned int bits = 32;
+    out->family = AF_INET;
+    if (inet_pton(AF_INET, host, out->addr) != 1) {
+        bits = 128;
+        out->family = AF_INET6;
+        if (inet_pton(AF_INET6, host, out->addr) != 1)
+            return bad;
+    }
+    uint64_t prefix = bits;
+    if (slash != NULL && !parse_uint(slash + 1, &prefix))
+        return bad;
+    if (prefix > bits)
+        return bits == 32 ? "prefix length must be 0..32" : "prefix length must be 0..128";
+    out->prefix = (unsigned int)prefix;
+    for (unsigned int i = 0; i < bits / 8; i++) {
+        unsigned int keep = out->prefix > i * 8 ? out->prefix - i * 8 : 0;
+        unsigned int host_mask = keep >= 8 ? 0 : 0xffu >> keep;
+        if ((out->addr[i] & host_mask) != 0)
+            return "host bits set";
+    }
+    return NULL;
+}
+
+/* Canonical text of a block: "10.0.0.0/8", "::1/128". */
+static const char *format_cidr(char *buf, size_t cap, const struct fx_cidr *b)
+{
+    char host[INET6_ADDRSTRLEN];
+    if (inet_ntop(b->family, b->addr, host, sizeof(host)) == NULL)
+        host[0] = '\0';
+    (void)snprintf(buf, cap, "%s/%u", host, b->prefix);
+    return buf;
+}
+
+static int parse_override_header(struct loader *ld, const struct field *f, yaml_node_t *val,
+                                 void *obj)
+{
+    (void)f;
+    struct fx_conf_migrate *m = obj;
+    char q[QBUF];
+    int rc = expect_string(ld, val, NO_INDEX);
+    if (rc != 0)
+        return rc;
+    if (!is_token(scalar(val)))
+        return fail_key(ld, val, "invalid header name %s", quote_node(q, val));
+    FX_FREE(m->override_header);
+    return dup_string(ld, val, &m->override_header);
+}
+
+static int parse_override_from(struct loader *ld, const struct field *f, yaml_node_t *val,
+                               void *obj)
+{
+    (void)f;
+    struct fx_conf_migrate *m = obj;
+    char q[QBUF];
+    if (val->type != YAML_SEQUENCE_NODE)
+        return fail_key(ld, val, "expected a list of address blocks, got %s", describe(q, val));
+    size_t n = seq_len(val);
+    if (n == 0)
+        return 0;
+    m->override_from = calloc(n, sizeof(*m->override_from));
+    if (m->override_from == NULL)
+        return fail_oom(ld);
+    for (size_t i = 0; i < n; i++) {
+        const yaml_node_t *item = get_node(ld, val->data.sequence.items.start[i]);
+        if (item == NULL)
+            return fail(ld, val, "malformed YAML document");
+        int rc = expect_string(ld, item, i);
+        if (rc != 0)
+            return rc;
+        const char *why = parse_cidr(scalar(item), &m->override_from[i]);
+        if (why != NULL)
+            return fail_item(ld, item, i, "invalid CIDR %s: %s", quote_node(q, item), why);
+        m->noverride_from = i + 1;
+    }
+    return 0;
+}
+
+static int parse_override(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+{
+    (void)f;
+    static const struct field fields[] = {
+        FIELD("header", parse_override_header, true),
+        FIELD("from", parse_override_from, false),
+    };
+    char where[sizeof(ld->where) + 12];
+    int rc = expect_map(ld, val);
+    if (rc != 0)
+        return rc;
+    (void)snprintf(where, sizeof(where), "%s.override", ld->where);
+    return walk_section(ld, val, where, "override.", fields, NFIELDS(fields), obj);
+}
+
+static int parse_migrate(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+{
+    (void)f;
+    static const struct field fields[] = {
+        FIELD("to", parse_migrate_to, true),
+        FIELD_NUM("weight", parse_percent_field, struct fx_conf_migrate, weight_bp, 0, PCT_MAX_BP),
+        FIELD("sticky", parse_sticky, false),
+        FIELD("ramp", parse_ramp, false),
+        FIELD("guard", parse_guard, false),
+        FIELD("override", parse_override, false),
+    };
+    struct fx_conf_route *r = obj;
+    char where[sizeof(ld->where) + 8];
+    int rc = expect_map(ld, val);
+    if (rc != 0)
+        return rc;
+    struct fx_conf_migrate *m = calloc(1, sizeof(*m));
+    if (m == NULL)
+        return fail_oom(ld);
+    r->migrate = m;
+    m->sticky = FX_STICKY_NONE;
+    m->guard_max_err_increase_bp = 100;
+    m->guard_max_p99_ratio = 1.5;
+    m->guard_min_requests = 200;
+    m->guard_window_ms = 300000;
+    m->guard_rollback_factor = 2.0;
+    m->line = (unsigned int)val->start_mark.line + 1;
+    (void)snprintf(where, sizeof(where), "%s migrate", ld->where);
+    return walk_section(ld, val, where, "migrate.", fields, NFIELDS(fields), m);
+}
+
+/* ---- fingerprint -------------------------------------------------------- */
+
+/* SHA-256 fed piece by piece; `ok` turns false on the first failure. */
+struct hasher {
+    EVP_MD_CTX *ctx; /* owned */
+    bool ok;
+};
+
+static void hash_str(struct hasher *h, const char *s)
+{
+    if (s != NULL && s[0] != '\0')
+        h->ok = h->ok && EVP_DigestUpdate(h->ctx, s, strlen(s)) == 1;
+}
+
+__attribute__((format(printf, 2, 3))) static void hash_fmt(struct hasher *h, const char *fmt, ...)
+{
+    char buf[128];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    h->ok = h->ok && n >= 0 && (size_t)n < sizeof(buf);
+    if (h->ok)
+        hash_str(h, buf);
+}
+
+/* Feed the canonical text of `m`: every field in a fixed order, defaults
+ * resolved, numbers in their stored units (see docs/configuration.md):
+ * to=orders;weight=500;sticky=1:X-User-Id;steps=100,500;interval=600000;
+ * guard=100,1.5,200,300000,2;override=X-Ficus-Target:127.0.0.1/32,::1/128 */
+static void hash_migrate(struct hasher *h, const struct fx_conf_migrate *m)
+{
+    char a[32];
+    char b[32];
+    char cidr[INET6_ADDRSTRLEN + 8];
+    hash_str(h, "to=");
+    hash_str(h, m->to_name);
+    hash_fmt(h, ";weight=%u;sticky=%d:", (unsigned int)m->weight_bp, (int)m->sticky);
+    hash_str(h, m->sticky_name);
+    hash_str(h, ";steps=");
+    for (size_t i = 0; i < m->nsteps; i++)
+        hash_fmt(h, "%s%u", i == 0 ? "" : ",", (unsigned int)m->steps_bp[i]);
+    hash_fmt(h, ";interval=%llu;guard=%u,%s,%llu,%llu,%s;override=",
+             (unsigned long long)m->ramp_interval_ms, (unsigned int)m->guard_max_err_increase_bp,
+             format_fixed(a, sizeof(a), to_milli(m->guard_max_p99_ratio), 3),
+             (unsigned long long)m->guard_min_requests, (unsigned long long)m->guard_window_ms,
+             format_fixed(b, sizeof(b), to_milli(m->guard_rollback_factor), 3));
+    if (m->override_header == NULL)
+        return;
+    hash_str(h, m->override_header);
+    hash_str(h, ":");
+    for (size_t i = 0; i < m->noverride_from; i++) {
+        hash_str(h, i == 0 ? "" : ",");
+        hash_str(h, format_cidr(cidr, sizeof(cidr), &m->override_from[i]));
+    }
+}
+
+/* Fill m->fingerprint with the hex SHA-256 of the canonical text. */
+static bool fingerprint_migrate(struct fx_conf_migrate *m)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    struct hasher h = { .ctx = EVP_MD_CTX_new(), .ok = true };
+    h.ok = h.ctx != NULL && EVP_DigestInit_ex(h.ctx, EVP_sha256(), NULL) == 1;
+    hash_migrate(&h, m);
+    h.ok = h.ok && EVP_DigestFinal_ex(h.ctx, md, &mdlen) == 1 && mdlen == 32;
+    EVP_MD_CTX_free(h.ctx);
+    if (!h.ok)
+        return false;
+    for (size_t i = 0; i < 32; i++) {
+        m->fingerprint[2 * i] = hex_digits[md[i] >> 4];
+        m->fingerprint[2 * i + 1] = hex_digits[md[i] & 15];
+    }
+    m->fingerprint[64] = '\0';
+    return true;
+}
+
+/* Checks that need the whole route, once its keys are parsed. */
+static int check_migrate(struct loader *ld, const struct fx_conf_route *r, const char *ctx)
+{
+    struct fx_conf_migrate *m = r->migrate;
+    char q[QBUF];
+    if (m == NULL)
+        return 0;
+    if (m->to == r->to) {
+        return fail(ld, ld->mig_to, "%smigrate.to: must differ from the route's to (%s)", ctx,
+                    quote(q, r->to_name, strlen(r->to_name)));
+    }
+    if (!fingerprint_migrate(m))
+        return fail_oom(ld);
+    return 0;
 }
 
 /* Find the value of `key` in `map` if it is a scalar, for labels. */
@@ -1026,6 +1847,7 @@ static int parse_route(struct loader *ld, yaml_node_t *node, size_t idx)
         FIELD("name", parse_route_name, true),
         FIELD("match", parse_match, false),
         FIELD("to", parse_route_to, true),
+        FIELD("migrate", parse_migrate, false),
     };
     struct fx_conf_route *r = &ld->conf->routes[idx];
     char q[QBUF];
@@ -1046,7 +1868,9 @@ static int parse_route(struct loader *ld, yaml_node_t *node, size_t idx)
     if (r->path_prefix == NULL)
         return fail_oom(ld);
     r->path_prefix_len = 1;
-    return walk_section(ld, node, where, ctx, fields, NFIELDS(fields), r);
+    ld->mig_to = NULL;
+    int rc = walk_section(ld, node, where, ctx, fields, NFIELDS(fields), r);
+    return rc != 0 ? rc : check_migrate(ld, r, ctx);
 }
 
 static int parse_routes(struct loader *ld, yaml_node_t *val)
@@ -1083,13 +1907,26 @@ static int defer_routes(struct loader *ld, const struct field *f, yaml_node_t *v
 }
 
 static const struct field top_fields[] = {
-    FIELD("listen", parse_listen, true),    FIELD("admin", parse_admin, false),
-    FIELD("workers", parse_workers, false), FIELD("log", parse_log, false),
-    FIELD("limits", parse_limits, false),   FIELD("upstreams", parse_upstreams, true),
-    FIELD("routes", defer_routes, true),
+    FIELD("listen", parse_listen, true),       FIELD("admin", parse_admin, false),
+    FIELD("workers", parse_workers, false),    FIELD("log", parse_log, false),
+    FIELD("limits", parse_limits, false),      FIELD("store", parse_store, false),
+    FIELD("upstreams", parse_upstreams, true), FIELD("routes", defer_routes, true),
 };
 
 /* ---- snapshot lifecycle ------------------------------------------------- */
+
+static void free_migrate(struct fx_conf_migrate *m)
+{
+    if (m == NULL)
+        return;
+    FX_FREE(m->to_name);
+    m->to = NULL;
+    FX_FREE(m->sticky_name);
+    FX_FREE(m->steps_bp);
+    FX_FREE(m->override_header);
+    FX_FREE(m->override_from);
+    free(m);
+}
 
 static void free_route(struct fx_conf_route *r)
 {
@@ -1106,6 +1943,8 @@ static void free_route(struct fx_conf_route *r)
     FX_FREE(r->headers);
     FX_FREE(r->to_name);
     r->to = NULL;
+    free_migrate(r->migrate);
+    r->migrate = NULL;
 }
 
 static void conf_free(struct fx_conf *c)
@@ -1120,6 +1959,17 @@ static void conf_free(struct fx_conf *c)
     FX_FREE(c->upstreams);
     FX_FREE(c->listen);
     FX_FREE(c->access_path);
+    /* Wipe the secrets so that they do not linger in freed heap memory. */
+    for (size_t i = 0; i < c->nadmin_tokens; i++) {
+        if (c->admin_tokens[i] != NULL)
+            explicit_bzero(c->admin_tokens[i], strlen(c->admin_tokens[i]));
+        FX_FREE(c->admin_tokens[i]);
+        FX_FREE(c->admin_token_names[i]);
+    }
+    FX_FREE(c->admin_tokens);
+    FX_FREE(c->admin_token_names);
+    FX_FREE(c->admin_token_file);
+    FX_FREE(c->store_path);
     FX_FREE(c->path);
     free(c);
 }
@@ -1267,6 +2117,10 @@ static int build_conf(struct loader *ld, struct fx_conf **out)
     ld->conf = c;
     (void)snprintf(ld->where, sizeof(ld->where), "top level");
     int rc = walk_map(ld, root, top_fields, NFIELDS(top_fields), c);
+    if (rc == 0 && c->store_path == NULL) {
+        c->store_path = resolve_path(c->path, STORE_DEFAULT);
+        rc = c->store_path == NULL ? fail_oom(ld) : 0;
+    }
     if (rc == 0)
         rc = parse_routes(ld, ld->routes);
     if (rc == 0)
@@ -1519,6 +2373,85 @@ static json_t *dump_match(const struct fx_conf_route *r)
     return m;
 }
 
+static json_t *dump_sticky(const struct fx_conf_migrate *m)
+{
+    switch (m->sticky) {
+    case FX_STICKY_HEADER:
+        return json_sprintf("header:%s", m->sticky_name);
+    case FX_STICKY_COOKIE:
+        return json_sprintf("cookie:%s", m->sticky_name);
+    case FX_STICKY_QUERY:
+        return json_sprintf("query:%s", m->sticky_name);
+    case FX_STICKY_IP:
+        return json_string("ip");
+    case FX_STICKY_NONE:
+    default:
+        return json_string("none");
+    }
+}
+
+static json_t *dump_ramp(const struct fx_conf_migrate *m)
+{
+    if (m->nsteps == 0)
+        return json_null();
+    json_t *o = json_pack("{s:[],s:I}", "steps_bp", "interval_ms", (json_int_t)m->ramp_interval_ms);
+    json_t *steps = json_object_get(o, "steps_bp");
+    bool ok = o != NULL;
+    for (size_t i = 0; ok && i < m->nsteps; i++)
+        ok = json_array_append_new(steps, json_integer((json_int_t)m->steps_bp[i])) == 0;
+    if (!ok) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static json_t *dump_override(const struct fx_conf_migrate *m)
+{
+    char cidr[INET6_ADDRSTRLEN + 8];
+    if (m->override_header == NULL)
+        return json_null();
+    json_t *o = json_pack("{s:s,s:[]}", "header", m->override_header, "from");
+    json_t *from = json_object_get(o, "from");
+    bool ok = o != NULL;
+    for (size_t i = 0; ok && i < m->noverride_from; i++) {
+        const char *text = format_cidr(cidr, sizeof(cidr), &m->override_from[i]);
+        ok = json_array_append_new(from, json_string(text)) == 0;
+    }
+    if (!ok) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static json_t *dump_guard(const struct fx_conf_migrate *m)
+{
+    return json_pack("{s:I,s:f,s:I,s:I,s:f}", "max_error_rate_increase_bp",
+                     (json_int_t)m->guard_max_err_increase_bp, "max_p99_ratio",
+                     m->guard_max_p99_ratio, "min_requests", (json_int_t)m->guard_min_requests,
+                     "window_ms", (json_int_t)m->guard_window_ms, "rollback_factor",
+                     m->guard_rollback_factor);
+}
+
+/* The migrate section with defaults resolved; weights in basis points. */
+static json_t *dump_migrate(const struct fx_conf_migrate *m)
+{
+    if (m == NULL)
+        return json_null();
+    json_t *o = json_object();
+    bool ok = o != NULL && put(o, "to", json_string(m->to_name)) &&
+              put(o, "weight_bp", json_integer((json_int_t)m->weight_bp)) &&
+              put(o, "sticky", dump_sticky(m)) && put(o, "ramp", dump_ramp(m)) &&
+              put(o, "guard", dump_guard(m)) && put(o, "override", dump_override(m)) &&
+              put(o, "fingerprint", json_string(m->fingerprint));
+    if (!ok) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
 static json_t *dump_routes(const struct fx_conf *c)
 {
     json_t *arr = json_array();
@@ -1526,7 +2459,8 @@ static json_t *dump_routes(const struct fx_conf *c)
         const struct fx_conf_route *r = &c->routes[i];
         json_t *o = json_object();
         bool ok = o != NULL && put(o, "name", json_string(r->name)) &&
-                  put(o, "match", dump_match(r)) && put(o, "to", json_string(r->to_name));
+                  put(o, "match", dump_match(r)) && put(o, "to", json_string(r->to_name)) &&
+                  put(o, "migrate", dump_migrate(r->migrate));
         if (!ok)
             json_decref(o);
         if (!ok || json_array_append_new(arr, o) != 0) {
@@ -1542,10 +2476,15 @@ static json_t *dump_conf(const struct fx_conf *c)
     json_t *root = json_object();
     bool ok = root != NULL && put(root, "path", json_string(c->path)) &&
               put(root, "listen", dump_listen(c));
+    /* Tokens are secrets: only where they come from and how many. */
     if (ok && c->admin_enabled)
-        ok = put(root, "admin", json_pack("{s:s}", "listen", c->admin_listen.text));
+        ok = put(root, "admin",
+                 json_pack("{s:s,s:s?,s:I}", "listen", c->admin_listen.text, "token_file",
+                           c->admin_token_file, "token_count", (json_int_t)c->nadmin_tokens));
     else if (ok)
         ok = put(root, "admin", json_null());
+    ok =
+        ok && put(root, "store", json_pack("{s:s,s:s}", "scheme", "sqlite", "path", c->store_path));
     if (ok && c->workers == 0)
         ok = put(root, "workers", json_string("auto"));
     else if (ok)

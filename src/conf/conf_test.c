@@ -1,4 +1,7 @@
 /* Unit tests for configuration loading and validation. */
+#include <arpa/inet.h>
+#include <sys/stat.h>
+
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +15,8 @@
 /* cmocka.h relies on the headers above. */
 #include <cmocka.h>
 #include <jansson.h>
+
+#include <openssl/evp.h>
 
 #include "../core/err.h"
 #include "conf.h"
@@ -286,9 +291,8 @@ static void test_conf_error_reserved_keys_rejected(void **state)
 {
     (void)state;
     assert_conf_error(BASE "shadow: {}\n", "t.yaml:6:1: unknown key \"shadow\" in top level");
-    assert_conf_error(BASE "store: x\n", "t.yaml:6:1: unknown key \"store\" in top level");
-    assert_conf_error(ROUTE_HEAD "  - name: r\n    to: a\n    migrate: {}\n",
-                      "t.yaml:6:5: unknown key \"migrate\" in route \"r\"");
+    assert_conf_error(ROUTE_HEAD "  - name: r\n    to: a\n    shadow: {}\n",
+                      "t.yaml:6:5: unknown key \"shadow\" in route \"r\"");
 }
 
 static void test_conf_error_unknown_nested_keys(void **state)
@@ -813,6 +817,792 @@ static void test_conf_dump_json_defaults(void **state)
     fx_conf_unref(c);
 }
 
+/* ---- migrate section ---------------------------------------------------- */
+
+/* Migrate tests: the route's migrate mapping holds the lines from line 7 on,
+ * its keys at column 7. */
+#define MIG_UP                                                                            \
+    "upstreams: {a: {servers: [\"127.0.0.1:3000\"]}, b: {servers: [\"127.0.0.1:4000\"]}," \
+    " c: {servers: [\"127.0.0.1:5000\"]}}\n"
+#define MIG_HEAD BASE_LISTEN MIG_UP "routes:\n  - name: r\n    to: a\n    migrate:\n"
+
+static const char migrate_full[] =
+    MIG_HEAD "      to: b\n"
+             "      weight: 12.5%\n"
+             "      sticky: header:X-User-Id\n"
+             "      ramp: {steps: [0.01%, 5%, 25%, 50%, 100%], interval: 10m}\n"
+             "      guard: {max_error_rate_increase: 0.5%, max_p99_ratio: 1.25, min_requests: 50,\n"
+             "              window: 30s, rollback_factor: 3}\n"
+             "      override:\n"
+             "        header: X-Ficus-Target\n"
+             "        from: [\"127.0.0.1/32\", \"10.0.0.0/8\", \"::1/128\", \"192.168.1.7\",\n"
+             "               \"2001:db8::/32\", \"0.0.0.0/0\"]\n";
+
+static void check_cidr(const struct fx_cidr *b, int family, const char *addr, unsigned int prefix)
+{
+    unsigned char want[16] = { 0 };
+    assert_int_equal(b->family, family);
+    assert_int_equal(inet_pton(family, addr, want), 1);
+    assert_memory_equal(b->addr, want, family == AF_INET ? 4 : 16);
+    assert_int_equal(b->prefix, prefix);
+}
+
+static void test_conf_migrate_full(void **state)
+{
+    (void)state;
+    struct fx_conf *c = load_ok(migrate_full);
+    const struct fx_conf_route *r = &c->routes[0];
+    const struct fx_conf_migrate *m = r->migrate;
+    assert_non_null(m);
+    assert_ptr_equal(r->to, &c->upstreams[0]);
+    assert_string_equal(m->to_name, "b");
+    assert_ptr_equal(m->to, &c->upstreams[1]);
+    assert_int_equal(m->line, 7);
+    assert_int_equal(m->weight_bp, 1250);
+    assert_int_equal(m->sticky, FX_STICKY_HEADER);
+    assert_string_equal(m->sticky_name, "X-User-Id");
+    static const uint32_t steps[] = { 1, 500, 2500, 5000, 10000 };
+    assert_int_equal(m->nsteps, 5);
+    assert_memory_equal(m->steps_bp, steps, sizeof(steps));
+    assert_int_equal(m->ramp_interval_ms, 600000);
+    assert_int_equal(m->guard_max_err_increase_bp, 50);
+    assert_true(m->guard_max_p99_ratio == 1.25);
+    assert_int_equal(m->guard_min_requests, 50);
+    assert_int_equal(m->guard_window_ms, 30000);
+    assert_true(m->guard_rollback_factor == 3.0);
+    assert_string_equal(m->override_header, "X-Ficus-Target");
+    assert_int_equal(m->noverride_from, 6);
+    check_cidr(&m->override_from[0], AF_INET, "127.0.0.1", 32);
+    check_cidr(&m->override_from[1], AF_INET, "10.0.0.0", 8);
+    check_cidr(&m->override_from[2], AF_INET6, "::1", 128);
+    check_cidr(&m->override_from[3], AF_INET, "192.168.1.7", 32);
+    check_cidr(&m->override_from[4], AF_INET6, "2001:db8::", 32);
+    check_cidr(&m->override_from[5], AF_INET, "0.0.0.0", 0);
+    assert_int_equal(strlen(m->fingerprint), 64);
+    assert_int_equal(strspn(m->fingerprint, "0123456789abcdef"), 64);
+    fx_conf_unref(c);
+}
+
+static void test_conf_migrate_defaults(void **state)
+{
+    (void)state;
+    struct fx_conf *c = load_ok(MIG_HEAD "      to: c\n"
+                                         "  - {name: plain, to: b}\n");
+    const struct fx_conf_migrate *m = c->routes[0].migrate;
+    assert_non_null(m);
+    assert_ptr_equal(m->to, &c->upstreams[2]);
+    assert_int_equal(m->weight_bp, 0);
+    assert_int_equal(m->sticky, FX_STICKY_NONE);
+    assert_null(m->sticky_name);
+    assert_null(m->steps_bp);
+    assert_int_equal(m->nsteps, 0);
+    assert_int_equal(m->ramp_interval_ms, 0);
+    assert_int_equal(m->guard_max_err_increase_bp, 100);
+    assert_true(m->guard_max_p99_ratio == 1.5);
+    assert_int_equal(m->guard_min_requests, 200);
+    assert_int_equal(m->guard_window_ms, 300000);
+    assert_true(m->guard_rollback_factor == 2.0);
+    assert_null(m->override_header);
+    assert_null(m->override_from);
+    assert_int_equal(m->noverride_from, 0);
+    assert_null(c->routes[1].migrate);
+    fx_conf_unref(c);
+    /* An override without `from` lets nobody pin a side. */
+    c = load_ok(MIG_HEAD "      to: b\n      override: {header: X-T}\n");
+    assert_string_equal(c->routes[0].migrate->override_header, "X-T");
+    assert_int_equal(c->routes[0].migrate->noverride_from, 0);
+    fx_conf_unref(c);
+}
+
+static void test_conf_migrate_sticky_and_weights(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *sticky;
+        enum fx_sticky kind;
+        const char *name;
+    } sticky[] = {
+        { "header:X-User-Id", FX_STICKY_HEADER, "X-User-Id" },
+        { "cookie:session_id", FX_STICKY_COOKIE, "session_id" },
+        { "query:user[id]", FX_STICKY_QUERY, "user[id]" },
+        { "ip", FX_STICKY_IP, NULL },
+    };
+    char yaml[1024];
+    for (size_t i = 0; i < sizeof(sticky) / sizeof(sticky[0]); i++) {
+        (void)snprintf(yaml, sizeof(yaml), MIG_HEAD "      to: b\n      sticky: \"%s\"\n",
+                       sticky[i].sticky);
+        struct fx_conf *c = load_ok(yaml);
+        const struct fx_conf_migrate *m = c->routes[0].migrate;
+        assert_int_equal(m->sticky, sticky[i].kind);
+        if (sticky[i].name == NULL)
+            assert_null(m->sticky_name);
+        else
+            assert_string_equal(m->sticky_name, sticky[i].name);
+        fx_conf_unref(c);
+    }
+    static const struct {
+        const char *text;
+        uint32_t bp;
+    } weights[] = {
+        { "0%", 0 },          { "0.01%", 1 },  { "0.1%", 10 },     { "5%", 500 },
+        { "12.5%", 1250 },    { "25%", 2500 }, { "99.99%", 9999 }, { "100%", 10000 },
+        { "100.00%", 10000 }, { "007%", 700 },
+    };
+    for (size_t i = 0; i < sizeof(weights) / sizeof(weights[0]); i++) {
+        (void)snprintf(yaml, sizeof(yaml), MIG_HEAD "      to: b\n      weight: \"%s\"\n",
+                       weights[i].text);
+        struct fx_conf *c = load_ok(yaml);
+        if (c->routes[0].migrate->weight_bp != weights[i].bp)
+            fail_msg("weight %s gave %u bp", weights[i].text, c->routes[0].migrate->weight_bp);
+        fx_conf_unref(c);
+    }
+}
+
+static void test_conf_error_migrate_to(void **state)
+{
+    (void)state;
+    assert_conf_error(MIG_HEAD "      to: ordrs\n",
+                      "t.yaml:7:11: route \"r\": migrate.to: upstream \"ordrs\" is not defined");
+    assert_conf_error(MIG_HEAD "      to: a\n",
+                      "t.yaml:7:11: route \"r\": migrate.to: must differ from the route's to "
+                      "(\"a\")");
+    /* `to` after `migrate` in the route: the check waits for the whole route. */
+    assert_conf_error(BASE_LISTEN MIG_UP "routes:\n  - name: r\n    migrate: {to: b}\n    to: b\n",
+                      "t.yaml:5:19: route \"r\": migrate.to: must differ from the route's to "
+                      "(\"b\")");
+    assert_conf_error(MIG_HEAD "      weight: 5%\n",
+                      "t.yaml:7:7: missing required key \"to\" in route \"r\" migrate");
+    assert_conf_error(MIG_HEAD "      to: [b]\n",
+                      "t.yaml:7:11: route \"r\": migrate.to: expected a string, got a list");
+    assert_conf_error(MIG_HEAD "      to: b\n      split: 5%\n",
+                      "t.yaml:8:7: unknown key \"split\" in route \"r\" migrate");
+    assert_conf_error(ROUTE_HEAD "  - name: r\n    to: a\n    migrate: 5%\n",
+                      "t.yaml:6:14: route \"r\": migrate: expected a mapping, got \"5%\"");
+    assert_conf_error(ROUTE_HEAD "  - name: r\n    to: a\n    migrate:\n",
+                      "t.yaml:6:13: route \"r\": migrate: expected a mapping, got null");
+}
+
+static void test_conf_error_migrate_weight(void **state)
+{
+    (void)state;
+    assert_conf_error(MIG_HEAD "      to: b\n      weight: 5\n",
+                      "t.yaml:8:15: route \"r\": migrate.weight: invalid percentage \"5\": "
+                      "expected a value like 5% or 0.25%");
+    static const char *const bad[] = { "0.001%", "-1%",  "5 %",  ".5%", "5.%",
+                                       "5%%",    "0x5%", "1e2%", "%",   "5%x" };
+    char yaml[512];
+    char want[256];
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        (void)snprintf(yaml, sizeof(yaml), MIG_HEAD "      to: b\n      weight: \"%s\"\n", bad[i]);
+        (void)snprintf(want, sizeof(want),
+                       "t.yaml:8:15: route \"r\": migrate.weight: invalid percentage \"%s\": "
+                       "expected a value like 5%% or 0.25%%",
+                       bad[i]);
+        assert_conf_error(yaml, want);
+    }
+    assert_conf_error(MIG_HEAD "      to: b\n      weight: 100.01%\n",
+                      "t.yaml:8:15: route \"r\": migrate.weight: 100.01% is out of range "
+                      "0%..100%");
+    assert_conf_error(MIG_HEAD "      to: b\n      weight: 99999999999999999999%\n",
+                      "t.yaml:8:15: route \"r\": migrate.weight: invalid percentage "
+                      "\"99999999999999999999%\": expected a value like 5% or 0.25%");
+    assert_conf_error(MIG_HEAD "      to: b\n      weight: 18446744073709551615%\n",
+                      "t.yaml:8:15: route \"r\": migrate.weight: 18446744073709551615% is out of "
+                      "range 0%..100%");
+}
+
+static void test_conf_error_migrate_sticky(void **state)
+{
+    (void)state;
+    assert_conf_error(MIG_HEAD "      to: b\n      sticky: user\n",
+                      "t.yaml:8:15: route \"r\": migrate.sticky: expected header:NAME, "
+                      "cookie:NAME, query:NAME or ip, got \"user\"");
+    assert_conf_error(MIG_HEAD "      to: b\n      sticky: IP\n",
+                      "t.yaml:8:15: route \"r\": migrate.sticky: expected header:NAME, "
+                      "cookie:NAME, query:NAME or ip, got \"IP\"");
+    assert_conf_error(MIG_HEAD "      to: b\n      sticky: \"header:X User\"\n",
+                      "t.yaml:8:15: route \"r\": migrate.sticky: invalid header name \"X User\"");
+    assert_conf_error(MIG_HEAD "      to: b\n      sticky: \"cookie:\"\n",
+                      "t.yaml:8:15: route \"r\": migrate.sticky: invalid cookie name \"\"");
+    assert_conf_error(MIG_HEAD "      to: b\n      sticky: \"query:a&b\"\n",
+                      "t.yaml:8:15: route \"r\": migrate.sticky: invalid query parameter name "
+                      "\"a&b\"");
+}
+
+static void test_conf_error_migrate_ramp(void **state)
+{
+    (void)state;
+    assert_conf_error(MIG_HEAD "      to: b\n      ramp: {steps: [1%, 50%, 25%], interval: 1m}\n",
+                      "t.yaml:8:31: route \"r\": migrate.ramp.steps: steps must increase (25% "
+                      "after 50%)");
+    assert_conf_error(MIG_HEAD "      to: b\n      ramp: {steps: [5%, 5.0%], interval: 1m}\n",
+                      "t.yaml:8:26: route \"r\": migrate.ramp.steps: steps must increase (5.0% "
+                      "after 5%)");
+    assert_conf_error(MIG_HEAD "      to: b\n      ramp: {steps: [0%], interval: 1m}\n",
+                      "t.yaml:8:22: route \"r\": migrate.ramp.steps[0]: 0% is out of range "
+                      "0.01%..100%");
+    assert_conf_error(MIG_HEAD "      to: b\n      ramp: {steps: [5%, half], interval: 1m}\n",
+                      "t.yaml:8:26: route \"r\": migrate.ramp.steps[1]: invalid percentage "
+                      "\"half\": expected a value like 5% or 0.25%");
+    assert_conf_error(MIG_HEAD "      to: b\n      ramp: {steps: [], interval: 1m}\n",
+                      "t.yaml:8:21: route \"r\": migrate.ramp.steps: at least one step is "
+                      "required");
+    assert_conf_error(MIG_HEAD "      to: b\n      ramp: {steps: 5%, interval: 1m}\n",
+                      "t.yaml:8:21: route \"r\": migrate.ramp.steps: expected a list of "
+                      "percentages, got \"5%\"");
+    assert_conf_error(MIG_HEAD "      to: b\n      ramp: {steps: [5%]}\n",
+                      "t.yaml:8:13: missing required key \"interval\" in route \"r\" "
+                      "migrate.ramp");
+    assert_conf_error(MIG_HEAD "      to: b\n      ramp: {interval: 1m}\n",
+                      "t.yaml:8:13: missing required key \"steps\" in route \"r\" migrate.ramp");
+    assert_conf_error(MIG_HEAD "      to: b\n      ramp: {steps: [5%], interval: 50ms}\n",
+                      "t.yaml:8:37: route \"r\": migrate.ramp.interval: 50ms is out of range "
+                      "100ms..168h");
+    assert_conf_error(MIG_HEAD "      to: b\n      ramp: {steps: [5%], interval: 1m, jitter: 1s}\n",
+                      "t.yaml:8:41: unknown key \"jitter\" in route \"r\" migrate.ramp");
+    assert_conf_error(MIG_HEAD "      to: b\n      ramp: [5%]\n",
+                      "t.yaml:8:13: route \"r\": migrate.ramp: expected a mapping, got a list");
+}
+
+static void test_conf_error_migrate_guard(void **state)
+{
+    (void)state;
+    assert_conf_error(MIG_HEAD "      to: b\n      guard: {max_p99_ratio: 1.0}\n",
+                      "t.yaml:8:30: route \"r\": migrate.guard.max_p99_ratio: 1.0 is out of range: "
+                      "expected more than 1 and at most 100");
+    assert_conf_error(MIG_HEAD "      to: b\n      guard: {max_p99_ratio: 100.5}\n",
+                      "t.yaml:8:30: route \"r\": migrate.guard.max_p99_ratio: 100.5 is out of "
+                      "range: expected more than 1 and at most 100");
+    assert_conf_error(MIG_HEAD "      to: b\n      guard: {max_p99_ratio: fast}\n",
+                      "t.yaml:8:30: route \"r\": migrate.guard.max_p99_ratio: expected a number "
+                      "like 1.5, got \"fast\"");
+    assert_conf_error(MIG_HEAD "      to: b\n      guard: {max_p99_ratio: 1.0001}\n",
+                      "t.yaml:8:30: route \"r\": migrate.guard.max_p99_ratio: expected a number "
+                      "like 1.5, got \"1.0001\"");
+    assert_conf_error(MIG_HEAD "      to: b\n      guard: {rollback_factor: 0.5}\n",
+                      "t.yaml:8:32: route \"r\": migrate.guard.rollback_factor: 0.5 is out of "
+                      "range 1..100");
+    assert_conf_error(MIG_HEAD "      to: b\n      guard: {min_requests: 0}\n",
+                      "t.yaml:8:29: route \"r\": migrate.guard.min_requests: 0 is out of range "
+                      "1..1000000000");
+    assert_conf_error(MIG_HEAD "      to: b\n      guard: {window: 500ms}\n",
+                      "t.yaml:8:23: route \"r\": migrate.guard.window: 500ms is out of range "
+                      "1s..24h");
+    assert_conf_error(MIG_HEAD "      to: b\n      guard: {max_error_rate_increase: 1}\n",
+                      "t.yaml:8:40: route \"r\": migrate.guard.max_error_rate_increase: invalid "
+                      "percentage \"1\": expected a value like 5% or 0.25%");
+    assert_conf_error(MIG_HEAD "      to: b\n      guard: {p99: 2}\n",
+                      "t.yaml:8:15: unknown key \"p99\" in route \"r\" migrate.guard");
+}
+
+static void test_conf_error_migrate_override(void **state)
+{
+    (void)state;
+    assert_conf_error(MIG_HEAD "      to: b\n      override: {from: [\"127.0.0.1/32\"]}\n",
+                      "t.yaml:8:17: missing required key \"header\" in route \"r\" "
+                      "migrate.override");
+    assert_conf_error(MIG_HEAD "      to: b\n"
+                               "      override: {header: X-T, from: [\"127.0.0.1/32\", "
+                               "\"10.0.0.1/8\"]}\n",
+                      "t.yaml:8:54: route \"r\": migrate.override.from[1]: invalid CIDR "
+                      "\"10.0.0.1/8\": host bits set");
+    static const struct {
+        const char *cidr;
+        const char *why;
+    } bad[] = {
+        { "10.0.0.0/33", "prefix length must be 0..32" },
+        { "::1/129", "prefix length must be 0..128" },
+        { "::1/127", "host bits set" },
+        { "10.0.0.128/25", "" },
+        { "10.0.0.64/25", "host bits set" },
+        { "2001:db8::1/64", "host bits set" },
+        { "bogus", "expected an address block like 10.0.0.0/8 or ::1/128" },
+        { "10.0.0.0/", "expected an address block like 10.0.0.0/8 or ::1/128" },
+        { "/8", "expected an address block like 10.0.0.0/8 or ::1/128" },
+        { "10.0.0/8", "expected an address block like 10.0.0.0/8 or ::1/128" },
+        { "10.0.0.0/-8", "expected an address block like 10.0.0.0/8 or ::1/128" },
+        { "[::1]/128", "expected an address block like 10.0.0.0/8 or ::1/128" },
+        { "fe80::1%eth0/128", "expected an address block like 10.0.0.0/8 or ::1/128" },
+    };
+    char yaml[512];
+    char want[256];
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        (void)snprintf(yaml, sizeof(yaml),
+                       MIG_HEAD "      to: b\n      override: {header: X-T, from: [\"%s\"]}\n",
+                       bad[i].cidr);
+        if (bad[i].why[0] == '\0') {
+            fx_conf_unref(load_ok(yaml));
+            continue;
+        }
+        (void)snprintf(
+            want, sizeof(want),
+            "t.yaml:8:38: route \"r\": migrate.override.from[0]: invalid CIDR \"%s\": %s",
+            bad[i].cidr, bad[i].why);
+        assert_conf_error(yaml, want);
+    }
+    assert_conf_error(MIG_HEAD "      to: b\n      override: {header: X-T, from: \"10.0.0.0/8\"}\n",
+                      "t.yaml:8:37: route \"r\": migrate.override.from: expected a list of address "
+                      "blocks, got \"10.0.0.0/8\"");
+    assert_conf_error(MIG_HEAD "      to: b\n      override: {header: \"X T\"}\n",
+                      "t.yaml:8:26: route \"r\": migrate.override.header: invalid header name "
+                      "\"X T\"");
+    assert_conf_error(MIG_HEAD "      to: b\n      override: {header: X-T, users: [a]}\n",
+                      "t.yaml:8:31: unknown key \"users\" in route \"r\" migrate.override");
+}
+
+/* ---- fingerprint -------------------------------------------------------- */
+
+static void sha256_hex(const char *text, char out[65])
+{
+    unsigned char md[32];
+    unsigned int len = 0;
+    assert_int_equal(EVP_Digest(text, strlen(text), md, &len, EVP_sha256(), NULL), 1);
+    assert_int_equal(len, 32);
+    for (unsigned int i = 0; i < len; i++)
+        (void)snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+/* Fingerprint of route r with the given migrate body (after MIG_HEAD). */
+static void fingerprint_of(const char *body, char out[65])
+{
+    char yaml[2048];
+    (void)snprintf(yaml, sizeof(yaml), "%s%s", MIG_HEAD, body);
+    struct fx_conf *c = load_ok(yaml);
+    memcpy(out, c->routes[0].migrate->fingerprint, 65);
+    fx_conf_unref(c);
+}
+
+static void test_conf_migrate_fingerprint_canonical(void **state)
+{
+    (void)state;
+    static const char *const same[] = {
+        "      to: b\n"
+        "      weight: 5%\n"
+        "      sticky: header:X-User-Id\n"
+        "      ramp: {steps: [1%, 5%, 25%, 50%, 100%], interval: 10m}\n"
+        "      override: {header: X-Ficus-Target, from: [\"127.0.0.1/32\", \"10.0.0.0/8\", "
+        "\"::1/128\"]}\n",
+        /* Other order, flow and block mixed, comments, other spellings of the
+         * same values, defaults written out. */
+        "      # the new orders service\n"
+        "      override:\n"
+        "        from:\n"
+        "          - 127.0.0.1     # a bare address is a /32\n"
+        "          - \"10.0.0.0/8\"\n"
+        "          - \"0:0::0001\"\n"
+        "        header: \"X-Ficus-Target\"\n"
+        "      guard: {window: 300s, rollback_factor: 2.000, max_p99_ratio: 1.50,\n"
+        "              min_requests: 200, max_error_rate_increase: 1.00%}\n"
+        "      ramp:\n"
+        "        interval: 600s\n"
+        "        steps: [1.0%, 5.00%, 25%, \"50%\", 100%]\n"
+        "      sticky: 'header:X-User-Id'\n"
+        "      weight: 5.00%\n"
+        "      to: \"b\"\n",
+    };
+    char want[65];
+    char got[65];
+    sha256_hex("to=b;weight=500;sticky=1:X-User-Id;steps=100,500,2500,5000,10000;interval=600000;"
+               "guard=100,1.5,200,300000,2;override=X-Ficus-Target:127.0.0.1/32,10.0.0.0/8,::1/128",
+               want);
+    for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+        fingerprint_of(same[i], got);
+        assert_string_equal(got, want);
+    }
+    fingerprint_of("      to: b\n", got);
+    sha256_hex("to=b;weight=0;sticky=0:;steps=;interval=0;guard=100,1.5,200,300000,2;override=",
+               want);
+    assert_string_equal(got, want);
+}
+
+static void test_conf_migrate_fingerprint_changes(void **state)
+{
+    (void)state;
+    /* Each body differs from the first in exactly one value. */
+    static const char *const bodies[] = {
+        "      {to: b, weight: 5%, sticky: header:X-U, ramp: {steps: [5%], interval: 1m},"
+        " override: {header: X-T, from: [10.0.0.0/8]}}\n",
+        "      {to: c, weight: 5%, sticky: header:X-U, ramp: {steps: [5%], interval: 1m},"
+        " override: {header: X-T, from: [10.0.0.0/8]}}\n",
+        "      {to: b, weight: 5.01%, sticky: header:X-U, ramp: {steps: [5%], interval: 1m},"
+        " override: {header: X-T, from: [10.0.0.0/8]}}\n",
+        "      {to: b, weight: 5%, sticky: cookie:X-U, ramp: {steps: [5%], interval: 1m},"
+        " override: {header: X-T, from: [10.0.0.0/8]}}\n",
+        "      {to: b, weight: 5%, sticky: header:X-V, ramp: {steps: [5%], interval: 1m},"
+        " override: {header: X-T, from: [10.0.0.0/8]}}\n",
+        "      {to: b, weight: 5%, sticky: ip, ramp: {steps: [5%], interval: 1m},"
+        " override: {header: X-T, from: [10.0.0.0/8]}}\n",
+        "      {to: b, weight: 5%, ramp: {steps: [5%], interval: 1m},"
+        " override: {header: X-T, from: [10.0.0.0/8]}}\n",
+        "      {to: b, weight: 5%, sticky: header:X-U, ramp: {steps: [5%, 6%], interval: 1m},"
+        " override: {header: X-T, from: [10.0.0.0/8]}}\n",
+        "      {to: b, weight: 5%, sticky: header:X-U, ramp: {steps: [4%], interval: 1m},"
+        " override: {header: X-T, from: [10.0.0.0/8]}}\n",
+        "      {to: b, weight: 5%, sticky: header:X-U, ramp: {steps: [5%], interval: 61s},"
+        " override: {header: X-T, from: [10.0.0.0/8]}}\n",
+        "      {to: b, weight: 5%, sticky: header:X-U,"
+        " override: {header: X-T, from: [10.0.0.0/8]}}\n",
+        "      {to: b, weight: 5%, sticky: header:X-U, ramp: {steps: [5%], interval: 1m},"
+        " guard: {max_error_rate_increase: 2%}, override: {header: X-T, from: [10.0.0.0/8]}}\n",
+        "      {to: b, weight: 5%, sticky: header:X-U, ramp: {steps: [5%], interval: 1m},"
+        " guard: {max_p99_ratio: 1.501}, override: {header: X-T, from: [10.0.0.0/8]}}\n",
+        "      {to: b, weight: 5%, sticky: header:X-U, ramp: {steps: [5%], interval: 1m},"
+        " guard: {min_requests: 201}, override: {header: X-T, from: [10.0.0.0/8]}}\n",
+        "      {to: b, weight: 5%, sticky: header:X-U, ramp: {steps: [5%], interval: 1m},"
+        " guard: {window: 6m}, override: {header: X-T, from: [10.0.0.0/8]}}\n",
+        "      {to: b, weight: 5%, sticky: header:X-U, ramp: {steps: [5%], interval: 1m},"
+        " guard: {rollback_factor: 2.5}, override: {header: X-T, from: [10.0.0.0/8]}}\n",
+        "      {to: b, weight: 5%, sticky: header:X-U, ramp: {steps: [5%], interval: 1m},"
+        " override: {header: X-S, from: [10.0.0.0/8]}}\n",
+        "      {to: b, weight: 5%, sticky: header:X-U, ramp: {steps: [5%], interval: 1m},"
+        " override: {header: X-T, from: [10.0.0.0/9]}}\n",
+        "      {to: b, weight: 5%, sticky: header:X-U, ramp: {steps: [5%], interval: 1m},"
+        " override: {header: X-T, from: [10.0.0.0/8, \"::1\"]}}\n",
+        "      {to: b, weight: 5%, sticky: header:X-U, ramp: {steps: [5%], interval: 1m},"
+        " override: {header: X-T}}\n",
+        "      {to: b, weight: 5%, sticky: header:X-U, ramp: {steps: [5%], interval: 1m}}\n",
+    };
+    enum {
+        N = sizeof(bodies) / sizeof(bodies[0])
+    };
+    char fp[N][65];
+    for (size_t i = 0; i < N; i++)
+        fingerprint_of(bodies[i], fp[i]);
+    for (size_t i = 0; i < N; i++) {
+        for (size_t j = i + 1; j < N; j++) {
+            if (strcmp(fp[i], fp[j]) == 0)
+                fail_msg("bodies %zu and %zu have the same fingerprint", i, j);
+        }
+    }
+    /* The route around the section does not take part. */
+    char other[65];
+    struct fx_conf *c = load_ok(BASE_LISTEN MIG_UP "routes:\n  - name: other\n"
+                                                   "    match: {path_prefix: /x}\n    to: c\n"
+                                                   "    migrate:\n" /* same as bodies[0] */
+                                                   "      {to: b, weight: 5%, sticky: header:X-U,"
+                                                   " ramp: {steps: [5%], interval: 1m},"
+                                                   " override: {header: X-T, from: "
+                                                   "[10.0.0.0/8]}}\n");
+    memcpy(other, c->routes[0].migrate->fingerprint, sizeof(other));
+    fx_conf_unref(c);
+    assert_string_equal(other, fp[0]);
+}
+
+/* ---- store -------------------------------------------------------------- */
+
+static struct fx_conf *load_named(const char *name, const char *yaml)
+{
+    struct fx_conf *c = NULL;
+    struct fx_err err = { 0 };
+    int rc = fx_conf_load_string(name, yaml, strlen(yaml), &c, &err);
+    if (rc != 0)
+        print_message("unexpected error: %s\n", err.msg);
+    assert_int_equal(rc, 0);
+    return c;
+}
+
+static void test_conf_store_paths(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *conf;
+        const char *store;
+        const char *want;
+    } cases[] = {
+        { "t.yaml", NULL, "ficus.db" },
+        { "/etc/ficus/ficus.yaml", NULL, "/etc/ficus/ficus.db" },
+        { "conf/ficus.yaml", NULL, "conf/ficus.db" },
+        { "/ficus.yaml", NULL, "/ficus.db" },
+        { "/etc/ficus/ficus.yaml", "sqlite:data/f.db", "/etc/ficus/data/f.db" },
+        { "/etc/ficus/ficus.yaml", "sqlite:/var/lib/ficus/ficus.db", "/var/lib/ficus/ficus.db" },
+        { "conf/ficus.yaml", "sqlite:../state.db", "conf/../state.db" },
+        { "t.yaml", "sqlite:state.db", "state.db" },
+    };
+    char yaml[512];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (cases[i].store == NULL)
+            (void)snprintf(yaml, sizeof(yaml), "%s", BASE);
+        else
+            (void)snprintf(yaml, sizeof(yaml), BASE "store: \"%s\"\n", cases[i].store);
+        struct fx_conf *c = load_named(cases[i].conf, yaml);
+        assert_string_equal(c->store_path, cases[i].want);
+        fx_conf_unref(c);
+    }
+}
+
+static void test_conf_error_store(void **state)
+{
+    (void)state;
+    assert_conf_error(BASE "store: postgres://db.internal/ficus\n",
+                      "t.yaml:6:8: store: unsupported scheme \"postgres:\": only sqlite:PATH");
+    assert_conf_error(BASE "store: SQLITE:x.db\n",
+                      "t.yaml:6:8: store: unsupported scheme \"SQLITE:\": only sqlite:PATH");
+    assert_conf_error(BASE "store: ficus.db\n",
+                      "t.yaml:6:8: store: expected sqlite:PATH, got \"ficus.db\"");
+    assert_conf_error(BASE "store: /var/lib/ficus.db\n",
+                      "t.yaml:6:8: store: expected sqlite:PATH, got \"/var/lib/ficus.db\"");
+    assert_conf_error(BASE "store: \"sqlite:\"\n",
+                      "t.yaml:6:8: store: expected sqlite:PATH, got \"sqlite:\"");
+    assert_conf_error(BASE "store: sqlite:/var/lib/\n",
+                      "t.yaml:6:8: store: \"sqlite:/var/lib/\" names a directory, not a database "
+                      "file");
+    assert_conf_error(BASE "store: [sqlite:x]\n",
+                      "t.yaml:6:8: store: expected a string, got a list");
+}
+
+/* ---- files in a temporary directory ------------------------------------- */
+
+struct tmpdir {
+    char path[64];
+};
+
+static struct tmpdir tmpdir_make(void)
+{
+    struct tmpdir d;
+    (void)snprintf(d.path, sizeof(d.path), "/tmp/ficus-conf-test-XXXXXX");
+    assert_non_null(mkdtemp(d.path));
+    return d;
+}
+
+static void tmpdir_write(const struct tmpdir *d, const char *name, const char *text)
+{
+    char path[128];
+    (void)snprintf(path, sizeof(path), "%s/%s", d->path, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
+    assert_int_equal(fclose(f), 0);
+}
+
+static void tmpdir_remove(const struct tmpdir *d, const char *const *names, size_t n)
+{
+    char path[128];
+    for (size_t i = 0; i < n; i++) {
+        (void)snprintf(path, sizeof(path), "%s/%s", d->path, names[i]);
+        (void)unlink(path);
+    }
+    assert_int_equal(rmdir(d->path), 0);
+}
+
+/* A configuration whose line 2 is `admin: {..., token_file: FILE}`, FILE at column 44. */
+static int load_with_tokens(const struct tmpdir *d, const char *token_file, struct fx_conf **c,
+                            struct fx_err *err)
+{
+    char yaml[512];
+    char conf[128];
+    (void)snprintf(yaml, sizeof(yaml),
+                   BASE_LISTEN "admin: {listen: \"127.0.0.1:0\", token_file: %s}\n" BASE_UP BASE_RT,
+                   token_file);
+    tmpdir_write(d, "ficus.yaml", yaml);
+    (void)snprintf(conf, sizeof(conf), "%s/ficus.yaml", d->path);
+    return fx_conf_load(conf, c, err);
+}
+
+static void test_conf_load_file_store_default(void **state)
+{
+    (void)state;
+    struct tmpdir d = tmpdir_make();
+    tmpdir_write(&d, "ficus.yaml", BASE "store: sqlite:state/ficus.db\n");
+    char conf[128];
+    char want[128];
+    (void)snprintf(conf, sizeof(conf), "%s/ficus.yaml", d.path);
+    struct fx_conf *c = NULL;
+    struct fx_err err = { 0 };
+    assert_int_equal(fx_conf_load(conf, &c, &err), 0);
+    (void)snprintf(want, sizeof(want), "%s/state/ficus.db", d.path);
+    assert_string_equal(c->store_path, want);
+    fx_conf_unref(c);
+    tmpdir_write(&d, "ficus.yaml", BASE);
+    assert_int_equal(fx_conf_load(conf, &c, &err), 0);
+    (void)snprintf(want, sizeof(want), "%s/ficus.db", d.path);
+    assert_string_equal(c->store_path, want);
+    assert_int_equal(c->nadmin_tokens, 0);
+    assert_null(c->admin_token_file);
+    fx_conf_unref(c);
+    static const char *const names[] = { "ficus.yaml" };
+    tmpdir_remove(&d, names, 1);
+}
+
+/* The dump names the token file and counts the tokens, never shows them. */
+static void check_dump_hides_tokens(const struct fx_conf *c)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    assert_int_equal(fx_conf_dump_json(c, f), 0);
+    assert_int_equal(fclose(f), 0);
+    for (size_t i = 0; i < c->nadmin_tokens; i++)
+        assert_null(strstr(text, c->admin_tokens[i]));
+    json_t *root = json_loadb(text, len, 0, NULL);
+    assert_non_null(root);
+    json_t *admin = json_object_get(root, "admin");
+    assert_string_equal(json_string_value(json_object_get(admin, "token_file")),
+                        c->admin_token_file);
+    assert_int_equal(json_integer_value(json_object_get(admin, "token_count")), c->nadmin_tokens);
+    json_decref(root);
+    free(text);
+}
+
+static void test_conf_admin_tokens(void **state)
+{
+    (void)state;
+    struct tmpdir d = tmpdir_make();
+    tmpdir_write(&d, "admin.token",
+                 "# Ficus admin tokens\n"
+                 "\n"
+                 "ops:0123456789abcdef\n"
+                 "  ci : tok-ci-0123456789ABCDEF  \r\n"
+                 "\t# indented comment\n"
+                 "bare-token-0123456789\n"
+                 "deploy.bot_2:with:colons:0123456789");
+    struct fx_conf *c = NULL;
+    struct fx_err err = { 0 };
+    int rc = load_with_tokens(&d, "admin.token", &c, &err);
+    if (rc != 0)
+        fail_msg("%s", err.msg);
+    assert_string_equal(c->admin_token_file, "admin.token");
+    assert_int_equal(c->nadmin_tokens, 4);
+    check_dump_hides_tokens(c);
+    static const char *const names[] = { "ops", "ci", "admin", "deploy.bot_2" };
+    static const char *const tokens[] = { "0123456789abcdef", "tok-ci-0123456789ABCDEF",
+                                          "bare-token-0123456789", "with:colons:0123456789" };
+    for (size_t i = 0; i < 4; i++) {
+        assert_string_equal(c->admin_token_names[i], names[i]);
+        assert_string_equal(c->admin_tokens[i], tokens[i]);
+    }
+    fx_conf_unref(c);
+    /* An absolute path is used as written. */
+    char abs[128];
+    (void)snprintf(abs, sizeof(abs), "%s/admin.token", d.path);
+    assert_int_equal(load_with_tokens(&d, abs, &c, &err), 0);
+    assert_string_equal(c->admin_token_file, abs);
+    assert_int_equal(c->nadmin_tokens, 4);
+    fx_conf_unref(c);
+    static const char *const files[] = { "ficus.yaml", "admin.token" };
+    tmpdir_remove(&d, files, 2);
+}
+
+/* Load with a token file holding `text`; the error must be `cause` after
+ * `CONF:2:44: admin.token_file: "DIR/admin.token" ` and never show `secret`. */
+static void assert_token_error(const struct tmpdir *d, const char *text, const char *cause,
+                               const char *secret)
+{
+    char want[512];
+    tmpdir_write(d, "admin.token", text);
+    struct fx_conf *c = NULL;
+    struct fx_err err = { 0 };
+    assert_int_equal(load_with_tokens(d, "admin.token", &c, &err), FX_ECONF);
+    assert_null(c);
+    (void)snprintf(want, sizeof(want),
+                   "%s/ficus.yaml:2:44: admin.token_file: \"%s/admin.token\" %s", d->path, d->path,
+                   cause);
+    assert_string_equal(err.msg, want);
+    if (secret != NULL)
+        assert_null(strstr(err.msg, secret));
+}
+
+static void test_conf_error_admin_tokens(void **state)
+{
+    (void)state;
+    struct tmpdir d = tmpdir_make();
+    assert_token_error(&d, "ops:short-token\n",
+                       "line 1: token for \"ops\" is shorter than 16 characters", "short-token");
+    assert_token_error(&d, "# x\n0123456789abcde\n",
+                       "line 2: token for \"admin\" is shorter than 16 characters", "0123456789");
+    assert_token_error(&d, "ops:\n", "line 1: token for \"ops\" is shorter than 16 characters",
+                       NULL);
+    assert_token_error(&d, "# only comments\n\n   \n", "holds no token", NULL);
+    assert_token_error(&d, "", "holds no token", NULL);
+    assert_token_error(&d, "bad name:0123456789abcdef0\n",
+                       "line 1: invalid token name before ':' (use 1 to 32 letters, digits, '-', "
+                       "'_' or '.')",
+                       "0123456789abcdef0");
+    assert_token_error(&d, "abcdefghijklmnopqrstuvwxyz0123456:0123456789abcdef0\n",
+                       "line 1: invalid token name before ':' (use 1 to 32 letters, digits, '-', "
+                       "'_' or '.')",
+                       "abcdefghijklmnopqrstuvwxyz");
+    assert_token_error(&d, ":0123456789abcdef0\n",
+                       "line 1: invalid token name before ':' (use 1 to 32 letters, digits, '-', "
+                       "'_' or '.')",
+                       NULL);
+    assert_token_error(&d, "a:0123456789abcdef\nb:0123456789abcdef\n",
+                       "line 2: token for \"b\" repeats an earlier token", "0123456789abcdef");
+    assert_token_error(&d, "a:0123456 789abcdef\n",
+                       "line 1: token for \"a\" contains spaces or control characters",
+                       "789abcdef");
+    struct fx_conf *c = NULL;
+    struct fx_err err = { 0 };
+    char want[512];
+    assert_int_equal(load_with_tokens(&d, "missing.token", &c, &err), FX_ECONF);
+    (void)snprintf(want, sizeof(want),
+                   "%s/ficus.yaml:2:44: admin.token_file: cannot open \"%s/missing.token\": No "
+                   "such file or directory",
+                   d.path, d.path);
+    assert_string_equal(err.msg, want);
+    assert_int_equal(load_with_tokens(&d, "/tmp", &c, &err), FX_ECONF);
+    (void)snprintf(want, sizeof(want),
+                   "%s/ficus.yaml:2:44: admin.token_file: \"/tmp\" is not a regular file", d.path);
+    assert_string_equal(err.msg, want);
+    assert_int_equal(load_with_tokens(&d, "\"\"", &c, &err), FX_ECONF);
+    (void)snprintf(want, sizeof(want),
+                   "%s/ficus.yaml:2:44: admin.token_file: expected a file path, got \"\"", d.path);
+    assert_string_equal(err.msg, want);
+    char *big = malloc(70000);
+    assert_non_null(big);
+    memset(big, '#', 69999);
+    big[69999] = '\0';
+    assert_token_error(&d, big, "is larger than 65536 bytes", NULL);
+    free(big);
+    static const char *const files[] = { "ficus.yaml", "admin.token" };
+    tmpdir_remove(&d, files, 2);
+}
+
+static void test_conf_dump_json_migrate(void **state)
+{
+    (void)state;
+    struct fx_conf *c = load_named("/etc/ficus/ficus.yaml", migrate_full);
+    json_t *root = dump_to_json(c);
+    json_t *store = json_object_get(root, "store");
+    assert_string_equal(json_string_value(json_object_get(store, "scheme")), "sqlite");
+    assert_string_equal(json_string_value(json_object_get(store, "path")), "/etc/ficus/ficus.db");
+    json_t *m = json_object_get(json_array_get(json_object_get(root, "routes"), 0), "migrate");
+    assert_string_equal(json_string_value(json_object_get(m, "to")), "b");
+    assert_int_equal(json_integer_value(json_object_get(m, "weight_bp")), 1250);
+    assert_string_equal(json_string_value(json_object_get(m, "sticky")), "header:X-User-Id");
+    json_t *ramp = json_object_get(m, "ramp");
+    assert_int_equal(json_array_size(json_object_get(ramp, "steps_bp")), 5);
+    assert_int_equal(json_integer_value(json_array_get(json_object_get(ramp, "steps_bp"), 0)), 1);
+    assert_int_equal(json_integer_value(json_object_get(ramp, "interval_ms")), 600000);
+    json_t *guard = json_object_get(m, "guard");
+    assert_int_equal(json_integer_value(json_object_get(guard, "max_error_rate_increase_bp")), 50);
+    assert_true(json_real_value(json_object_get(guard, "max_p99_ratio")) == 1.25);
+    assert_int_equal(json_integer_value(json_object_get(guard, "min_requests")), 50);
+    assert_int_equal(json_integer_value(json_object_get(guard, "window_ms")), 30000);
+    assert_true(json_real_value(json_object_get(guard, "rollback_factor")) == 3.0);
+    json_t *ov = json_object_get(m, "override");
+    assert_string_equal(json_string_value(json_object_get(ov, "header")), "X-Ficus-Target");
+    json_t *from = json_object_get(ov, "from");
+    assert_int_equal(json_array_size(from), 6);
+    assert_string_equal(json_string_value(json_array_get(from, 2)), "::1/128");
+    assert_string_equal(json_string_value(json_array_get(from, 3)), "192.168.1.7/32");
+    assert_string_equal(json_string_value(json_array_get(from, 4)), "2001:db8::/32");
+    assert_string_equal(json_string_value(json_object_get(m, "fingerprint")),
+                        c->routes[0].migrate->fingerprint);
+    json_decref(root);
+    fx_conf_unref(c);
+    c = load_ok(MIG_HEAD "      {to: b, sticky: ip}\n  - {name: plain, to: b}\n");
+    root = dump_to_json(c);
+    json_t *routes = json_object_get(root, "routes");
+    m = json_object_get(json_array_get(routes, 0), "migrate");
+    assert_string_equal(json_string_value(json_object_get(m, "sticky")), "ip");
+    assert_true(json_is_null(json_object_get(m, "ramp")));
+    assert_true(json_is_null(json_object_get(m, "override")));
+    assert_true(json_is_null(json_object_get(json_array_get(routes, 1), "migrate")));
+    json_decref(root);
+    fx_conf_unref(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -855,6 +1645,23 @@ int main(void)
         cmocka_unit_test(test_conf_parse_size_rejects),
         cmocka_unit_test(test_conf_dump_json_full),
         cmocka_unit_test(test_conf_dump_json_defaults),
+        cmocka_unit_test(test_conf_migrate_full),
+        cmocka_unit_test(test_conf_migrate_defaults),
+        cmocka_unit_test(test_conf_migrate_sticky_and_weights),
+        cmocka_unit_test(test_conf_error_migrate_to),
+        cmocka_unit_test(test_conf_error_migrate_weight),
+        cmocka_unit_test(test_conf_error_migrate_sticky),
+        cmocka_unit_test(test_conf_error_migrate_ramp),
+        cmocka_unit_test(test_conf_error_migrate_guard),
+        cmocka_unit_test(test_conf_error_migrate_override),
+        cmocka_unit_test(test_conf_migrate_fingerprint_canonical),
+        cmocka_unit_test(test_conf_migrate_fingerprint_changes),
+        cmocka_unit_test(test_conf_store_paths),
+        cmocka_unit_test(test_conf_error_store),
+        cmocka_unit_test(test_conf_load_file_store_default),
+        cmocka_unit_test(test_conf_admin_tokens),
+        cmocka_unit_test(test_conf_error_admin_tokens),
+        cmocka_unit_test(test_conf_dump_json_migrate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1208,7 +1208,7 @@ static int parse_upstream(struct loader *ld, yaml_node_t *k, yaml_node_t *v, siz
     u->connect_timeout_ms = 2000;
     u->read_timeout_ms = 30000;
     u->send_timeout_ms = 30000;
-    u->max_idle = 64;
+    u->max_idle = 512;
     return parse_upstream_body(ld, u, v);
 }
 

@@ -107,7 +107,7 @@ static void check_full_upstreams(const struct fx_conf *c)
     assert_int_equal(legacy->connect_timeout_ms, 1000);
     assert_int_equal(legacy->read_timeout_ms, 20000);
     assert_int_equal(legacy->send_timeout_ms, 30000);
-    assert_int_equal(legacy->max_idle, 64);
+    assert_int_equal(legacy->max_idle, 512);
     const struct fx_conf_upstream *orders = &c->upstreams[1];
     assert_string_equal(orders->name, "orders");
     assert_int_equal(orders->line, 16);
@@ -196,7 +196,7 @@ static void test_conf_load_string_defaults(void **state)
     assert_int_equal(c->upstreams[0].connect_timeout_ms, 2000);
     assert_int_equal(c->upstreams[0].read_timeout_ms, 30000);
     assert_int_equal(c->upstreams[0].send_timeout_ms, 30000);
-    assert_int_equal(c->upstreams[0].max_idle, 64);
+    assert_int_equal(c->upstreams[0].max_idle, 512);
     assert_string_equal(c->routes[0].path_prefix, "/");
     assert_ptr_equal(c->routes[0].to, &c->upstreams[0]);
     fx_conf_unref(c);

@@ -28,7 +28,7 @@ struct fx_conf_upstream {
     uint64_t connect_timeout_ms; /* default 2000 */
     uint64_t read_timeout_ms;    /* default 30000: wait for response head / between reads */
     uint64_t send_timeout_ms;    /* default 30000: a blocked write to the upstream */
-    unsigned int max_idle;       /* pooled idle connections per server per worker, default 64 */
+    unsigned int max_idle;       /* pooled idle connections per server per worker, default 512 */
     unsigned int line;           /* YAML line where the upstream is defined */
 };
 

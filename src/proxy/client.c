@@ -20,6 +20,7 @@
 #include "proxy_int.h"
 
 static bool x_step(struct fx_cconn *cc);
+static bool cc_step_linger(struct fx_cconn *cc);
 static void pick_side(struct fx_cconn *cc, struct fx_exch *x, const struct fx_h1_req *req);
 
 static const struct fx_conf_limits *cc_limits(const struct fx_cconn *cc)
@@ -707,7 +708,9 @@ void fx_proxy__cc_run(struct fx_cconn *cc)
     for (int i = 0; i < 10000; i++) {
         if (cc->flags & FX_IO_F_CLOSED)
             return;
-        bool progress = cc->state == FX_CC_HEAD ? cc_step_head(cc) : x_step(cc);
+        bool progress = cc->state == FX_CC_HEAD     ? cc_step_head(cc)
+                        : cc->state == FX_CC_LINGER ? cc_step_linger(cc)
+                                                    : x_step(cc);
         if (!progress)
             break;
     }
@@ -1106,6 +1109,40 @@ static bool x_finished(const struct fx_exch *x)
            ((x->flags & FX_X_F_REQ_DONE) || (x->flags & FX_X_F_CLOSE));
 }
 
+/* Lingering close (nginx's lingering_close): after an error response the client
+ * may still be sending; closing at once would turn that into a TCP reset that
+ * can destroy the response in flight. Shut the write side, discard input for
+ * up to a second or 1 MiB, then close. */
+#define FX_LINGER_MS    1000u
+#define FX_LINGER_BYTES (1024u * 1024u)
+
+static void cc_linger(struct fx_cconn *cc)
+{
+    if (shutdown(cc->io.fd, SHUT_WR) != 0) {
+        fx_proxy__cc_close(cc);
+        return;
+    }
+    cc->state = FX_CC_LINGER;
+    cc->nreq = 0; /* reused as the count of discarded bytes */
+    cc_set_timer(cc, FX_TK_LINGER, FX_LINGER_MS, true);
+    cc->flags |= FX_IO_F_READABLE;
+}
+
+static bool cc_step_linger(struct fx_cconn *cc)
+{
+    if (!(cc->flags & FX_IO_F_READABLE))
+        return false;
+    cc->in.off = 0;
+    cc->in.len = 0;
+    ssize_t n = io_read(cc->w, &cc->io, &cc->flags, &cc->in);
+    if (n < 0 || cc->nreq + (uint64_t)(n > 0 ? n : 0) > FX_LINGER_BYTES) {
+        fx_proxy__cc_close(cc);
+        return false;
+    }
+    cc->nreq += (uint64_t)n;
+    return n > 0;
+}
+
 static void x_finish(struct fx_cconn *cc)
 {
     struct fx_exch *x = cc->x;
@@ -1121,9 +1158,14 @@ static void x_finish(struct fx_cconn *cc)
         fx_proxy__uc_release(uc, reusable, x->up->max_idle);
     }
     bool close_conn = (x->flags & FX_X_F_CLOSE) || !(x->flags & FX_X_F_REQ_DONE) || w->draining;
+    bool linger = close_conn && (x->flags & FX_X_F_LOCAL) && x->status >= 400 && !w->draining;
     if (x->req_ready > 0)
         fx_buf_consume(&cc->in, x->req_ready); /* body the upstream did not wait for */
     x_free(cc);
+    if (linger) {
+        cc_linger(cc);
+        return;
+    }
     if (close_conn) {
         fx_proxy__cc_close(cc);
         return;

@@ -114,6 +114,7 @@ struct fx_uconn {
 enum fx_cc_state {
     FX_CC_HEAD = 0, /* waiting for a request head */
     FX_CC_EXCH,     /* an exchange is in progress */
+    FX_CC_LINGER,   /* error answered and write side shut: discarding input until EOF */
 };
 
 /* One request/response exchange on a client connection. */
@@ -189,6 +190,7 @@ enum fx_tkind {
     FX_TK_SEND,    /* a blocked write */
     FX_TK_CONNECT, /* upstream connect */
     FX_TK_READ,    /* upstream response, between reads */
+    FX_TK_LINGER,  /* lingering close of a client after an error response */
 };
 
 /* A free-list buffer block. */

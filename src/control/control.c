@@ -444,6 +444,10 @@ static int apply_cmd(struct fx_control *c, struct fx_ctl_route *r, enum fx_ctl_c
         (void)snprintf(why, sizeof(why), "operator promoted the new side to 100%%");
         break;
     case FX_CTL_ROLLBACK:
+        if (s == FX_MIG_ROLLED_BACK) {
+            (void)snprintf(msg, cap, "the route is already rolled_back");
+            return FX_EINVAL;
+        }
         do_rollback(c, r, actor, "operator rolled back");
         (void)snprintf(msg, cap, "rolled back");
         return 0;

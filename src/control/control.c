@@ -252,6 +252,11 @@ static void decide(struct fx_control *c, struct fx_ctl_route *r, uint64_t now_mo
     }
     if (s != FX_MIG_RAMPING || now_wall < r->st.step_started_ms + r->m->ramp_interval_ms)
         return;
+    if (r->st.weight_bp == 0) {
+        /* At 0% the new side has no traffic to judge: the first step is taken on time. */
+        advance(c, r, "first step: at 0% the new side has no traffic for the guard to judge");
+        return;
+    }
     if (v == FX_MIG_ADVANCE) {
         advance(c, r, why);
         return;
@@ -291,10 +296,9 @@ static void routes_free(struct fx_ctl_route *rs, size_t n)
     free(rs);
 }
 
-int fx_control_start(struct fx_control *c, struct fx_shared *sh, struct fx_worker *ws, size_t nw,
-                     struct fx_conf *conf, struct fx_err *err)
+static int control_start(struct fx_control *c, struct fx_shared *sh, struct fx_worker *ws,
+                         size_t nw, struct fx_conf *conf, struct fx_err *err)
 {
-    memset(c, 0, sizeof(*c));
     c->sh = sh;
     c->ws = ws;
     c->nw = nw;
@@ -321,6 +325,16 @@ int fx_control_start(struct fx_control *c, struct fx_shared *sh, struct fx_worke
         return FX_ERR_SET(err, FX_ESYS, "control: cannot start thread");
     c->running = true;
     return 0;
+}
+
+int fx_control_start(struct fx_control *c, struct fx_shared *sh, struct fx_worker *ws, size_t nw,
+                     struct fx_conf *conf, struct fx_err *err)
+{
+    memset(c, 0, sizeof(*c));
+    int rc = control_start(c, sh, ws, nw, conf, err);
+    if (rc != 0)
+        fx_control_stop(c); /* releases whatever the failed start had taken */
+    return rc;
 }
 
 int fx_control_reload(struct fx_control *c, struct fx_conf *conf, struct fx_err *err)

@@ -16,13 +16,13 @@ node examples/demo/backend.mjs legacy 3000 & pids+=($!)
 node examples/demo/backend.mjs orders 4000 & pids+=($!)
 sleep 0.5
 build/ficus serve -c examples/demo.yaml >/tmp/ficus-demo-access.log \
-    2> >(sed 's/^/ficus: /' >&2) & pids+=($!)
+    2> >(sed -u 's/^/ficus: /' >&2) & pids+=($!)
 sleep 0.7
 cat <<'MSG'
 
 Ficus is listening on http://127.0.0.1:8080 (admin on http://127.0.0.1:9901).
 The "orders" route ramps from legacy to the new service: 5% -> 25% -> 50% -> 100%,
-one step every 15 s while the guard sees no regression. Try, in another terminal:
+one step every 10 s while the guard sees no regression. Try, in another terminal:
 
   curl -s http://127.0.0.1:8080/                                  # -> legacy
   curl -s -H 'X-User-Id: alice' http://127.0.0.1:8080/api/orders/42   # sticky per user
@@ -42,7 +42,7 @@ MSG
     while true; do
         curl -s -o /dev/null -H "X-User-Id: user-$((i % 200))" http://127.0.0.1:8080/api/orders/$i || true
         i=$((i + 1))
-        sleep 0.02
+        sleep 0.01
     done
 ) & pids+=($!)
 while kill -0 "${pids[2]}" 2>/dev/null; do

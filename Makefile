@@ -56,7 +56,7 @@ asan:
 LINT_SRC := $(filter-out %_test.c,$(wildcard src/*/*.c) src/main.c)
 lint:
 	clang-format --dry-run -Werror $(wildcard src/*/*.c src/*/*.h src/main.c fuzz/*.c)
-	clang-tidy --quiet $(LINT_SRC) -- -std=c11 -D_GNU_SOURCE -Isrc
+	clang-tidy --quiet --warnings-as-errors='*' $(LINT_SRC) -- -std=c11 -D_GNU_SOURCE -Isrc
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	  --inline-suppr --suppress=missingIncludeSystem -D_GNU_SOURCE --std=c11 src
 

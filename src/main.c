@@ -240,64 +240,71 @@ static bool same_listeners(const struct fx_conf *a, const struct fx_conf *b)
     return true;
 }
 
+static void reload_failed(struct server *s, struct fx_conf *c, const struct fx_err *err)
+{
+    fx_conf_unref(c);
+    atomic_fetch_add(&s->sh.reloads_failed, 1);
+    char q[1100];
+    fx_log(&s->sh.log, FX_LOG_ERROR, "event=reload result=error error=\"%s\"",
+           fx_log_quote(q, sizeof(q), err->msg));
+}
+
+/* Reopen the access log file (log rotation); dup2 swaps it under the workers atomically. */
+static void reopen_access_log(struct server *s, const struct fx_conf *c)
+{
+    if (c->access_mode != FX_CONF_LOG_FILE || s->sh.access_fd <= 2)
+        return;
+    int fd = open(c->access_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+        (void)dup2(fd, s->sh.access_fd);
+        (void)close(fd);
+    }
+}
+
+/* Wake the workers and wait (bounded) until every one routes with generation `gen`. */
+static void wait_workers(struct server *s, uint64_t gen)
+{
+    for (size_t i = 0; i < s->nw; i++)
+        fx_worker_wake(&s->ws[i]);
+    for (int tries = 0; tries < 200; tries++) {
+        size_t done = 0;
+        for (size_t i = 0; i < s->nw; i++)
+            done += fx_worker_has_gen(&s->ws[i], gen);
+        if (done == s->nw)
+            return;
+        (void)usleep(5000);
+    }
+}
+
 static void reload(struct server *s)
 {
     struct fx_conf *c = NULL;
     struct fx_err err = { 0 };
     if (fx_conf_load(s->conf_path, &c, &err) != 0) {
-        atomic_fetch_add(&s->sh.reloads_failed, 1);
-        char q[1100];
-        fx_log(&s->sh.log, FX_LOG_ERROR, "event=reload result=error error=\"%s\"",
-               fx_log_quote(q, sizeof(q), err.msg));
+        reload_failed(s, NULL, &err);
         return;
     }
     (void)pthread_mutex_lock(&s->sh.lock);
     int rc = fx_shared_assign_ids(&s->sh, c, &err);
     bool same = same_listeners(s->sh.conf, c);
     (void)pthread_mutex_unlock(&s->sh.lock);
+    if (rc == 0 && s->control_on)
+        rc = fx_control_reload(&s->control, c, &err);
     if (rc != 0) {
-        fx_conf_unref(c);
-        atomic_fetch_add(&s->sh.reloads_failed, 1);
-        char q[1100];
-        fx_log(&s->sh.log, FX_LOG_ERROR, "event=reload result=error error=\"%s\"",
-               fx_log_quote(q, sizeof(q), err.msg));
+        reload_failed(s, c, &err);
         return;
     }
     if (!same)
         fx_log(&s->sh.log, FX_LOG_WARN,
                "event=reload_listen_ignored msg=\"listen addresses change only on restart\"");
-    if (c->access_mode == FX_CONF_LOG_FILE && s->sh.access_fd > 2) {
-        /* Reopen the file (log rotation); dup2 swaps it under the workers atomically. */
-        int fd = open(c->access_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (fd >= 0) {
-            (void)dup2(fd, s->sh.access_fd);
-            (void)close(fd);
-        }
-    }
-    if (s->control_on && fx_control_reload(&s->control, c, &err) != 0) {
-        fx_conf_unref(c);
-        atomic_fetch_add(&s->sh.reloads_failed, 1);
-        char q[1100];
-        fx_log(&s->sh.log, FX_LOG_ERROR, "event=reload result=error error=\"%s\"",
-               fx_log_quote(q, sizeof(q), err.msg));
-        return;
-    }
+    reopen_access_log(s, c);
+    size_t nroutes = c->nroutes;
     fx_shared_swap(&s->sh, c);
     atomic_fetch_add(&s->sh.reloads_ok, 1);
-    for (size_t i = 0; i < s->nw; i++)
-        fx_worker_wake(&s->ws[i]);
-    /* Report success once every worker routes with the new snapshot (bounded wait). */
     uint64_t gen = atomic_load(&s->sh.gen);
-    for (int tries = 0; tries < 200; tries++) {
-        size_t done = 0;
-        for (size_t i = 0; i < s->nw; i++)
-            done += fx_worker_has_gen(&s->ws[i], gen);
-        if (done == s->nw)
-            break;
-        (void)usleep(5000);
-    }
+    wait_workers(s, gen);
     fx_log(&s->sh.log, FX_LOG_INFO, "event=reload result=ok generation=%llu routes=%zu",
-           (unsigned long long)atomic_load(&s->sh.gen), c->nroutes);
+           (unsigned long long)gen, nroutes);
 }
 
 static void wait_signals(struct server *s, const sigset_t *set)

@@ -181,6 +181,7 @@ __attribute__((format(printf, 4, 0))) static int
 vfail(struct loader *ld, const yaml_mark_t *m, const char *prefix, const char *fmt, va_list ap)
 {
     char msg[512];
+    /* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): the caller did va_start */
     (void)vsnprintf(msg, sizeof(msg), fmt, ap);
     if (m == NULL)
         (void)FX_ERR_SET(ld->err, FX_ECONF, "%s: %s%s", ld->name, prefix, msg);
@@ -269,6 +270,7 @@ __attribute__((format(printf, 2, 3))) static size_t ctx_push(struct loader *ld, 
     size_t mark = strlen(ld->ctx);
     va_list ap;
     va_start(ap, fmt);
+    /* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): va_start is just above */
     (void)vsnprintf(ld->ctx + mark, sizeof(ld->ctx) - mark, fmt, ap);
     va_end(ap);
     return mark;
@@ -1753,6 +1755,7 @@ __attribute__((format(printf, 2, 3))) static void hash_fmt(struct hasher *h, con
     char buf[128];
     va_list ap;
     va_start(ap, fmt);
+    /* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): va_start is just above */
     int n = vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
     h->ok = h->ok && n >= 0 && (size_t)n < sizeof(buf);

@@ -219,7 +219,7 @@ static void advance(struct fx_control *c, struct fx_ctl_route *r, const char *wh
 {
     struct fx_mig_state old = r->st;
     const struct fx_conf_migrate *m = r->m;
-    size_t next = (size_t)(r->st.step + 1);
+    size_t next = r->st.step < 0 ? 0 : (size_t)r->st.step + 1;
     while (next < m->nsteps && m->steps_bp[next] <= r->st.weight_bp)
         next++;
     if (next >= m->nsteps) {

@@ -85,8 +85,13 @@ static int setup(void **state)
     fx->sh = calloc(1, sizeof(*fx->sh));
     fx->ws[0].stats = calloc(1, sizeof(struct fx_stats));
     fx->ws[1].stats = calloc(1, sizeof(struct fx_stats));
-    if (fx->sh == NULL || fx->ws[0].stats == NULL || fx->ws[1].stats == NULL)
+    if (fx->sh == NULL || fx->ws[0].stats == NULL || fx->ws[1].stats == NULL) {
+        free(fx->sh);
+        free(fx->ws[0].stats);
+        free(fx->ws[1].stats);
+        free(fx);
         return -1;
+    }
     *state = fx;
     return 0;
 }

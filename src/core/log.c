@@ -52,7 +52,10 @@ const char *fx_log_quote(char *out, unsigned long cap, const char *src)
             break; /* never cut an escape in half */
         if (esc)
             out[o++] = '\\';
-        out[o++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+        if (c < 0x20 || c == 0x7f)
+            out[o++] = '?';
+        else
+            out[o++] = *src;
     }
     if (cap > 0)
         out[o] = '\0';

@@ -147,7 +147,7 @@ void fx_proxy__exch_account(struct fx_worker *w, struct fx_cconn *cc, struct fx_
         unsigned int id = x->route->id;
         int side = x->side;
         inc(&st->side_req[id][side], 1);
-        if (x->status >= 500 && x->status != 499)
+        if (x->status >= 500)
             inc(&st->side_err[id][side], 1);
         inc(&st->side_lat[id][side][fx_mig_lat_bucket(dur_us)], 1);
         inc(&st->side_sum_us[id][side], dur_us);

@@ -1114,7 +1114,7 @@ static bool x_finished(const struct fx_exch *x)
  * can destroy the response in flight. Shut the write side, discard input for
  * up to a second or 1 MiB, then close. */
 #define FX_LINGER_MS    1000u
-#define FX_LINGER_BYTES (1024u * 1024u)
+#define FX_LINGER_BYTES ((uint64_t)1 << 20)
 
 static void cc_linger(struct fx_cconn *cc)
 {

@@ -246,29 +246,27 @@ static void render_hist(struct fx_shared *sh, struct fx_worker *ws, size_t nw, F
     }
 }
 
-static void render_upstreams(struct fx_shared *sh, struct fx_worker *ws, size_t nw, FILE *f)
+/* One counter per upstream id, summed over the workers (`timeouts` picks the array). */
+static void render_per_upstream(struct fx_shared *sh, struct fx_worker *ws, size_t nw, FILE *f,
+                                const char *name, const char *help, bool timeouts)
 {
     size_t nu = atomic_load(&sh->upstreams.n);
-    (void)fputs("# HELP ficus_upstream_connect_errors_total Failed connects to upstream servers.\n"
-                "# TYPE ficus_upstream_connect_errors_total counter\n",
-                f);
+    (void)fprintf(f, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
     for (size_t u = 0; u < nu; u++) {
         uint64_t n = 0;
         for (size_t i = 0; i < nw; i++)
-            n += ld(&ws[i].stats->connect_errors[u]);
-        (void)fprintf(f, "ficus_upstream_connect_errors_total{upstream=\"%s\"} %llu\n",
-                      sh->upstreams.names[u], (unsigned long long)n);
+            n += ld(timeouts ? &ws[i].stats->timeouts[u] : &ws[i].stats->connect_errors[u]);
+        (void)fprintf(f, "%s{upstream=\"%s\"} %llu\n", name, sh->upstreams.names[u],
+                      (unsigned long long)n);
     }
-    (void)fputs("# HELP ficus_upstream_timeouts_total Upstream connect, send and read timeouts.\n"
-                "# TYPE ficus_upstream_timeouts_total counter\n",
-                f);
-    for (size_t u = 0; u < nu; u++) {
-        uint64_t n = 0;
-        for (size_t i = 0; i < nw; i++)
-            n += ld(&ws[i].stats->timeouts[u]);
-        (void)fprintf(f, "ficus_upstream_timeouts_total{upstream=\"%s\"} %llu\n",
-                      sh->upstreams.names[u], (unsigned long long)n);
-    }
+}
+
+static void render_upstreams(struct fx_shared *sh, struct fx_worker *ws, size_t nw, FILE *f)
+{
+    render_per_upstream(sh, ws, nw, f, "ficus_upstream_connect_errors_total",
+                        "Failed connects to upstream servers.", false);
+    render_per_upstream(sh, ws, nw, f, "ficus_upstream_timeouts_total",
+                        "Upstream connect, send and read timeouts.", true);
 }
 
 static void render_side_hist(const struct fx_conf *c, struct fx_worker *ws, size_t nw, FILE *f)

@@ -89,32 +89,32 @@ static void on_dead_io(struct fx_io *io, uint32_t events)
     (void)events;
 }
 
-static void cc_set_timer(struct fx_cconn *cc, int kind, uint64_t ms, bool rearm)
+/* Arm `t` for `kind` (FX_TK_NONE stops it). The same kind is re-armed only when
+ * `rearm` is set: header and idle deadlines are absolute, body/read/send ones
+ * restart on progress. */
+static void set_timer(struct fx_loop *l, struct fx_timer *t, int *tkind, int kind, uint64_t ms,
+                      bool rearm)
 {
     if (kind == FX_TK_NONE) {
-        if (cc->tkind != FX_TK_NONE)
-            fx_timer_stop(&cc->w->loop, &cc->timer);
-        cc->tkind = FX_TK_NONE;
+        if (*tkind != FX_TK_NONE)
+            fx_timer_stop(l, t);
+        *tkind = FX_TK_NONE;
         return;
     }
-    if (cc->tkind == kind && !rearm)
+    if (*tkind == kind && !rearm)
         return;
-    cc->tkind = kind;
-    (void)fx_timer_arm(&cc->w->loop, &cc->timer, ms);
+    *tkind = kind;
+    (void)fx_timer_arm(l, t, ms);
+}
+
+static void cc_set_timer(struct fx_cconn *cc, int kind, uint64_t ms, bool rearm)
+{
+    set_timer(&cc->w->loop, &cc->timer, &cc->tkind, kind, ms, rearm);
 }
 
 static void uc_set_timer(struct fx_uconn *uc, int kind, uint64_t ms, bool rearm)
 {
-    if (kind == FX_TK_NONE) {
-        if (uc->tkind != FX_TK_NONE)
-            fx_timer_stop(&uc->w->loop, &uc->timer);
-        uc->tkind = FX_TK_NONE;
-        return;
-    }
-    if (uc->tkind == kind && !rearm)
-        return;
-    uc->tkind = kind;
-    (void)fx_timer_arm(&uc->w->loop, &uc->timer, ms);
+    set_timer(&uc->w->loop, &uc->timer, &uc->tkind, kind, ms, rearm);
 }
 
 static void x_free(struct fx_cconn *cc)

@@ -77,18 +77,32 @@ static const char *parse_config_arg(int argc, char **argv, const char *usage, bo
     return path;
 }
 
-static int cmd_check(int argc, char **argv)
+/* Parse "-c FILE" and load it. On success returns 0 with *out set (caller owns
+ * the reference); otherwise *out stays NULL and the return value is the exit
+ * status: 0 after --help, 2 on a usage error, 1 on an invalid file (printed). */
+static int load_command_config(int argc, char **argv, const char *usage, const char **path,
+                               struct fx_conf **out)
 {
     bool bad;
-    const char *path = parse_config_arg(argc, argv, usage_check, &bad);
-    if (path == NULL)
+    *path = parse_config_arg(argc, argv, usage, &bad);
+    if (*path == NULL)
         return bad ? 2 : 0;
-    struct fx_conf *c = NULL;
     struct fx_err err = { 0 };
-    if (fx_conf_load(path, &c, &err) != 0) {
+    if (fx_conf_load(*path, out, &err) != 0) {
+        *out = NULL;
         (void)fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
+    return 0;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+    const char *path = NULL;
+    struct fx_conf *c = NULL;
+    int rc = load_command_config(argc, argv, usage_check, &path, &c);
+    if (c == NULL)
+        return rc;
     (void)printf("%s: ok (%zu listeners, %zu upstreams, %zu routes)\n", path, c->nlisten,
                  c->nupstreams, c->nroutes);
     fx_conf_unref(c);
@@ -345,16 +359,12 @@ static void stop_server(struct server *s)
 
 static int cmd_serve(int argc, char **argv)
 {
-    bool bad;
-    const char *path = parse_config_arg(argc, argv, usage_serve, &bad);
-    if (path == NULL)
-        return bad ? 2 : 0;
+    const char *path = NULL;
     struct fx_conf *c = NULL;
+    int rc = load_command_config(argc, argv, usage_serve, &path, &c);
+    if (c == NULL)
+        return rc;
     struct fx_err err = { 0 };
-    if (fx_conf_load(path, &c, &err) != 0) {
-        (void)fprintf(stderr, "%s\n", err.msg);
-        return 1;
-    }
     static struct server s; /* large (worker stats); lives for the whole command */
     memset(&s, 0, sizeof(s));
     s.conf_path = (char *)(uintptr_t)path;
@@ -369,7 +379,7 @@ static int cmd_serve(int argc, char **argv)
     (void)sigaddset(&set, SIGINT);
     (void)pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited by every thread */
     (void)signal(SIGPIPE, SIG_IGN);
-    int rc = open_access_log(&s, c, &err);
+    rc = open_access_log(&s, c, &err);
     if (rc == 0)
         rc = start_workers(&s, c, &err);
     if (rc == 0)

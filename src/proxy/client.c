@@ -661,9 +661,7 @@ static void pick_side(struct fx_cconn *cc, struct fx_exch *x, const struct fx_h1
         if (key.len > 0) {
             b = fx_mig_bucket(key.ptr, key.len);
         } else {
-            char hex[9];
-            fx_proxy__rand_hex(cc->w, hex, 8);
-            b = (uint32_t)(strtoul(hex, NULL, 16) % FX_MIG_BUCKETS);
+            b = (uint32_t)(fx_proxy__rand_u64(cc->w) % FX_MIG_BUCKETS);
         }
         side = fx_mig_is_new(b, w) ? FX_SIDE_NEW : FX_SIDE_LEGACY;
     }

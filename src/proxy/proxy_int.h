@@ -44,6 +44,9 @@ void fx_proxy__exch_account(struct fx_worker *w, struct fx_cconn *cc, struct fx_
 /* Flush the batched access log. */
 void fx_proxy__alog_flush(struct fx_worker *w);
 
+/* 64 fast non-cryptographic random bits (xorshift128+ seeded from getrandom). */
+uint64_t fx_proxy__rand_u64(struct fx_worker *w);
+
 /* 128 random bits as 32 lowercase hex chars + NUL (out[33]); `nhex` <= 32. */
 void fx_proxy__rand_hex(struct fx_worker *w, char *out, size_t nhex);
 

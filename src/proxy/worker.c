@@ -102,18 +102,23 @@ static void check_conf(struct fx_worker *w)
     }
 }
 
+uint64_t fx_proxy__rand_u64(struct fx_worker *w)
+{
+    /* xorshift128+: fast, seeded from getrandom(); ids need uniqueness, not secrecy. */
+    uint64_t s1 = w->rng[0];
+    const uint64_t s0 = w->rng[1];
+    w->rng[0] = s0;
+    s1 ^= s1 << 23;
+    w->rng[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
+    return w->rng[1] + s0;
+}
+
 void fx_proxy__rand_hex(struct fx_worker *w, char *out, size_t nhex)
 {
     static const char hex[] = "0123456789abcdef";
     size_t i = 0;
     while (i < nhex) {
-        /* xorshift128+: fast, seeded from getrandom(); ids need uniqueness, not secrecy. */
-        uint64_t s1 = w->rng[0];
-        const uint64_t s0 = w->rng[1];
-        w->rng[0] = s0;
-        s1 ^= s1 << 23;
-        w->rng[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
-        uint64_t r = w->rng[1] + s0;
+        uint64_t r = fx_proxy__rand_u64(w);
         for (int k = 0; k < 16 && i < nhex; k++, i++) {
             out[i] = hex[r & 15u];
             r >>= 4;

@@ -77,6 +77,31 @@ struct fx_conf_migrate {
     unsigned int line;
 };
 
+/* route.shadow: mirror a sample of the route's requests to another upstream and
+ * compare its answers with the primary's (the side that serves the client). */
+struct fx_conf_shadow {
+    char *to_name;               /* owned: candidate upstream name as written */
+    struct fx_conf_upstream *to; /* borrowed: element of fx_conf.upstreams */
+    uint32_t sample_bp; /* share of matching requests mirrored, basis points; default 10000 */
+    char **methods;     /* owned: methods mirrored (upper case); default GET, HEAD */
+    size_t nmethods;
+    uint64_t max_body;         /* request bodies above this are not mirrored; default 64 KiB */
+    unsigned int max_inflight; /* copies in flight per worker; default 256 */
+    char *secondary_name;      /* owned or NULL: a second legacy instance (noise learning) */
+    struct fx_conf_upstream *secondary; /* borrowed or NULL */
+    char **ignore_headers;              /* owned: header names never compared (case-insensitive) */
+    size_t nignore_headers;
+    char **ignore_json; /* owned: JSON paths never compared ("$.a", "$.items[*].etag") */
+    size_t nignore_json;
+    char **redact; /* owned: header names whose values are masked in stored samples, in
+                      addition to Authorization, Cookie and Set-Cookie */
+    size_t nredact;
+    uint32_t block_bp; /* block_promotion_above in basis points; FX_SHADOW_NO_BLOCK = unset */
+    unsigned int line;
+};
+
+#define FX_SHADOW_NO_BLOCK UINT32_MAX
+
 struct fx_conf_route {
     char *name;        /* owned */
     unsigned int id;   /* assigned by the caller after load */
@@ -91,6 +116,7 @@ struct fx_conf_route {
     char *to_name;                   /* owned: upstream name as written */
     struct fx_conf_upstream *to;     /* borrowed: element of fx_conf.upstreams */
     struct fx_conf_migrate *migrate; /* owned or NULL */
+    struct fx_conf_shadow *shadow;   /* owned or NULL */
     unsigned int line;
 };
 

@@ -457,6 +457,37 @@ static int report_error(const struct ctl *c, const struct answer *a)
     return rc;
 }
 
+int fx_ctl_request(const char *admin, const char *token_file, const char *method, const char *path,
+                   const char *body, int *status, char **resp, size_t *resp_len)
+{
+    struct ctl c;
+    memset(&c, 0, sizeof(c));
+    c.args.admin = admin;
+    c.args.token_file = token_file;
+    int rc = parse_endpoint(admin, &c.ep);
+    if (rc == 0)
+        rc = resolve_token(&c);
+    struct answer a;
+    if (rc == 0)
+        rc = http_call(&c, method, path, body, &a);
+    explicit_bzero(c.token, sizeof(c.token));
+    if (rc != 0)
+        return rc;
+    size_t blen = a.blen;
+    char *out = malloc(blen + 1);
+    if (out == NULL) {
+        free(a.raw);
+        return fail_run("out of memory");
+    }
+    memcpy(out, a.body, blen);
+    out[blen] = '\0';
+    free(a.raw);
+    *status = a.status;
+    *resp = out;
+    *resp_len = blen;
+    return 0;
+}
+
 /* GET or POST `path`; on 2xx returns 0 and the decoded JSON in *out. */
 static int call_json(struct ctl *c, const char *method, const char *path, const char *body,
                      json_t **out)

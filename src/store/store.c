@@ -217,6 +217,16 @@ fail:
     return rc;
 }
 
+struct sqlite3 *fx_store_db(struct fx_store *s)
+{
+    return s->db;
+}
+
+const char *fx_store_path(const struct fx_store *s)
+{
+    return s->path;
+}
+
 void fx_store_close(struct fx_store *s)
 {
     if (s == NULL)

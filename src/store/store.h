@@ -16,6 +16,15 @@ struct fx_store;
  * FX_EIO with err naming the path and SQLite's message. */
 int fx_store_open(const char *path, struct fx_store **out, struct fx_err *err);
 
+/* The underlying SQLite connection, for modules that keep their own tables in
+ * the same database (shadow samples, debt registry). Each such module creates
+ * its tables with CREATE TABLE IF NOT EXISTS and prefixes them with its name.
+ * Borrowed: valid until fx_store_close(); same threading rule as the handle. */
+struct sqlite3 *fx_store_db(struct fx_store *s);
+
+/* The path the store was opened with (borrowed, for messages). */
+const char *fx_store_path(const struct fx_store *s);
+
 /* Close; NULL is ignored. */
 void fx_store_close(struct fx_store *s);
 

@@ -18,6 +18,7 @@
 #include "ctl/ctl.h"
 #include "net/net.h"
 #include "proxy/proxy.h"
+#include "registry/registry.h"
 
 #ifndef FX_VERSION
 #define FX_VERSION "0.0.0"
@@ -30,6 +31,8 @@ static const char usage_main[] =
     "  serve -c FILE   run the gateway with the configuration in FILE\n"
     "  check -c FILE   validate FILE and exit (0 valid, 1 invalid)\n"
     "  ctl ...         operate migrations through the admin API (ficus ctl --help)\n"
+    "  debt ...        the technical debt registry (ficus debt --help)\n"
+    "  report ...      migration progress and debt report (ficus report --help)\n"
     "  version         print the version\n"
     "  help            print this help\n"
     "\n"
@@ -413,6 +416,10 @@ int main(int argc, char **argv)
         return cmd_check(argc, argv);
     if (strcmp(cmd, "ctl") == 0)
         return fx_ctl_main(argc, argv);
+    if (strcmp(cmd, "debt") == 0)
+        return fx_reg_debt_main(argc, argv);
+    if (strcmp(cmd, "report") == 0)
+        return fx_reg_report_main(argc, argv);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
             (void)fputs("usage: ficus version\n\nPrint the version and exit.\n", stdout);

@@ -53,17 +53,19 @@
 #define STORE_DEFAULT   "ficus.db"
 
 struct loader {
-    const char *name;      /* borrowed: file name used in messages */
-    yaml_document_t *doc;  /* borrowed */
-    struct fx_conf *conf;  /* borrowed: the snapshot being filled */
-    struct fx_err *err;    /* borrowed: may be NULL */
-    const char *key;       /* borrowed: key being parsed, from a field table */
-    yaml_node_t *routes;   /* borrowed: parsed once upstreams are known */
-    yaml_node_t *admin;    /* borrowed: admin.listen value, for the overlap check */
-    yaml_node_t *mig_to;   /* borrowed: migrate.to value of the route being parsed */
-    size_t route_idx;      /* index of the route being parsed */
-    char where[QBUF + 16]; /* current mapping for key errors, e.g. `route "a" match` */
-    char ctx[2 * QBUF];    /* message prefix, e.g. `upstream "legacy": ` */
+    const char *name;              /* borrowed: file name used in messages */
+    yaml_document_t *doc;          /* borrowed */
+    struct fx_conf *conf;          /* borrowed: the snapshot being filled */
+    struct fx_err *err;            /* borrowed: may be NULL */
+    const char *key;               /* borrowed: key being parsed, from a field table */
+    yaml_node_t *routes;           /* borrowed: parsed once upstreams are known */
+    yaml_node_t *admin;            /* borrowed: admin.listen value, for the overlap check */
+    yaml_node_t *mig_to;           /* borrowed: migrate.to value of the route being parsed */
+    yaml_node_t *shadow_to;        /* borrowed: shadow.to value of the route being parsed */
+    yaml_node_t *shadow_secondary; /* borrowed: shadow.secondary value, or NULL */
+    size_t route_idx;              /* index of the route being parsed */
+    char where[QBUF + 16];         /* current mapping for key errors, e.g. `route "a" match` */
+    char ctx[2 * QBUF];            /* message prefix, e.g. `upstream "legacy": ` */
 };
 
 struct field;
@@ -1736,6 +1738,220 @@ static int parse_migrate(struct loader *ld, const struct field *f, yaml_node_t *
     return walk_section(ld, val, where, "migrate.", fields, NFIELDS(fields), m);
 }
 
+/* ---- route shadow section ------------------------------------------------- */
+
+typedef bool name_check_fn(const char *s);
+
+/* A JSON path pattern: "$" then ".key", ".*", "[N]", "[*]" or "['key']" steps. */
+static bool is_json_path(const char *s)
+{
+    if (s[0] != '$')
+        return false;
+    const char *p = s + 1;
+    while (*p != '\0') {
+        if (*p == '.') {
+            size_t n = strcspn(p + 1, ".[");
+            if (n == 0)
+                return false;
+            p += 1 + n;
+        } else if (p[0] == '[' && p[1] == '\'') {
+            const char *end = strstr(p + 2, "']");
+            if (end == NULL)
+                return false;
+            p = end + 2;
+        } else if (*p == '[') {
+            size_t n = strspn(p + 1, "0123456789");
+            if (n == 0 && p[1] == '*')
+                n = 1;
+            if (n == 0 || p[1 + n] != ']')
+                return false;
+            p += n + 2;
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A list of strings each accepted by `check`, into a new owned array. */
+static int parse_string_list(struct loader *ld, yaml_node_t *val, name_check_fn *check,
+                             const char *what, char ***out, size_t *nout)
+{
+    char q[QBUF];
+    if (val->type != YAML_SEQUENCE_NODE)
+        return fail_key(ld, val, "expected a list, got %s", describe(q, val));
+    size_t n = seq_len(val);
+    *out = calloc(n > 0 ? n : 1, sizeof(**out));
+    if (*out == NULL)
+        return fail_oom(ld);
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = get_node(ld, val->data.sequence.items.start[i]);
+        if (item == NULL)
+            return fail(ld, val, "malformed YAML document");
+        int rc = expect_string(ld, item, i);
+        if (rc != 0)
+            return rc;
+        if (!check(scalar(item)))
+            return fail_item(ld, item, i, "invalid %s %s", what, quote_node(q, item));
+        rc = dup_string(ld, item, &(*out)[i]);
+        if (rc != 0)
+            return rc;
+        *nout = i + 1;
+    }
+    return 0;
+}
+
+static int parse_shadow_upstream(struct loader *ld, yaml_node_t *val, struct fx_conf_upstream **up,
+                                 char **name)
+{
+    char q[QBUF];
+    int rc = expect_string(ld, val, NO_INDEX);
+    if (rc != 0)
+        return rc;
+    *up = find_upstream(ld->conf, scalar(val));
+    if (*up == NULL)
+        return fail_key(ld, val, "upstream %s is not defined", quote_node(q, val));
+    return dup_string(ld, val, name);
+}
+
+static int parse_shadow_to(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+{
+    (void)f;
+    struct fx_conf_shadow *sh = obj;
+    ld->shadow_to = val;
+    return parse_shadow_upstream(ld, val, &sh->to, &sh->to_name);
+}
+
+static int parse_shadow_secondary(struct loader *ld, const struct field *f, yaml_node_t *val,
+                                  void *obj)
+{
+    (void)f;
+    struct fx_conf_shadow *sh = obj;
+    ld->shadow_secondary = val;
+    return parse_shadow_upstream(ld, val, &sh->secondary, &sh->secondary_name);
+}
+
+static int parse_shadow_methods(struct loader *ld, const struct field *f, yaml_node_t *val,
+                                void *obj)
+{
+    (void)f;
+    struct fx_conf_shadow *sh = obj;
+    for (size_t i = 0; i < sh->nmethods; i++)
+        FX_FREE(sh->methods[i]);
+    FX_FREE(sh->methods);
+    sh->nmethods = 0;
+    return parse_string_list(ld, val, is_token, "method", &sh->methods, &sh->nmethods);
+}
+
+static int parse_ignore_headers(struct loader *ld, const struct field *f, yaml_node_t *val,
+                                void *obj)
+{
+    (void)f;
+    struct fx_conf_shadow *sh = obj;
+    return parse_string_list(ld, val, is_token, "header name", &sh->ignore_headers,
+                             &sh->nignore_headers);
+}
+
+static int parse_ignore_json(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+{
+    (void)f;
+    struct fx_conf_shadow *sh = obj;
+    return parse_string_list(ld, val, is_json_path,
+                             "JSON path (expected $.key, $.list[*].key, $['odd key'] ...)",
+                             &sh->ignore_json, &sh->nignore_json);
+}
+
+static int parse_redact(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+{
+    (void)f;
+    struct fx_conf_shadow *sh = obj;
+    return parse_string_list(ld, val, is_token, "header name", &sh->redact, &sh->nredact);
+}
+
+static int parse_compare(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+{
+    (void)f;
+    static const struct field fields[] = {
+        FIELD("ignore_headers", parse_ignore_headers, false),
+        FIELD("ignore_json", parse_ignore_json, false),
+    };
+    char where[sizeof(ld->where) + 12];
+    int rc = expect_map(ld, val);
+    if (rc != 0)
+        return rc;
+    (void)snprintf(where, sizeof(where), "%s.compare", ld->where);
+    return walk_section(ld, val, where, "compare.", fields, NFIELDS(fields), obj);
+}
+
+static int shadow_defaults(struct fx_conf_shadow *sh)
+{
+    sh->sample_bp = PCT_MAX_BP;
+    sh->max_body = 64u << 10;
+    sh->max_inflight = 256;
+    sh->block_bp = FX_SHADOW_NO_BLOCK;
+    sh->methods = calloc(2, sizeof(*sh->methods));
+    if (sh->methods == NULL)
+        return FX_ENOMEM;
+    sh->methods[0] = strdup("GET");
+    sh->nmethods = sh->methods[0] != NULL ? 1 : 0;
+    sh->methods[1] = strdup("HEAD");
+    sh->nmethods = sh->methods[1] != NULL && sh->nmethods == 1 ? 2 : sh->nmethods;
+    return sh->nmethods == 2 ? 0 : FX_ENOMEM;
+}
+
+static int parse_shadow(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+{
+    (void)f;
+    static const struct field fields[] = {
+        FIELD("to", parse_shadow_to, true),
+        FIELD_NUM("sample", parse_percent_field, struct fx_conf_shadow, sample_bp, 0, PCT_MAX_BP),
+        FIELD("methods", parse_shadow_methods, false),
+        FIELD_NUM("max_body", parse_size_field, struct fx_conf_shadow, max_body, 0, 64u << 20),
+        FIELD_NUM("max_inflight", parse_uint_field, struct fx_conf_shadow, max_inflight, 1, 100000),
+        FIELD("secondary", parse_shadow_secondary, false),
+        FIELD("compare", parse_compare, false),
+        FIELD("redact", parse_redact, false),
+        FIELD_NUM("block_promotion_above", parse_percent_field, struct fx_conf_shadow, block_bp, 0,
+                  PCT_MAX_BP),
+    };
+    struct fx_conf_route *r = obj;
+    char where[sizeof(ld->where) + 8];
+    int rc = expect_map(ld, val);
+    if (rc != 0)
+        return rc;
+    struct fx_conf_shadow *sh = calloc(1, sizeof(*sh));
+    if (sh == NULL)
+        return fail_oom(ld);
+    r->shadow = sh;
+    if (shadow_defaults(sh) != 0)
+        return fail_oom(ld);
+    sh->line = (unsigned int)val->start_mark.line + 1;
+    (void)snprintf(where, sizeof(where), "%s shadow", ld->where);
+    return walk_section(ld, val, where, "shadow.", fields, NFIELDS(fields), sh);
+}
+
+/* Checks that need the whole route, once its keys are parsed. */
+static int check_shadow(struct loader *ld, const struct fx_conf_route *r, const char *ctx)
+{
+    const struct fx_conf_shadow *sh = r->shadow;
+    char q[QBUF];
+    if (sh == NULL)
+        return 0;
+    if (sh->to == r->to) {
+        return fail(ld, ld->shadow_to,
+                    "%sshadow.to: must differ from the route's to (%s): the copies would go "
+                    "to the primary itself",
+                    ctx, quote(q, r->to_name, strlen(r->to_name)));
+    }
+    if (sh->secondary != NULL && sh->secondary == sh->to) {
+        return fail(ld, ld->shadow_secondary,
+                    "%sshadow.secondary: must differ from shadow.to (%s): the secondary is a "
+                    "second legacy instance",
+                    ctx, quote(q, sh->to_name, strlen(sh->to_name)));
+    }
+    return 0;
+}
+
 /* ---- fingerprint -------------------------------------------------------- */
 
 /* SHA-256 fed piece by piece; `ok` turns false on the first failure. */
@@ -1847,10 +2063,9 @@ static const yaml_node_t *find_scalar(struct loader *ld, const yaml_node_t *map,
 static int parse_route(struct loader *ld, yaml_node_t *node, size_t idx)
 {
     static const struct field fields[] = {
-        FIELD("name", parse_route_name, true),
-        FIELD("match", parse_match, false),
-        FIELD("to", parse_route_to, true),
-        FIELD("migrate", parse_migrate, false),
+        FIELD("name", parse_route_name, true), FIELD("match", parse_match, false),
+        FIELD("to", parse_route_to, true),     FIELD("migrate", parse_migrate, false),
+        FIELD("shadow", parse_shadow, false),
     };
     struct fx_conf_route *r = &ld->conf->routes[idx];
     char q[QBUF];
@@ -1872,8 +2087,11 @@ static int parse_route(struct loader *ld, yaml_node_t *node, size_t idx)
         return fail_oom(ld);
     r->path_prefix_len = 1;
     ld->mig_to = NULL;
+    ld->shadow_to = NULL;
+    ld->shadow_secondary = NULL;
     int rc = walk_section(ld, node, where, ctx, fields, NFIELDS(fields), r);
-    return rc != 0 ? rc : check_migrate(ld, r, ctx);
+    rc = rc != 0 ? rc : check_migrate(ld, r, ctx);
+    return rc != 0 ? rc : check_shadow(ld, r, ctx);
 }
 
 static int parse_routes(struct loader *ld, yaml_node_t *val)
@@ -1931,6 +2149,26 @@ static void free_migrate(struct fx_conf_migrate *m)
     free(m);
 }
 
+static void free_strings(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        FX_FREE(v[i]);
+    free(v);
+}
+
+static void free_shadow(struct fx_conf_shadow *sh)
+{
+    if (sh == NULL)
+        return;
+    FX_FREE(sh->to_name);
+    FX_FREE(sh->secondary_name);
+    free_strings(sh->methods, sh->nmethods);
+    free_strings(sh->ignore_headers, sh->nignore_headers);
+    free_strings(sh->ignore_json, sh->nignore_json);
+    free_strings(sh->redact, sh->nredact);
+    free(sh);
+}
+
 static void free_route(struct fx_conf_route *r)
 {
     FX_FREE(r->name);
@@ -1948,6 +2186,8 @@ static void free_route(struct fx_conf_route *r)
     r->to = NULL;
     free_migrate(r->migrate);
     r->migrate = NULL;
+    free_shadow(r->shadow);
+    r->shadow = NULL;
 }
 
 static void conf_free(struct fx_conf *c)
@@ -2455,6 +2695,47 @@ static json_t *dump_migrate(const struct fx_conf_migrate *m)
     return o;
 }
 
+static json_t *dump_strings(char *const *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a != NULL && i < n; i++) {
+        if (json_array_append_new(a, json_string(v[i])) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+/* The shadow section with defaults resolved; shares in basis points. */
+static json_t *dump_shadow(const struct fx_conf_shadow *sh)
+{
+    if (sh == NULL)
+        return json_null();
+    json_t *o = json_object();
+    json_t *cmp = json_object();
+    bool ok =
+        o != NULL && cmp != NULL && put(o, "to", json_string(sh->to_name)) &&
+        put(o, "sample_bp", json_integer((json_int_t)sh->sample_bp)) &&
+        put(o, "methods", dump_strings(sh->methods, sh->nmethods)) &&
+        put(o, "max_body", json_integer((json_int_t)sh->max_body)) &&
+        put(o, "max_inflight", json_integer((json_int_t)sh->max_inflight)) &&
+        put(o, "secondary", sh->secondary_name ? json_string(sh->secondary_name) : json_null()) &&
+        put(cmp, "ignore_headers", dump_strings(sh->ignore_headers, sh->nignore_headers)) &&
+        put(cmp, "ignore_json", dump_strings(sh->ignore_json, sh->nignore_json)) &&
+        put(o, "compare", json_incref(cmp)) &&
+        put(o, "redact", dump_strings(sh->redact, sh->nredact)) &&
+        put(o, "block_promotion_above_bp",
+            sh->block_bp == FX_SHADOW_NO_BLOCK ? json_null()
+                                               : json_integer((json_int_t)sh->block_bp));
+    json_decref(cmp);
+    if (!ok) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
 static json_t *dump_routes(const struct fx_conf *c)
 {
     json_t *arr = json_array();
@@ -2463,7 +2744,8 @@ static json_t *dump_routes(const struct fx_conf *c)
         json_t *o = json_object();
         bool ok = o != NULL && put(o, "name", json_string(r->name)) &&
                   put(o, "match", dump_match(r)) && put(o, "to", json_string(r->to_name)) &&
-                  put(o, "migrate", dump_migrate(r->migrate));
+                  put(o, "migrate", dump_migrate(r->migrate)) &&
+                  put(o, "shadow", dump_shadow(r->shadow));
         if (!ok)
             json_decref(o);
         if (!ok || json_array_append_new(arr, o) != 0) {

@@ -290,9 +290,9 @@ static void test_conf_error_unknown_top_level_key(void **state)
 static void test_conf_error_reserved_keys_rejected(void **state)
 {
     (void)state;
+    /* shadow belongs to a route, not to the top level. */
     assert_conf_error(BASE "shadow: {}\n", "t.yaml:6:1: unknown key \"shadow\" in top level");
-    assert_conf_error(ROUTE_HEAD "  - name: r\n    to: a\n    shadow: {}\n",
-                      "t.yaml:6:5: unknown key \"shadow\" in route \"r\"");
+    assert_conf_error(BASE "cache: {}\n", "t.yaml:6:1: unknown key \"cache\" in top level");
 }
 
 static void test_conf_error_unknown_nested_keys(void **state)
@@ -956,6 +956,89 @@ static void test_conf_migrate_sticky_and_weights(void **state)
             fail_msg("weight %s gave %u bp", weights[i].text, c->routes[0].migrate->weight_bp);
         fx_conf_unref(c);
     }
+}
+
+/* ---- route shadow section ------------------------------------------------------ */
+
+#define SH_HEAD BASE_LISTEN MIG_UP "routes:\n  - name: r\n    to: a\n    shadow:\n"
+
+static void test_conf_shadow_full(void **state)
+{
+    (void)state;
+    struct fx_conf *c = load_ok(SH_HEAD "      to: b\n"
+                                        "      sample: 10%\n"
+                                        "      methods: [GET, POST]\n"
+                                        "      max_body: 1KiB\n"
+                                        "      max_inflight: 8\n"
+                                        "      secondary: c\n"
+                                        "      compare:\n"
+                                        "        ignore_headers: [Date, X-Request-Id]\n"
+                                        "        ignore_json: [\"$.generated_at\", "
+                                        "\"$.items[*].etag\", \"$['odd key'][0]\"]\n"
+                                        "      redact: [X-Api-Key]\n"
+                                        "      block_promotion_above: 1%\n");
+    const struct fx_conf_shadow *sh = c->routes[0].shadow;
+    assert_non_null(sh);
+    assert_ptr_equal(sh->to, &c->upstreams[1]);
+    assert_ptr_equal(sh->secondary, &c->upstreams[2]);
+    assert_string_equal(sh->secondary_name, "c");
+    assert_int_equal(sh->sample_bp, 1000);
+    assert_int_equal(sh->nmethods, 2);
+    assert_string_equal(sh->methods[1], "POST");
+    assert_int_equal(sh->max_body, 1024);
+    assert_int_equal(sh->max_inflight, 8);
+    assert_int_equal(sh->nignore_headers, 2);
+    assert_string_equal(sh->ignore_headers[0], "Date");
+    assert_int_equal(sh->nignore_json, 3);
+    assert_string_equal(sh->ignore_json[1], "$.items[*].etag");
+    assert_int_equal(sh->nredact, 1);
+    assert_int_equal(sh->block_bp, 100);
+    assert_int_equal(sh->line, 7);
+    fx_conf_unref(c);
+}
+
+static void test_conf_shadow_defaults(void **state)
+{
+    (void)state;
+    struct fx_conf *c = load_ok(SH_HEAD "      to: b\n");
+    const struct fx_conf_shadow *sh = c->routes[0].shadow;
+    assert_non_null(sh);
+    assert_int_equal(sh->sample_bp, 10000);
+    assert_int_equal(sh->nmethods, 2);
+    assert_string_equal(sh->methods[0], "GET");
+    assert_string_equal(sh->methods[1], "HEAD");
+    assert_int_equal(sh->max_body, 64 * 1024);
+    assert_int_equal(sh->max_inflight, 256);
+    assert_null(sh->secondary);
+    assert_int_equal(sh->nignore_json, 0);
+    assert_int_equal(sh->block_bp, FX_SHADOW_NO_BLOCK);
+    fx_conf_unref(c);
+}
+
+static void test_conf_error_shadow(void **state)
+{
+    (void)state;
+    assert_conf_error(SH_HEAD "      to: a\n",
+                      "t.yaml:7:11: route \"r\": shadow.to: must differ from the route's to "
+                      "(\"a\"): the copies would go to the primary itself");
+    assert_conf_error(SH_HEAD "      to: zz\n",
+                      "t.yaml:7:11: route \"r\": shadow.to: upstream \"zz\" is not defined");
+    assert_conf_error(SH_HEAD "      to: b\n      secondary: b\n",
+                      "t.yaml:8:18: route \"r\": shadow.secondary: must differ from shadow.to "
+                      "(\"b\"): the secondary is a second legacy instance");
+    assert_conf_error(SH_HEAD "      sample: 5%\n",
+                      "t.yaml:7:7: missing required key \"to\" in route \"r\" shadow");
+    assert_conf_error(SH_HEAD "      to: b\n      sample: 150%\n",
+                      "t.yaml:8:15: route \"r\": shadow.sample: 150% is out of range 0%..100%");
+    assert_conf_error(SH_HEAD "      to: b\n      compare: {ignore_json: [\"items.x\"]}\n",
+                      "t.yaml:8:31: route \"r\": shadow.compare.ignore_json[0]: invalid JSON path "
+                      "(expected $.key, $.list[*].key, $['odd key'] ...) \"items.x\"");
+    assert_conf_error(SH_HEAD "      to: b\n      methods: [\"G ET\"]\n",
+                      "t.yaml:8:17: route \"r\": shadow.methods[0]: invalid method \"G ET\"");
+    assert_conf_error(SH_HEAD "      to: b\n      max_inflight: 0\n",
+                      "t.yaml:8:21: route \"r\": shadow.max_inflight: 0 is out of range 1..100000");
+    assert_conf_error(SH_HEAD "      to: b\n      mirror: yes\n",
+                      "t.yaml:8:7: unknown key \"mirror\" in route \"r\" shadow");
 }
 
 static void test_conf_error_migrate_to(void **state)
@@ -1645,6 +1728,9 @@ int main(void)
         cmocka_unit_test(test_conf_parse_size_rejects),
         cmocka_unit_test(test_conf_dump_json_full),
         cmocka_unit_test(test_conf_dump_json_defaults),
+        cmocka_unit_test(test_conf_shadow_full),
+        cmocka_unit_test(test_conf_shadow_defaults),
+        cmocka_unit_test(test_conf_error_shadow),
         cmocka_unit_test(test_conf_migrate_full),
         cmocka_unit_test(test_conf_migrate_defaults),
         cmocka_unit_test(test_conf_migrate_sticky_and_weights),

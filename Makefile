@@ -37,6 +37,29 @@ $(O)/libficus.a: $(LIB_OBJ)
 $(O)/ficus: $(O)/obj/main.o $(O)/libficus.a
 	$(CC) $(ALLCFLAGS) -o $@ $^ $(LIBS)
 
+# ---- dashboard page (registry) -------------------------------------------------
+# src/registry/dashboard.html is embedded as fx_reg_dashboard_html() by
+# scripts/embed.sh into a generated C file, compiled into libficus.a. `make
+# fuzz`/`fuzz-replay` compile LIB_SRC directly, so they get the generated file
+# too (admin.c references the page).
+DASH_SRC := $(O)/gen/dashboard_html.c
+DASH_OBJ := $(O)/gen/dashboard_html.o
+
+$(DASH_SRC): src/registry/dashboard.html scripts/embed.sh
+	@mkdir -p $(dir $@)
+	@echo "  EMBED   $<"
+	@sh scripts/embed.sh $< $@ fx_reg_dashboard_html $(abspath src/registry/registry.h)
+
+$(DASH_OBJ): $(DASH_SRC) src/registry/registry.h src/registry/registry_types.h
+	@echo "  CC      $<"
+	@$(CC) $(ALLCFLAGS) -Isrc -c $< -o $@
+
+$(O)/libficus.a: $(DASH_OBJ)
+
+fuzz fuzz-replay: $(DASH_SRC)
+fuzz fuzz-replay: LIB_SRC += $(DASH_SRC)
+# ---- end dashboard page ----------------------------------------------------------
+
 $(O)/test/%_test: src/%_test.c $(O)/libficus.a $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) -Wno-missing-prototypes -o $@ $< $(O)/libficus.a $(LIBS) $(TESTLIBS)

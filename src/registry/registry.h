@@ -54,6 +54,27 @@ int fx_reg_debt_add(struct fx_store *st, const json_t *fields, const char *actor
 int fx_reg_debt_update(struct fx_store *st, const char *id, const json_t *fields, const char *actor,
                        json_t **out, struct fx_err *err);
 
+/* Close item `id` as `as` ("paid" or "accepted"; anything else is FX_EINVAL):
+ * an update of its status, recorded in the history. Returns like
+ * fx_reg_debt_update(). */
+int fx_reg_debt_close(struct fx_store *st, const char *id, const char *as, const char *actor,
+                      json_t **out, struct fx_err *err);
+
+/* Every item's stored fields (array ordered by id, *out new reference): the
+ * item shape without "live", "priority", "score" and "history". This is the
+ * export format; import takes it back. Returns 0 or FX_EIO. */
+int fx_reg_debt_export(struct fx_store *st, json_t **out, struct fx_err *err);
+
+/* Import `rows` (array of objects of the export shape; "id", "created",
+ * "updated" optional, "live", "priority", "score", "history" ignored) in one
+ * transaction: any invalid row, or an id that already exists, imports
+ * nothing and returns FX_EINVAL with err naming the row ("debt: import row
+ * 3: field \"stability\": 9 is outside 1..5"). Rows without an id get the next
+ * free ones. *count (may be NULL) is the number imported. Returns 0,
+ * FX_EINVAL or FX_EIO. */
+int fx_reg_debt_import(struct fx_store *st, const json_t *rows, const char *actor, size_t *count,
+                       struct fx_err *err);
+
 /* Item `id` with live figures, score terms and history (*out new reference).
  * Returns 0, FX_ENOTFOUND or FX_EIO. */
 int fx_reg_debt_get(struct fx_store *st, const char *id, json_t **out, struct fx_err *err);

@@ -23,7 +23,7 @@
 #define PATHS_MAX     3  /* differing JSON paths listed per endpoint */
 #define EXIT_FAIL     1
 #define EXIT_USAGE    2
-#define CHART_W       720.0 /* trend chart viewBox */
+#define CHART_W       1000.0 /* trend chart viewBox */
 #define CHART_H       240.0
 #define CHART_PAD_L   44.0
 #define CHART_PAD_R   12.0
@@ -318,7 +318,7 @@ static json_t *admin_diffs(const struct report_args *a)
         char enc[400] = "";
         encode_segment(name, enc, sizeof(enc));
         char path[512];
-        (void)snprintf(path, sizeof(path), "/api/v1/routes/%s/diffs", enc);
+        (void)snprintf(path, sizeof(path), "/api/v1/routes/%s/diffs?samples=0", enc);
         json_t *d = admin_get(a, path, true);
         if (d != NULL && json_array_append_new(diffs, d) != 0)
             break;

@@ -526,7 +526,7 @@ static void md_text(FILE *f, const char *s)
 /* A 20-cell text bar for a share (0..1). */
 static void md_bar(FILE *f, double share)
 {
-    int full = (int)lround(share * 20.0);
+    int full = (int)(share * 20.0 + 0.5);
     for (int i = 0; i < 20; i++)
         (void)fputs(i < full ? "\u2588" : "\u2591", f);
 }

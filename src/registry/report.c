@@ -428,6 +428,15 @@ static double parse_time(const char *s)
     return (double)timegm(&tm);
 }
 
+/* "2024-05-02 09:14" from an RFC 3339 time (or the text as given). */
+static const char *short_time(const char *t, char *buf, size_t cap)
+{
+    if (strlen(t) < 16 || t[10] != 'T')
+        return t;
+    (void)snprintf(buf, cap, "%.10s %.5s", t, t + 11);
+    return buf;
+}
+
 /* The estimate object as words: "done", "on track: 2024-06-01", ... */
 static const char *fmt_estimate(const json_t *est, char *buf, size_t cap)
 {
@@ -473,9 +482,8 @@ static size_t count_status(const json_t *debt, const char *status)
 
 static int render_json(const struct report *r, FILE *f)
 {
-    json_t *doc =
-        json_pack("{s:s,s:s,s:O,s:O,s:O,s:O}", "generated", r->generated, "source", r->source,
-                  "progress", r->progress, "debt", r->debt, "events", r->events, "diffs", r->diffs);
+    json_t *doc = json_pack("{s:s,s:O,s:O,s:O,s:O}", "generated", r->generated, "progress",
+                            r->progress, "debt", r->debt, "events", r->events, "diffs", r->diffs);
     if (doc == NULL)
         return FX_ENOMEM;
     int rc = json_dumpf(doc, f, JSON_INDENT(2)) == 0 ? 0 : FX_EIO;
@@ -549,11 +557,12 @@ static void md_progress(const struct report *r, FILE *f)
     for (size_t i = 0; (rt = json_array_get(routes, i)) != NULL; i++) {
         double bp = 0;
         char w[32] = "-";
-        if (num_of(rt, "weight_bp", &bp))
+        bool migrating = json_is_true(json_object_get(rt, "migrating"));
+        if (migrating && num_of(rt, "weight_bp", &bp))
             (void)snprintf(w, sizeof(w), "%.2f%%", bp / 100.0);
         pr(f, "| ");
         md_text(f, str_of(rt, "route"));
-        pr(f, " | %s | %s | `", json_is_true(json_object_get(rt, "migrating")) ? "yes" : "no", w);
+        pr(f, " | %s | %s | `", migrating ? "yes" : "no", w);
         md_bar(f, share_clamped(rt, "share_new"));
         pr(f, "` %s | %s | %s |\n", fmt_pct(rt, "share_new", 1, b[0], sizeof(b[0])),
            fmt_num(rt, "requests_per_day", 0, b[1], sizeof(b[1])),
@@ -753,7 +762,7 @@ static const char html_css[] =
     "vertical-align:top}"
     "th{font-weight:600;color:var(--muted);white-space:nowrap}"
     "td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}"
-    "td.t{min-width:14em}td.w{word-break:break-word;min-width:12em}"
+    "td.t{min-width:14em}td.w{word-break:break-word;min-width:12em}td.id{white-space:nowrap}"
     ".sub{display:block;color:var(--muted);font-size:.8rem}"
     "svg.bar{width:100%;min-width:90px;height:12px;display:block}"
     "svg.spark{width:120px;height:24px;display:block}"
@@ -855,10 +864,11 @@ static void svg_trend(FILE *f, const json_t *series)
     pr(f, "\"/>");
     const char *first = str_of(json_array_get(series, 0), "time");
     const char *last = str_of(json_array_get(series, n - 1), "time");
+    char label[20];
     pr(f, "<text x=\"%.0f\" y=\"%.0f\">", CHART_PAD_L, CHART_H - 8);
-    html_text(f, first);
+    html_text(f, short_time(first, label, sizeof(label)));
     pr(f, "</text><text x=\"%.0f\" y=\"%.0f\" text-anchor=\"end\">", CHART_PAD_L + w, CHART_H - 8);
-    html_text(f, last);
+    html_text(f, short_time(last, label, sizeof(label)));
     pr(f, "</text></svg>");
 }
 
@@ -939,7 +949,7 @@ static void html_debt_row(FILE *f, size_t rank, const json_t *it)
     char b[9][32];
     char routes[256];
     pr(f, "<tr><td class=\"n\">%zu</td>", rank);
-    html_cell(f, NULL, str_of(it, "id"));
+    html_cell(f, "id", str_of(it, "id"));
     pr(f, "<td class=\"w\">");
     html_text(f, str_of(it, "title"));
     pr(f, "<span class=\"sub\"><span class=\"tag\">");
@@ -948,6 +958,9 @@ static void html_debt_row(FILE *f, size_t rank, const json_t *it)
     html_text(f, str_of(it, "status"));
     pr(f, "</span> ");
     html_text(f, str_of(it, "owner"));
+    double effort;
+    if (num_of(it, "effort_days", &effort) && effort > 0)
+        pr(f, " &middot; %.1f d effort", effort);
     pr(f, "</span></td>");
     html_cell(f, NULL,
               join_strings(json_object_get(it, "routes"), str_of(it, "component"), routes,
@@ -955,12 +968,11 @@ static void html_debt_row(FILE *f, size_t rank, const json_t *it)
     pr(f,
        "<td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n\">%s</td>"
        "<td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n\">%s/%s</td>"
-       "<td class=\"n\">%s</td><td class=\"n\"><b>%s</b></td></tr>",
+       "<td class=\"n\"><b>%s</b></td></tr>",
        fmt_num(live, "requests_per_day", 0, b[0], 32), fmt_pct(live, "migrated_share", 1, b[1], 32),
        fmt_pct(live, "legacy_error_rate", 2, b[2], 32), fmt_num(live, "legacy_p99_ms", 1, b[3], 32),
        fmt_pct(live, "shadow_mismatch_rate", 2, b[4], 32), fmt_num(it, "stability", 0, b[5], 32),
-       fmt_num(it, "velocity", 0, b[6], 32), fmt_num(it, "effort_days", 1, b[7], 32),
-       fmt_num(it, "priority", 2, b[8], 32));
+       fmt_num(it, "velocity", 0, b[6], 32), fmt_num(it, "priority", 2, b[8], 32));
 }
 
 static void html_debt(const struct report *r, FILE *f)
@@ -976,13 +988,13 @@ static void html_debt(const struct report *r, FILE *f)
           "<th>Title</th><th>Routes</th><th class=\"n\">Legacy req/day</th>"
           "<th class=\"n\">Migrated</th><th class=\"n\">Legacy 5xx</th>"
           "<th class=\"n\">Legacy p99 ms</th><th class=\"n\">Shadow mismatch</th>"
-          "<th class=\"n\">Stab./Vel.</th><th class=\"n\">Effort d</th>"
+          "<th class=\"n\">Stab./Vel.</th>"
           "<th class=\"n\">Priority</th></tr></thead><tbody>");
     const json_t *it;
     for (size_t i = 0; (it = json_array_get(r->debt, i)) != NULL; i++)
         html_debt_row(f, i + 1, it);
     if (json_array_size(r->debt) == 0)
-        pr(f, "<tr><td colspan=\"12\" class=\"empty\">No debt items.</td></tr>");
+        pr(f, "<tr><td colspan=\"11\" class=\"empty\">No debt items.</td></tr>");
     pr(f, "</tbody></table></div></section>");
 }
 

@@ -78,4 +78,70 @@ int fx_shadow_print_report(const char *json, size_t len, FILE *out);
 size_t fx_shadow_endpoint(const char *method, size_t mlen, const char *target, size_t tlen,
                           char *out, size_t cap);
 
+/* ---- pure comparison helpers (no engine needed; used by the engine, the unit
+ * tests and fuzz/fuzz_json_diff.c) ---------------------------------------- */
+
+#define FX_SHADOW_MAX_DIFFS   64         /* differences listed per comparison */
+#define FX_SHADOW_PATH_MAX    256        /* bytes of a difference path, NUL included */
+#define FX_SHADOW_DECODED_MAX (4u << 20) /* gzip-decoded body cap */
+
+/* One difference. Paths: "status", "header:<lower-case name>", "body" (byte
+ * comparison) or a JSON path "$.items[3].price" / "$['a b']". A path longer
+ * than FX_SHADOW_PATH_MAX - 1 is cut and ends in "...". */
+struct fx_shadow_diff {
+    char path[FX_SHADOW_PATH_MAX];  /* exact */
+    char gpath[FX_SHADOW_PATH_MAX]; /* generalised: every array index is [*] */
+};
+
+/* The differences of one comparison, in order: status, headers (by name), body. */
+struct fx_shadow_diffs {
+    struct fx_shadow_diff d[FX_SHADOW_MAX_DIFFS];
+    size_t n;
+    bool overflow;  /* more than FX_SHADOW_MAX_DIFFS differences: the rest are not listed */
+    bool json;      /* both bodies parsed as JSON and were compared structurally */
+    bool truncated; /* a body was truncated (capture or decode cap): compared as bytes */
+};
+
+/* Rules of one comparison (borrowed views of the route's shadow section). */
+struct fx_shadow_rules {
+    char *const *ignore_headers; /* borrowed: names never compared (case-insensitive) */
+    size_t nignore_headers;
+    char *const *ignore_json; /* borrowed: JSON path patterns never compared */
+    size_t nignore_json;
+};
+
+/* Compare response `b` (candidate or secondary) with `a` (primary): status,
+ * headers (minus rules->ignore_headers and the framing/hop-by-hop ones), then
+ * bodies after gzip decoding, structurally when both parse as JSON. `rules`
+ * may be NULL (nothing ignored). Fills *out (zeroed first). Returns 0 or
+ * FX_ENOMEM (*out then holds what was found so far). Any thread; pure. */
+int fx_shadow_compare(const struct fx_shadow_resp *a, const struct fx_shadow_resp *b,
+                      const struct fx_shadow_rules *rules, struct fx_shadow_diffs *out);
+
+/* Compare two (already decoded) bodies and append the differences to *out:
+ * structurally when both parse as JSON (sets out->json) and `truncated` is
+ * false, else byte for byte (one "body" difference). Patterns in
+ * rules->ignore_json are honoured; `rules` may be NULL. Iterative (no
+ * recursion), bounded by the input's nesting depth. Returns 0 or FX_ENOMEM. */
+int fx_shadow_diff_body(const char *a, size_t alen, const char *b, size_t blen, bool truncated,
+                        const struct fx_shadow_rules *rules, struct fx_shadow_diffs *out);
+
+/* Decode a response body: gunzip it when the head carries Content-Encoding:
+ * gzip (or x-gzip), at most FX_SHADOW_DECODED_MAX bytes. On success *out is
+ * a new buffer (caller frees) and *truncated tells whether the decoded body or
+ * the capture was cut. Returns 1 when decoded, 0 when the body is not gzip
+ * encoded or does not decode (*out NULL: use the raw body), FX_ENOMEM. */
+int fx_shadow_decode_body(const struct fx_shadow_resp *r, char **out, size_t *len, bool *truncated);
+
+/* True when JSON path pattern `pattern` ("$.a", "$.items[*].etag", "$.*.id",
+ * "$['a b']") covers `path` (exact or generalised): "[*]" matches any index,
+ * ".*" any key, and a pattern covers everything below the node it names.
+ * Paths that are not JSON paths ("status", "header:x", "body") match only an
+ * identical pattern. */
+bool fx_shadow_path_match(const char *pattern, const char *path);
+
+/* Write `path` with every array index replaced by "[*]" into out (at most
+ * cap-1 bytes plus NUL). Returns the length written. */
+size_t fx_shadow_path_generalise(const char *path, char *out, size_t cap);
+
 #endif

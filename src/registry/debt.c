@@ -196,7 +196,7 @@ static int check_number(const struct field *f, const json_t *v, const char *wher
                          f->type == F_IMPACT ? "is not an integer 1..5" : "is not a number");
     double d = json_number_value(v);
     if (f->type == F_IMPACT) {
-        if (d != floor(d))
+        if (!fx_reg__integral(d))
             return bad_field(err, where, f->name, v, "is not an integer 1..5");
         if (d < 1 || d > 5)
             return bad_field(err, where, f->name, v, "is outside 1..5");

@@ -131,7 +131,7 @@ int fx_reg_debt_import(struct fx_store *st, const json_t *rows, const char *acto
 
 /* ---- CSV out ------------------------------------------------------------------ */
 
-static int csv_field(FILE *f, const char *s)
+int fx_reg__csv_field(FILE *f, const char *s)
 {
     bool quote = strpbrk(s, ",\"\r\n") != NULL;
     if (!quote)
@@ -174,7 +174,8 @@ int fx_reg__csv_write(const json_t *records, FILE *f)
     {
         for (size_t c = 0; c < NCOLUMNS && bad == 0; c++) {
             char *cell = cell_text(json_object_get(rec, columns[c]));
-            bad |= cell == NULL || (c > 0 && fputc(',', f) == EOF) || csv_field(f, cell) != 0;
+            bad |=
+                cell == NULL || (c > 0 && fputc(',', f) == EOF) || fx_reg__csv_field(f, cell) != 0;
             free(cell);
         }
         bad |= fputs("\r\n", f) < 0;
@@ -335,7 +336,7 @@ static json_t *typed_cell(const char *col, const char *s)
     char *end = NULL;
     double d = strtod(s, &end);
     bool number = end != s && *end == '\0' && !isspace((unsigned char)*s) && isfinite(d);
-    if (!number || (impact && d != floor(d)))
+    if (!number || (impact && !fx_reg__integral(d)))
         return json_string(s);
     return fx_reg__json_num(d);
 }

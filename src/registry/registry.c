@@ -226,17 +226,56 @@ json_t *fx_reg__json_str(const char *s, size_t len)
     return j;
 }
 
+/* The build links no libm (Makefile LIBS), so rounding and the logarithm
+ * below are done by hand; values stay far inside the exact range of a
+ * 64-bit integer. */
+bool fx_reg__integral(double v)
+{
+    return v > -9.0e15 && v < 9.0e15 && v == (double)(long long)v;
+}
+
 double fx_reg__round(double v, int digits)
 {
-    double f = pow(10.0, digits);
-    double r = round(v * f) / f;
+    double f = 1.0;
+    for (int i = 0; i < digits; i++)
+        f *= 10.0;
+    double x = v * f;
+    if (!(x > -9.0e15 && x < 9.0e15))
+        return v;
+    long long r = (long long)(x + (x >= 0.0 ? 0.5 : -0.5));
     /* No "-0" in the output. */
-    return r == 0.0 ? 0.0 : r;
+    return r == 0 ? 0.0 : (double)r / f;
+}
+
+double fx_reg__log10(double x)
+{
+    if (!(x > 0.0))
+        return 0.0;
+    double k = 0.0;
+    while (x >= 10.0) {
+        x /= 10.0;
+        k += 1.0;
+    }
+    while (x < 1.0) {
+        x *= 10.0;
+        k -= 1.0;
+    }
+    /* ln(x) = 2 atanh(z), z = (x - 1) / (x + 1) <= 9/11: the series
+     * converges to double precision in under 100 terms. */
+    double z = (x - 1.0) / (x + 1.0);
+    double z2 = z * z;
+    double term = z;
+    double ln = 0.0;
+    for (int n = 1; n < 400 && term > 1e-17; n += 2) {
+        ln += term / n;
+        term *= z2;
+    }
+    return k + 2.0 * ln / 2.302585092994045684;
 }
 
 json_t *fx_reg__json_num(double v)
 {
-    if (isfinite(v) && v == floor(v) && fabs(v) < 9.0e15)
+    if (fx_reg__integral(v))
         return json_integer((json_int_t)v);
     return json_real(isfinite(v) ? v : 0.0);
 }

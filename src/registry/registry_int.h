@@ -53,8 +53,15 @@ int fx_reg__parse_time(const char *s, uint64_t *ms);
  * reference or NULL on allocation failure. */
 json_t *fx_reg__json_str(const char *s, size_t len);
 
-/* `v` rounded to `digits` decimals. */
+/* `v` rounded half away from zero to `digits` decimals (v unchanged when
+ * too large to round). */
 double fx_reg__round(double v, int digits);
+
+/* True when `v` is a whole number of magnitude below 9e15. */
+bool fx_reg__integral(double v);
+
+/* log10(x) for x > 0 (0 otherwise), to about 15 digits. */
+double fx_reg__log10(double x);
 
 /* A JSON number: an integer when `v` is integral and small, else a real. */
 json_t *fx_reg__json_num(double v);
@@ -207,6 +214,9 @@ int fx_reg__list_at(struct fx_store *st, const char *sort, const char *status, u
  * routes joined with ';'). Returns 0 or FX_EIO. */
 int fx_reg__csv_write(const json_t *records, FILE *f);
 
+/* Write one CSV field, quoted per RFC 4180 when needed. Returns 0 or -1. */
+int fx_reg__csv_field(FILE *f, const char *s);
+
 /* Parse CSV text (header line of column names, then one record per row) into
  * an array of objects typed like the JSON export (stability, velocity as
  * integers and effort_days as a number when they parse, routes split on ';').
@@ -214,5 +224,15 @@ int fx_reg__csv_write(const json_t *records, FILE *f);
  * Returns 0, FX_EINVAL (err names the line) or FX_ENOMEM. */
 int fx_reg__csv_read(const char *text, size_t len, json_t **rows, size_t **lines,
                      struct fx_err *err);
+
+/* ---- debt_fmt.c: text output of the CLI ---------------------------------- */
+
+/* Items of a list as a table (aligned), Markdown, CSV (ranked figures) or
+ * JSON. Returns 0 or -1 on a write error. */
+int fx_reg__print_list(const json_t *items, enum fx_reg_format fmt, FILE *f);
+
+/* One item (fields, live figures, every score term, history) for people.
+ * Returns 0 or -1. */
+int fx_reg__print_item(const json_t *item, FILE *f);
 
 #endif

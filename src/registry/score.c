@@ -1,7 +1,6 @@
 /* The priority score: declared impact plus measured figures, 0..100 points.
  * Each term is weight * strength, strength in 0..1; the formula, its
  * rationale and a worked example are in docs/registry.md. */
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -75,7 +74,7 @@ static void no_live_terms(const struct fx_reg_live *l, struct fx_reg_score *s)
 
 static void live_terms(const struct fx_reg_live *l, struct fx_reg_score *s)
 {
-    double k = clamp01(log10(1.0 + l->requests_per_day) / TRAFFIC_DECADES);
+    double k = clamp01(fx_reg__log10(1.0 + l->requests_per_day) / TRAFFIC_DECADES);
     struct fx_reg_term *t = add_term(s, "traffic", l->requests_per_day, W_TRAFFIC, k);
     (void)snprintf(t->why, sizeof(t->why),
                    "%.0f legacy requests/day: log10(1+r)/6 = %.2f (full at 1M/day)",

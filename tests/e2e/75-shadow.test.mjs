@@ -443,7 +443,7 @@ describe('shadow traffic', { timeout: t(60000) }, () => {
         assert.equal(candidate.requests[0].headers.authorization, 'Bearer auth-secret-aaaa');
         assert.equal(candidate.requests[0].headers['x-api-key'], 'apikey-secret-dddd');
 
-        const out = await ctl(f, ['diffs', 'orders', '--limit', '10']);
+        const out = await ctl(f, ['diffs', 'orders']);
         assert.equal(out.code, 0, out.stderr);
         for (const x of secrets) assert.ok(!out.stdout.includes(x), `ficus ctl diffs leaks ${x}`);
 
@@ -466,10 +466,16 @@ describe('shadow traffic', { timeout: t(60000) }, () => {
         assert.equal(r1.headers['content-encoding'], 'gzip', 'the client gets the legacy bytes');
         assert.deepEqual(JSON.parse(zlib.gunzipSync(r1.body)), doc('1', 5));
         const d = await waitCompared(f, 2);
-        assert.equal(d.matched, 1, 'same JSON, gzip or not: matched');
-        assert.equal(d.mismatched, 1);
-        assert.equal(d.samples.length, 1);
-        assert.deepEqual(d.samples[0].paths, ['$.price'], 'decoded and compared structurally');
+        const why = JSON.stringify({ endpoints: d.endpoints, samples: d.samples.map((s) => ({ target: s.request.target, paths: s.paths })) });
+        const body = (s) => s.paths.filter((p) => p === 'body' || p.startsWith('$'));
+        const s1 = d.samples.find((s) => s.request.target === '/orders/1');
+        const s2 = d.samples.find((s) => s.request.target === '/orders/2');
+        assert.ok(s2, `the changed document is a mismatch: ${why}`);
+        assert.deepEqual(body(s2), ['$.price'], `decoded and compared structurally: ${why}`);
+        assert.deepEqual(s1 ? body(s1) : [], [], `same JSON after decoding: no body difference: ${why}`);
+        assert.equal(d.mismatched, 1, `only the changed document mismatches; gzip vs plain alone is a match: ${why}`);
+        assert.equal(d.matched, 1, why);
+        assert.deepEqual(s2.paths, ['$.price'], why);
     });
 
     test('ficus ctl diffs prints the mismatching endpoint and path', async () => {
@@ -490,6 +496,9 @@ describe('shadow traffic', { timeout: t(60000) }, () => {
         assert.match(out.stdout, /\$\.items\[\*\]\.price/, 'summary by generalised path');
         assert.match(out.stdout, /\$\.items\[1\]\.price/, 'samples with the exact path');
         assert.match(out.stdout, /\b3\b/);
+        const one = await ctl(f, ['diffs', 'orders', '--limit', '1']);
+        assert.equal(one.code, 0, `--limit N is documented for diffs: ${one.stderr}`);
+        assert.equal(one.stdout.match(/\$\.items\[1\]\.price/g)?.length, 1, `--limit 1: one sample\n${one.stdout}`);
 
         const none = await ctl(f, ['diffs', 'plain']);
         assert.equal(none.code, 1);

@@ -394,7 +394,10 @@ static json_t *series_estimate(const struct series *s, uint64_t now_ms)
     while (first < s->n && s->time_ms[first] + TREND_MS < now_ms)
         first++;
     struct fx_reg_estimate e;
-    fx_reg__estimate(s->time_ms + first, s->share + first, s->n - first, &e);
+    if (s->n == 0)
+        fx_reg__estimate(NULL, NULL, 0, &e);
+    else
+        fx_reg__estimate(s->time_ms + first, s->share + first, s->n - first, &e);
     return fx_reg__estimate_json(&e);
 }
 

@@ -124,21 +124,20 @@ bool fx_shadow__is_noise(const struct fx_shadow__route *r, const char *endpoint,
     return false;
 }
 
-void fx_shadow__route_free(struct fx_shadow__route *r)
+void fx_shadow__route_fini(struct fx_shadow__route *r)
 {
-    if (r == NULL)
-        return;
     for (size_t i = 0; i < r->neps; i++) {
         for (size_t j = 0; j < r->eps[i].npaths; j++)
             free(r->eps[i].paths[j].path);
         free(r->eps[i].paths);
         free(r->eps[i].name);
     }
-    free(r->eps);
     for (size_t i = 0; i < r->nnoise; i++) {
         free(r->noise[i].endpoint);
         free(r->noise[i].path);
     }
-    free(r->noise);
-    free(r);
+    FX_FREE(r->noise);
+    r->nnoise = 0;
+    FX_FREE(r->eps);
+    r->neps = 0;
 }

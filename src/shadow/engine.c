@@ -89,8 +89,8 @@ static const struct fx_conf_route *shadow_route(const struct fx_conf *conf, cons
 static struct fx_shadow__route *route_find(struct fx_shadow_state *st, const char *name)
 {
     for (size_t i = 0; i < st->nroutes; i++) {
-        if (strcmp(st->routes[i]->name, name) == 0)
-            return st->routes[i];
+        if (strcmp(st->routes[i].name, name) == 0)
+            return &st->routes[i];
     }
     return NULL;
 }
@@ -103,18 +103,17 @@ static struct fx_shadow__route *route_ensure(struct fx_shadow *s, const char *na
     struct fx_shadow__route *r = route_find(st, name);
     if (r != NULL || id >= FX_SHADOW_MAX_ROUTES)
         return r;
-    struct fx_shadow__route **arr = realloc(st->routes, (st->nroutes + 1) * sizeof(*arr));
+    struct fx_shadow__route *arr = realloc(st->routes, (st->nroutes + 1) * sizeof(*arr));
     if (arr == NULL)
         return NULL;
     st->routes = arr;
-    r = calloc(1, sizeof(*r));
-    if (r == NULL)
-        return NULL;
+    r = &arr[st->nroutes];
+    memset(r, 0, sizeof(*r));
     (void)snprintf(r->name, sizeof(r->name), "%s", name);
     r->id = id;
     (void)fx_shadow__db_load_route(st->store, r, &s->ctr[id], !st->seeded[id]);
     st->seeded[id] = true;
-    st->routes[st->nroutes++] = r;
+    st->nroutes++;
     return r;
 }
 
@@ -146,7 +145,7 @@ static void flush_all(struct fx_shadow *s, struct fx_conf *conf, bool force)
         st->last_flush_ms = now;
         size_t k = 0;
         for (size_t i = 0; i < st->nroutes; i++) {
-            struct fx_shadow__route *r = st->routes[i];
+            struct fx_shadow__route *r = &st->routes[i];
             const struct fx_conf_route *cr = shadow_route(conf, r->name);
             uint64_t sum = ctr_sum(&s->ctr[r->id]);
             if (force || cr == NULL || r->dirty || sum != r->flushed_sum) {
@@ -154,9 +153,9 @@ static void flush_all(struct fx_shadow *s, struct fx_conf *conf, bool force)
                 r->flushed_sum = sum;
             }
             if (cr == NULL)
-                fx_shadow__route_free(r);
+                fx_shadow__route_fini(r);
             else
-                st->routes[k++] = r;
+                st->routes[k++] = *r;
         }
         st->nroutes = k;
     }
@@ -401,7 +400,7 @@ static void state_free(struct fx_shadow_state *st)
     if (st == NULL)
         return;
     for (size_t i = 0; i < st->nroutes; i++)
-        fx_shadow__route_free(st->routes[i]);
+        fx_shadow__route_fini(&st->routes[i]);
     free(st->routes);
     fx_store_close(st->store);
     (void)pthread_mutex_destroy(&st->lock);

@@ -269,7 +269,7 @@ int fx_shadow_diffs_json(struct fx_shadow *s, const char *route, size_t samples,
         (void)pthread_mutex_lock(&st->lock);
         struct fx_shadow__route *r = NULL;
         for (size_t i = 0; i < st->nroutes && r == NULL; i++)
-            r = strcmp(st->routes[i]->name, route) == 0 ? st->routes[i] : NULL;
+            r = strcmp(st->routes[i].name, route) == 0 ? &st->routes[i] : NULL;
         if (r != NULL && cr->id < FX_SHADOW_MAX_ROUTES)
             (void)fx_shadow__db_flush_route(st->store, r, &s->ctr[cr->id], cr->shadow->to_name,
                                             cr->shadow->secondary_name);
@@ -371,7 +371,7 @@ static void render_paths(struct fx_shadow *s, const struct fx_conf *c, FILE *f)
         return;
     (void)pthread_mutex_lock(&st->lock);
     for (size_t i = 0; i < st->nroutes; i++) {
-        const struct fx_shadow__route *r = st->routes[i];
+        const struct fx_shadow__route *r = &st->routes[i];
         bool live = false;
         for (size_t k = 0; k < c->nroutes && !live; k++)
             live = c->routes[k].shadow != NULL && strcmp(c->routes[k].name, r->name) == 0;

@@ -78,8 +78,41 @@ static json_t *text_excerpt(const char *body, size_t len, size_t max)
     return s;
 }
 
+/* Add one header line (without its LF) to the object `o`: a repeated name
+ * has its values joined with ", ", a secret value is replaced. Lines without
+ * a name are skipped. Returns 0 or FX_ENOMEM. */
+static int put_header(json_t *o, const char *p, size_t len, const struct fx_conf_shadow *cfg)
+{
+    const char *colon = memchr(p, ':', len);
+    if (colon == NULL || colon == p)
+        return 0;
+    const char *v = colon + 1;
+    size_t vlen = (size_t)(p + len - v);
+    while (vlen > 0 && (*v == ' ' || *v == '\t')) {
+        v++;
+        vlen--;
+    }
+    while (vlen > 0 && (v[vlen - 1] == '\r' || v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+        vlen--;
+    bool secret = is_secret((struct fx_str){ p, (size_t)(colon - p) }, cfg);
+    json_t *name = text_excerpt(p, (size_t)(colon - p), 256);
+    json_t *val = secret ? json_string(REDACTED) : text_excerpt(v, vlen, 1024);
+    const char *key = name != NULL ? json_string_value(name) : NULL;
+    json_t *prev = key != NULL ? json_object_get(o, key) : NULL;
+    if (prev != NULL && val != NULL && !secret) {
+        json_t *joined = json_sprintf("%s, %s", json_string_value(prev), json_string_value(val));
+        json_decref(val);
+        val = joined;
+    }
+    int rc = key != NULL && val != NULL && json_object_set_new(o, key, val) == 0 ? 0 : FX_ENOMEM;
+    if (rc != 0 && (key == NULL || val == NULL))
+        json_decref(val); /* json_object_set_new() consumed it otherwise */
+    json_decref(name);
+    return rc;
+}
+
 /* Header lines "Name: value" as an object (repeated names joined with ", "),
- * secret values replaced by "[redacted]". */
+ * secret values replaced by "[redacted]". NULL on allocation failure. */
 static json_t *headers_json(const char *head, size_t len, const struct fx_conf_shadow *cfg)
 {
     json_t *o = json_object();
@@ -88,32 +121,9 @@ static json_t *headers_json(const char *head, size_t len, const struct fx_conf_s
     while (o != NULL && p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *eol = nl != NULL ? nl : end;
-        const char *colon = memchr(p, ':', (size_t)(eol - p));
-        if (colon != NULL && colon > p) {
-            json_t *name = text_excerpt(p, (size_t)(colon - p), 256);
-            const char *v = colon + 1;
-            size_t vlen = (size_t)(eol - v);
-            while (vlen > 0 && (*v == ' ' || *v == '\t')) {
-                v++;
-                vlen--;
-            }
-            while (vlen > 0 && (v[vlen - 1] == '\r' || v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
-                vlen--;
-            bool secret = is_secret((struct fx_str){ p, (size_t)(colon - p) }, cfg);
-            json_t *val = secret ? json_string(REDACTED) : text_excerpt(v, vlen, 1024);
-            const char *key = name != NULL ? json_string_value(name) : NULL;
-            json_t *prev = key != NULL ? json_object_get(o, key) : NULL;
-            if (prev != NULL && val != NULL && !secret) {
-                json_t *joined =
-                    json_sprintf("%s, %s", json_string_value(prev), json_string_value(val));
-                json_decref(val);
-                val = joined;
-            }
-            if (key == NULL || val == NULL || json_object_set_new(o, key, val) != 0) {
-                json_decref(o);
-                o = NULL;
-            }
-            json_decref(name);
+        if (put_header(o, p, (size_t)(eol - p), cfg) != 0) {
+            json_decref(o);
+            o = NULL;
         }
         p = nl != NULL ? nl + 1 : end;
     }

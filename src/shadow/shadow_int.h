@@ -83,9 +83,9 @@ struct fx_shadow__route {
 /* Opaque to the rest of Ficus (shadow_types.h). Lock order: fx_shadow.lock
  * is never held while taking this one. */
 struct fx_shadow_state {
-    pthread_mutex_t lock;             /* guards everything below, including the store */
-    struct fx_store *store;           /* owned */
-    struct fx_shadow__route **routes; /* owned array of owned routes */
+    pthread_mutex_t lock;            /* guards everything below, including the store */
+    struct fx_store *store;          /* owned */
+    struct fx_shadow__route *routes; /* owned array */
     size_t nroutes;
     bool seeded[FX_SHADOW_MAX_ROUTES]; /* counters of this id seeded from the store */
     uint64_t last_flush_ms;            /* monotonic */
@@ -103,8 +103,8 @@ struct fx_shadow__noise *fx_shadow__noise_get(struct fx_shadow__route *r, const 
 /* True when learned noise of `endpoint` covers generalised path `gpath`. */
 bool fx_shadow__is_noise(const struct fx_shadow__route *r, const char *endpoint, const char *gpath);
 
-/* Free a route and its aggregates; NULL is ignored. */
-void fx_shadow__route_free(struct fx_shadow__route *r);
+/* Free a route's aggregates (not the route itself). */
+void fx_shadow__route_fini(struct fx_shadow__route *r);
 
 /* A sample document (JSON text, owned by the caller) for a mismatched job:
  * request and both responses with secret header values masked, body

@@ -4,7 +4,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,18 +135,12 @@ struct cmd {
     const char *usage;
 };
 
-static int usage_error(const struct cli *c, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* Print "ficus debt: " and the message, then a hint; returns EXIT_USAGE. */
-static int usage_error(const struct cli *c, const char *fmt, ...)
+/* Print "ficus debt: MSG" (with " 'ARG'" when arg is not NULL) and a hint;
+ * returns EXIT_USAGE. */
+static int usage_error(const struct cli *c, const char *msg, const char *arg)
 {
-    char msg[400];
-    va_list ap;
-    va_start(ap, fmt);
-    (void)vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    (void)fprintf(stderr, "ficus debt: %s\n(ficus debt %s%s--help for usage)\n", msg,
+    (void)fprintf(stderr, "ficus debt: %s%s%s%s\n(ficus debt %s%s--help for usage)\n", msg,
+                  arg != NULL ? " '" : "", arg != NULL ? arg : "", arg != NULL ? "'" : "",
                   c->cmd != NULL ? c->cmd : "", c->cmd != NULL ? " " : "");
     return EXIT_USAGE;
 }
@@ -204,19 +197,19 @@ static int take_opt(struct cli *c, int argc, char **argv, int *i)
     size_t len = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
     int o = find_opt(arg, len);
     if (o < 0)
-        return usage_error(c, "unknown option '%s'", arg);
+        return usage_error(c, "unknown option", arg);
     const char *v = eq != NULL ? eq + 1 : NULL;
     if (opts[o].arg && v == NULL) {
         if (*i + 1 >= argc)
-            return usage_error(c, "option '%s' needs a value", arg);
+            return usage_error(c, "this option needs a value:", arg);
         v = argv[++*i];
     } else if (!opts[o].arg && v != NULL) {
-        return usage_error(c, "option '%s' takes no value", arg);
+        return usage_error(c, "this option takes no value:", arg);
     }
     c->seen |= BIT(o);
     c->val[o] = v;
     if (take_item_opt(c, o, v != NULL ? v : "") != 0)
-        return usage_error(c, "%s", "out of memory");
+        return usage_error(c, "out of memory", NULL);
     return 0;
 }
 
@@ -239,7 +232,7 @@ static int take_global(struct cli *c, int argc, char **argv, int *i)
     if (slot == NULL)
         return 1;
     if (*i + 1 >= argc)
-        return usage_error(c, "option '%s' needs a value", a);
+        return usage_error(c, "this option needs a value:", a);
     *slot = argv[++*i];
     return 0;
 }
@@ -262,7 +255,7 @@ static int parse_args(struct cli *c, int argc, char **argv)
         } else if (c->npos < MAX_POS) {
             c->pos[c->npos++] = a;
         } else {
-            return usage_error(c, "unexpected argument '%s'", a);
+            return usage_error(c, "unexpected argument", a);
         }
     }
     return 0;
@@ -399,7 +392,7 @@ static int run_update(struct cli *c)
     if (c->seen & BIT(O_STATUS))
         (void)json_object_set_new(c->fields, "status", json_string(c->val[O_STATUS]));
     if (json_object_size(c->fields) == 0)
-        return usage_error(c, "%s", "nothing to change (give at least one item option)");
+        return usage_error(c, "nothing to change (give at least one item option)", NULL);
     char path[300];
     item_path(c->pos[0], "", path, sizeof(path));
     json_t *out = NULL;
@@ -419,7 +412,7 @@ static int local_close(struct cli *c, json_t **out, struct fx_err *err)
 static int run_close(struct cli *c)
 {
     if (c->val[O_AS] == NULL)
-        return usage_error(c, "%s", "close needs --as paid or --as accepted");
+        return usage_error(c, "close needs --as paid or --as accepted", NULL);
     char path[300];
     item_path(c->pos[0], "/close", path, sizeof(path));
     json_t *body = json_pack("{s:s}", "as", c->val[O_AS]);
@@ -448,7 +441,7 @@ static int parse_format(struct cli *c, unsigned int allowed, enum fx_reg_format 
             return 0;
         }
     }
-    return usage_error(c, "unknown format '%s'", v);
+    return usage_error(c, "unknown format", v);
 }
 
 static int local_list(struct cli *c, json_t **out, struct fx_err *err)
@@ -598,12 +591,13 @@ static int load_rows(const char *path, json_t **rows, size_t **lines)
 static void add_line(char *msg, size_t cap, const size_t *lines, size_t nrows)
 {
     const char *p = strstr(msg, "import row ");
-    unsigned long row = 0;
-    int used = 0;
-    if (lines == NULL || p == NULL || sscanf(p, "import row %lu:%n", &row, &used) != 1 ||
-        used == 0 || row == 0 || row > nrows)
+    if (lines == NULL || p == NULL)
         return;
-    size_t at = (size_t)(p - msg) + (size_t)used - 1; /* the ':' */
+    char *end = NULL;
+    unsigned long row = strtoul(p + strlen("import row "), &end, 10);
+    if (end == NULL || *end != ':' || row == 0 || row > nrows)
+        return;
+    size_t at = (size_t)(end - msg);
     char tail[700];
     (void)snprintf(tail, sizeof(tail), "%s", msg + at);
     (void)snprintf(msg + at, cap - at, " (line %zu)%s", lines[row - 1], tail);
@@ -733,12 +727,12 @@ static int check_usage(struct cli *c, const struct cmd *cmd)
 {
     for (int o = 0; o < O_COUNT; o++) {
         if ((c->seen & BIT(o)) && !(cmd->opts & BIT(o)))
-            return usage_error(c, "option '%s' does not apply here", opts[o].name);
+            return usage_error(c, "this option does not apply here:", opts[o].name);
     }
     if (c->npos != cmd->npos)
-        return usage_error(c, "%s", cmd->npos ? "missing or extra operand" : "unexpected operand");
+        return usage_error(c, cmd->npos ? "missing or extra operand" : "unexpected operand", NULL);
     if ((c->conf == NULL) == (c->admin == NULL))
-        return usage_error(c, "%s", "give either -c FILE or --admin URL");
+        return usage_error(c, "give either -c FILE or --admin URL", NULL);
     if (c->seen & BIT(O_ROUTE))
         (void)json_object_set(c->fields, "routes", c->routes);
     else if (c->seen & BIT(O_NO_ROUTES))
@@ -757,7 +751,7 @@ static int run(struct cli *c, int argc, char **argv)
         return c->help ? 0 : EXIT_USAGE;
     }
     if (cmd == NULL)
-        return usage_error(c, "unknown command '%s'", c->cmd);
+        return usage_error(c, "unknown command", c->cmd);
     if ((rc = check_usage(c, cmd)) != 0)
         return rc;
     if (c->conf != NULL && (rc = open_store(c)) != 0)

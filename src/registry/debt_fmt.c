@@ -107,7 +107,10 @@ static void clip(const char *s, size_t max, char *out, size_t cap)
         bool lead = ((unsigned char)s[i] & 0xC0) != 0x80;
         if (lead && (w++ == keep || i + 8 > cap))
             break;
-        out[i] = s[i] == '\n' || s[i] == '\r' || s[i] == '\t' ? ' ' : s[i];
+        bool space = s[i] == '\n' || s[i] == '\r' || s[i] == '\t';
+        out[i] = s[i];
+        if (space)
+            out[i] = ' ';
     }
     out[i] = '\0';
     if (s[i] != '\0')
@@ -129,8 +132,8 @@ static void fmt_routes(const json_t *item, char *out, size_t cap)
 {
     char *joined = fx_reg__routes_join(json_object_get(item, "routes"));
     (void)snprintf(out, cap, "%s", joined != NULL ? joined : "");
-    for (char *p = out; *p != '\0'; p++)
-        *p = *p == ';' ? ',' : *p;
+    for (char *p = strchr(out, ';'); p != NULL; p = strchr(p, ';'))
+        *p = ',';
     free(joined);
 }
 

@@ -218,8 +218,11 @@ json_t *fx_reg__json_str(const char *s, size_t len)
     char *copy = malloc(len + 1);
     if (copy == NULL)
         return NULL;
-    for (size_t i = 0; i < len; i++)
-        copy[i] = (unsigned char)s[i] >= 0x80 ? '?' : s[i];
+    for (size_t i = 0; i < len; i++) {
+        copy[i] = s[i];
+        if ((unsigned char)s[i] >= 0x80)
+            copy[i] = '?';
+    }
     copy[len] = '\0';
     j = json_stringn(copy, len);
     free(copy);

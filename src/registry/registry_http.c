@@ -50,6 +50,27 @@ static int hexval(int c)
     return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
+/* Percent-decode `in[0..len)` ('+' is a space) into out; false when it
+ * does not fit. */
+static bool url_decode(const char *in, size_t len, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        int c = (unsigned char)in[i];
+        if (c == '%' && i + 2 < len && hexval(in[i + 1]) >= 0 && hexval(in[i + 2]) >= 0) {
+            c = hexval(in[i + 1]) * 16 + hexval(in[i + 2]);
+            i += 2;
+        } else if (c == '+') {
+            c = ' ';
+        }
+        if (o + 1 >= cap)
+            return false;
+        out[o++] = (char)c;
+    }
+    out[o] = '\0';
+    return true;
+}
+
 /* The value of `key` in a query string, percent-decoded into out; false
  * when absent or too long. */
 static bool query_get(const char *query, const char *key, char *out, size_t cap)
@@ -58,23 +79,8 @@ static bool query_get(const char *query, const char *key, char *out, size_t cap)
     for (const char *p = query; p != NULL && *p != '\0';) {
         const char *amp = strchr(p, '&');
         size_t len = amp != NULL ? (size_t)(amp - p) : strlen(p);
-        if (len > klen && strncmp(p, key, klen) == 0 && p[klen] == '=') {
-            size_t o = 0;
-            for (size_t i = klen + 1; i < len; i++) {
-                int c = (unsigned char)p[i];
-                if (c == '%' && i + 2 < len && hexval(p[i + 1]) >= 0 && hexval(p[i + 2]) >= 0) {
-                    c = hexval(p[i + 1]) * 16 + hexval(p[i + 2]);
-                    i += 2;
-                } else if (c == '+') {
-                    c = ' ';
-                }
-                if (o + 1 >= cap)
-                    return false;
-                out[o++] = (char)c;
-            }
-            out[o] = '\0';
-            return true;
-        }
+        if (len > klen && strncmp(p, key, klen) == 0 && p[klen] == '=')
+            return url_decode(p + klen + 1, len - klen - 1, out, cap);
         p = amp != NULL ? amp + 1 : NULL;
     }
     return false;

@@ -456,15 +456,15 @@ int fx_shadow_start(struct fx_shadow *s, struct fx_conf *conf, struct fx_err *er
 
 void fx_shadow_reload(struct fx_shadow *s, struct fx_conf *conf)
 {
+    if (!s->running)
+        return; /* never started or stopped: nothing would release the reference */
     fx_conf_ref(conf);
     (void)pthread_mutex_lock(&s->lock);
     struct fx_conf *old = s->conf;
     s->conf = conf;
-    bool running = s->running;
     (void)pthread_mutex_unlock(&s->lock);
     fx_conf_unref(old);
-    if (running)
-        ensure_all(s, conf);
+    ensure_all(s, conf);
 }
 
 void fx_shadow_stop(struct fx_shadow *s)

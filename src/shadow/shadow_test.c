@@ -24,6 +24,7 @@
 #include "../core/err.h"
 #include "../store/store.h"
 #include "shadow.h"
+#include "shadow_int.h"
 
 /* ---- pure helpers ----------------------------------------------------------- */
 
@@ -404,6 +405,28 @@ static void test_shadow_drop_name_all(void **state)
     assert_string_equal(fx_shadow_drop_name(FX_SHADOW_DROP__N), "unknown");
 }
 
+static void test_shadow_aggregates_bounded(void **state)
+{
+    (void)state;
+    struct fx_shadow__route r;
+    memset(&r, 0, sizeof(r));
+    char name[32];
+    for (int i = 0; i < 250; i++) {
+        (void)snprintf(name, sizeof(name), "GET /e%d", i);
+        struct fx_shadow__ep *ep = fx_shadow__ep_get(&r, name);
+        assert_non_null(ep);
+        ep->compared++;
+        (void)snprintf(name, sizeof(name), "$.p%d", i);
+        assert_non_null(fx_shadow__path_get(&r.eps[0], name));
+    }
+    assert_int_equal(r.neps, FX_SHADOW_MAX_ENDPOINTS);
+    assert_string_equal(r.eps[r.neps - 1].name, "(other)");
+    assert_int_equal(r.eps[r.neps - 1].compared, 51);
+    assert_int_equal(r.eps[0].npaths, FX_SHADOW_MAX_PATHS);
+    assert_string_equal(r.eps[0].paths[FX_SHADOW_MAX_PATHS - 1].path, "(other)");
+    fx_shadow__route_fini(&r);
+}
+
 /* ---- engine fixture ---------------------------------------------------------- */
 
 struct fixture {
@@ -558,6 +581,15 @@ static void submit_orders(struct fixture *fx, const char *cand_price)
     assert_true(fx_shadow_submit(fx->s, j));
 }
 
+/* Start with a secondary and have one copy compared: noise in
+ * $.generated_at, a real difference in $.price. */
+static void start_one_mismatch(struct fixture *fx)
+{
+    start(fx, SH_SECONDARY);
+    submit_orders(fx, "11");
+    wait_done(fx, 1);
+}
+
 static json_t *diffs_doc(struct fixture *fx, size_t samples)
 {
     char *buf = NULL;
@@ -632,9 +664,7 @@ static void test_shadow_submit_mismatch_only_real_path(void **state)
 static void test_shadow_sample_redacted(void **state)
 {
     struct fixture *fx = *state;
-    start(fx, SH_SECONDARY);
-    submit_orders(fx, "12");
-    wait_done(fx, 1);
+    start_one_mismatch(fx);
     stop(fx);
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(fx->db, &db), SQLITE_OK);
@@ -795,9 +825,7 @@ static void test_shadow_store_json_after_stop(void **state)
 static void test_shadow_start_restores_counts_and_noise(void **state)
 {
     struct fixture *fx = *state;
-    start(fx, SH_SECONDARY);
-    submit_orders(fx, "11");
-    wait_done(fx, 1);
+    start_one_mismatch(fx);
     stop(fx);
     start(fx, SH_SECONDARY);
     /* Noise learned before the restart applies without a secondary answer. */
@@ -826,9 +854,7 @@ static void test_shadow_diffs_json_unknown_route(void **state)
 static void test_shadow_render_metrics_families(void **state)
 {
     struct fixture *fx = *state;
-    start(fx, SH_SECONDARY);
-    submit_orders(fx, "11");
-    wait_done(fx, 1);
+    start_one_mismatch(fx);
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
@@ -852,9 +878,7 @@ static void test_shadow_render_metrics_families(void **state)
 static void test_shadow_print_report_text(void **state)
 {
     struct fixture *fx = *state;
-    start(fx, SH_SECONDARY);
-    submit_orders(fx, "11");
-    wait_done(fx, 1);
+    start_one_mismatch(fx);
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
@@ -904,6 +928,7 @@ int main(void)
         cmocka_unit_test(test_compare_truncated_compares_bytes),
         cmocka_unit_test(test_shadow_endpoint_normalises),
         cmocka_unit_test(test_shadow_drop_name_all),
+        cmocka_unit_test(test_shadow_aggregates_bounded),
         cmocka_unit_test_setup_teardown(test_shadow_submit_learns_noise, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shadow_submit_mismatch_only_real_path, setup,
                                         teardown),

@@ -311,6 +311,7 @@ describe('shadow traffic', { timeout: t(60000) }, () => {
         await sleep(200);
         const d2 = await diffs(f);
         assert.equal(d2.errored, 33, 'every copy timed out after the candidate read_timeout');
+        assert.equal(d2.errors?.timeout, 33, `errors by reason: ${JSON.stringify(d2.errors)}`);
         assert.equal(d2.matched, 0);
         assert.equal(d2.mismatched, 0);
         assert.equal(d.mismatch_rate, 0, 'errors are not mismatches');
@@ -336,6 +337,7 @@ describe('shadow traffic', { timeout: t(60000) }, () => {
         await sleep(150);
         const d2 = await diffs(f);
         assert.equal(d2.errored, 10);
+        assert.equal(d2.errors?.connect_failed, 10, `errors by reason: ${JSON.stringify(d2.errors)}`);
         assert.equal(d2.matched, 0);
         assert.equal(d2.mismatched, 0);
         assert.equal(d.candidate, 'down');
@@ -472,6 +474,8 @@ describe('shadow traffic', { timeout: t(60000) }, () => {
         const s2 = d.samples.find((s) => s.request.target === '/orders/2');
         assert.ok(s2, `the changed document is a mismatch: ${why}`);
         assert.deepEqual(body(s2), ['$.price'], `decoded and compared structurally: ${why}`);
+        assert.equal(s2.primary.gzip, true);
+        assert.match(s2.primary.body, /"price":5\b/, 'the stored excerpt is the decoded body');
         assert.deepEqual(s1 ? body(s1) : [], [], `same JSON after decoding: no body difference: ${why}`);
         assert.equal(d.mismatched, 1, `only the changed document mismatches; gzip vs plain alone is a match: ${why}`);
         assert.equal(d.matched, 1, why);

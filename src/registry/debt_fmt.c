@@ -152,10 +152,14 @@ static void live_cells(const json_t *item, char cells[5][CELL])
         fmt_count(v, cells[0], CELL);
     if (num_of(live, "migrated_share", &v))
         (void)snprintf(cells[1], CELL, "%.0f%%", v * 100.0);
-    if (num_of(live, "legacy_error_rate", &v))
-        (void)snprintf(cells[2], CELL, "%.2f%%", v * 100.0);
-    if (num_of(live, "legacy_p99_ms", &v))
-        (void)snprintf(cells[3], CELL, "%.0fms", v);
+    double legacy = 0.0;
+    /* Without legacy requests there is no legacy error rate or latency. */
+    if (num_of(live, "requests_per_day", &legacy) && legacy > 0.0) {
+        if (num_of(live, "legacy_error_rate", &v))
+            (void)snprintf(cells[2], CELL, "%.2f%%", v * 100.0);
+        if (num_of(live, "legacy_p99_ms", &v))
+            (void)snprintf(cells[3], CELL, "%.0fms", v);
+    }
     if (num_of(live, "shadow_mismatch_rate", &v))
         (void)snprintf(cells[4], CELL, "%.1f%%", v * 100.0);
 }

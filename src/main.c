@@ -19,6 +19,7 @@
 #include "net/net.h"
 #include "proxy/proxy.h"
 #include "registry/registry.h"
+#include "shadow/shadow.h"
 
 #ifndef FX_VERSION
 #define FX_VERSION "0.0.0"
@@ -121,6 +122,7 @@ struct server {
     bool admin_on;
     struct fx_control control;
     bool control_on;
+    bool shadow_on;
     char *conf_path;
 };
 
@@ -194,6 +196,10 @@ static int start_workers(struct server *s, const struct fx_conf *c, struct fx_er
         goto out;
     s->control_on = true;
     s->sh.control = &s->control;
+    rc = fx_shadow_start(&s->sh.shadow, s->sh.conf, err);
+    if (rc != 0)
+        goto out;
+    s->shadow_on = true;
     for (size_t i = 0; i < s->nw; i++) {
         rc = fx_worker_start(&s->ws[i]);
         if (rc != 0) {
@@ -311,6 +317,8 @@ static void reload(struct server *s)
         reload_failed(s, c, &err);
         return;
     }
+    if (s->shadow_on)
+        fx_shadow_reload(&s->sh.shadow, c);
     if (!same)
         fx_log(&s->sh.log, FX_LOG_WARN,
                "event=reload_listen_ignored msg=\"listen addresses change only on restart\"");
@@ -354,6 +362,8 @@ static void stop_server(struct server *s)
     if (s->control_on)
         fx_control_stop(&s->control);
     s->sh.control = NULL;
+    if (s->shadow_on)
+        fx_shadow_stop(&s->sh.shadow); /* after the workers: no job arrives any more */
     if (s->sh.access_fd > 2)
         (void)close(s->sh.access_fd);
     free(s->ws);

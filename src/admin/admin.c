@@ -27,6 +27,9 @@
 #include "../core/str.h"
 #include "../migrate/migrate.h"
 #include "../proxy/proxy.h"
+#include "../registry/registry.h"
+#include "../shadow/shadow.h"
+#include "../store/store.h"
 
 #define HEAD_MAX       8192        /* request line and headers */
 #define BODY_MAX       (64u << 10) /* request bodies (POST /api/v1/routes/NAME/weight) */
@@ -604,6 +607,83 @@ static void serve_cmd(struct fx_admin *a, int fd, const struct req *rq, const ch
     serve_routes(fd, rq, ctl, name);
 }
 
+struct diffs_arg {
+    struct fx_shadow *shadow;
+    const char *route;
+    size_t samples;
+};
+
+static int render_diffs(void *arg, FILE *f)
+{
+    struct diffs_arg *da = arg;
+    int rc = fx_shadow_diffs_json(da->shadow, da->route, da->samples, f);
+    if (rc == FX_ENOTFOUND)
+        return 404;
+    return rc == 0 && fputc('\n', f) != EOF ? 200 : 500;
+}
+
+/* GET /api/v1/routes/NAME/diffs[?samples=N]: the shadow comparison report. */
+static void serve_diffs(struct fx_admin *a, int fd, const struct req *rq, const char *name)
+{
+    char samples[16];
+    struct diffs_arg da = { &a->sh->shadow, name, 20 };
+    int has = query_param(rq->query, "samples", samples, sizeof(samples));
+    if (has != 0) {
+        char *end = NULL;
+        unsigned long n = has > 0 && samples[0] >= '0' && samples[0] <= '9'
+                              ? strtoul(samples, &end, 10)
+                              : 1000000;
+        if (end == NULL || *end != '\0' || n > 1000) {
+            respond_error(fd, rq, 400, NULL, "samples must be an integer from 0 to 1000");
+            return;
+        }
+        da.samples = n;
+    }
+    char msg[MSG_MAX];
+    (void)snprintf(msg, sizeof(msg), "no route named \"%s\" has a shadow section", name);
+    respond_render(fd, rq, ctype_json, render_diffs, &da, msg);
+}
+
+/* The registry API (/api/v1/debt..., /api/v1/progress) on a store handle of
+ * its own. Reads are open like the rest of the API; writes need a token. */
+static void serve_registry(struct fx_admin *a, int fd, const struct req *rq)
+{
+    char actor[64] = "";
+    bool write = strcmp(rq->method, "GET") != 0 && !rq->head;
+    if ((write || rq->auth.len > 0) && authorize(a, fd, rq, actor, sizeof(actor)) != 0)
+        return;
+    struct fx_conf *c = fx_shared_conf(a->sh);
+    struct fx_store *st = NULL;
+    struct fx_err err = { 0 };
+    int rc = fx_store_open(c->store_path, &st, &err);
+    fx_conf_unref(c);
+    if (rc != 0) {
+        respond_error(fd, rq, 500, NULL, "%s", err.msg);
+        return;
+    }
+    char *out = NULL;
+    size_t olen = 0;
+    FILE *f = open_memstream(&out, &olen);
+    int status = 500;
+    if (f != NULL) {
+        rc = fx_reg_http(st, rq->method, rq->path, rq->query[0] ? rq->query : NULL,
+                         rq->body != NULL ? rq->body : "", rq->body != NULL ? rq->clen : 0,
+                         actor[0] ? actor : NULL, &status, f);
+        if (fclose(f) != 0)
+            rc = FX_EIO;
+    }
+    fx_store_close(st);
+    if (f == NULL || rc == FX_EIO)
+        respond_error(fd, rq, 500, NULL, "internal error");
+    else if (rc == FX_ENOTFOUND)
+        respond_error(fd, rq, 404, NULL, "not found");
+    else {
+        struct resp r = { status, ctype_json, NULL, out, olen };
+        respond(fd, rq, &r);
+    }
+    free(out);
+}
+
 /* ---- dispatch ------------------------------------------------------------------- */
 
 /* What a path names: a handler kind, the route name and command it carries. */
@@ -616,6 +696,8 @@ enum target {
     T_ROUTE,
     T_EVENTS,
     T_CMD,
+    T_DIFFS,
+    T_DASHBOARD,
 };
 
 struct where {
@@ -634,6 +716,8 @@ static enum target route_target(const char *rest, struct where *w)
         return T_NONE;
     if (slash == NULL)
         return T_ROUTE;
+    if (strcmp(slash + 1, "diffs") == 0)
+        return T_DIFFS;
     for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
         if (strcmp(slash + 1, actions[i].name) == 0) {
             w->cmd = actions[i].cmd;
@@ -651,7 +735,7 @@ static enum target find_target(const char *path, struct where *w)
     } fixed[] = {
         { "/metrics", T_METRICS },      { "/healthz", T_HEALTHZ },
         { "/api/v1/config", T_CONFIG }, { "/api/v1/routes", T_ROUTES },
-        { "/api/v1/events", T_EVENTS },
+        { "/api/v1/events", T_EVENTS }, { "/dashboard", T_DASHBOARD },
     };
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
         if (strcmp(path, fixed[i].path) == 0)
@@ -694,6 +778,21 @@ static void serve_get(struct fx_admin *a, int fd, const struct req *rq, struct w
     case T_EVENTS:
         serve_events(a, fd, rq);
         break;
+    case T_DIFFS:
+        serve_diffs(a, fd, rq, w->name);
+        break;
+    case T_DASHBOARD: {
+        size_t len = 0;
+        const char *html = fx_reg_dashboard_html(&len);
+        struct resp r = {
+            200, "text/html; charset=utf-8",
+            "Content-Security-Policy: default-src 'self'; script-src 'unsafe-inline'; "
+            "style-src 'unsafe-inline'; img-src data:\r\n",
+            html, len
+        };
+        respond(fd, rq, &r);
+        break;
+    }
     default:
         respond_error(fd, rq, 404, NULL, "not found");
         break;
@@ -702,6 +801,10 @@ static void serve_get(struct fx_admin *a, int fd, const struct req *rq, struct w
 
 static void dispatch(struct fx_admin *a, int fd, const struct req *rq)
 {
+    if (strncmp(rq->path, "/api/v1/debt", 12) == 0 || strcmp(rq->path, "/api/v1/progress") == 0) {
+        serve_registry(a, fd, rq);
+        return;
+    }
     struct where w = { T_NONE, "", FX_CTL_WEIGHT };
     w.t = find_target(rq->path, &w);
     if (w.t == T_NONE) {

@@ -14,7 +14,14 @@
 #include "../core/log.h"
 #include "../migrate/migrate.h"
 #include "../proxy/proxy.h"
+#include "../registry/registry.h"
+#include "../shadow/shadow.h"
 #include "../store/store.h"
+
+_Static_assert(FX_CTL_MAX_IDS == FX_MAX_IDS, "route id spaces differ");
+_Static_assert(FX_SHADOW_MAX_ROUTES == FX_MAX_IDS, "route id spaces differ");
+
+#define PROGRESS_DEFAULT_MS (5u * 60u * 1000u)
 
 static uint64_t wall_ms(void)
 {
@@ -126,6 +133,7 @@ static int routes_build(struct fx_control *c, struct fx_conf *conf, struct fx_ct
         (void)snprintf(r->legacy, sizeof(r->legacy), "%s", cr->to_name);
         r->id = cr->id;
         r->m = cr->migrate;
+        r->sh = cr->shadow;
         r->live = true;
         r->ring_cap = ring_size(r->m, c->tick_ms);
         r->ring = calloc(r->ring_cap, sizeof(*r->ring));
@@ -167,6 +175,50 @@ static void sample_route(struct fx_control *c, struct fx_ctl_route *r, uint64_t 
                     atomic_load_explicit(&st->side_lat[r->id][side][b], memory_order_relaxed);
         }
     }
+    const struct fx_shadow_counters *sc = &c->sh->shadow.ctr[r->id];
+    s->sh_cmp = atomic_load_explicit(&sc->compared, memory_order_relaxed);
+    s->sh_mis = atomic_load_explicit(&sc->mismatched, memory_order_relaxed);
+}
+
+/* Shadow copies compared and mismatched over the guard window (not before
+ * `since_mono`). */
+static void shadow_window(const struct fx_ctl_route *r, uint64_t since_mono, uint64_t *cmp,
+                          uint64_t *mis)
+{
+    *cmp = 0;
+    *mis = 0;
+    if (r->ring_len < 2)
+        return;
+    const struct fx_ctl_sample *last = &r->ring[(r->ring_head + r->ring_len - 1) % r->ring_cap];
+    for (size_t i = 0; i < r->ring_len; i++) {
+        const struct fx_ctl_sample *s = &r->ring[(r->ring_head + i) % r->ring_cap];
+        if (s->at_ms + r->m->guard_window_ms >= last->at_ms && s->at_ms >= since_mono) {
+            *cmp = last->sh_cmp - s->sh_cmp;
+            *mis = last->sh_mis - s->sh_mis;
+            return;
+        }
+    }
+}
+
+/* With a shadow and block_promotion_above, the ramp must not advance while the
+ * candidate's mismatch rate over the window is above it. Writes the reason. */
+static bool shadow_blocks(const struct fx_ctl_route *r, uint64_t since_mono, char *why, size_t cap)
+{
+    if (r->sh == NULL || r->sh->block_bp == FX_SHADOW_NO_BLOCK)
+        return false;
+    uint64_t cmp = 0;
+    uint64_t mis = 0;
+    shadow_window(r, since_mono, &cmp, &mis);
+    if (cmp == 0 || mis * FX_MIG_BUCKETS <= (uint64_t)r->sh->block_bp * cmp)
+        return false;
+    char lim[16];
+    fx_mig_fmt_weight(r->sh->block_bp, lim, sizeof(lim));
+    (void)snprintf(why, cap,
+                   "shadow: mismatch rate %.2f%% (%llu of %llu compared copies) is above "
+                   "block_promotion_above %s",
+                   100.0 * (double)mis / (double)cmp, (unsigned long long)mis,
+                   (unsigned long long)cmp, lim);
+    return true;
 }
 
 /* Figures over the guard window, not reaching back before `since_mono`. */
@@ -252,11 +304,14 @@ static void decide(struct fx_control *c, struct fx_ctl_route *r, uint64_t now_mo
     }
     if (s != FX_MIG_RAMPING || now_wall < r->st.step_started_ms + r->m->ramp_interval_ms)
         return;
-    if (r->st.weight_bp == 0) {
+    bool blocked = shadow_blocks(r, step_since_mono(r, now_mono, now_wall), why, sizeof(why));
+    if (!blocked && r->st.weight_bp == 0) {
         /* At 0% the new side has no traffic to judge: the first step is taken on time. */
         advance(c, r, "first step: at 0% the new side has no traffic for the guard to judge");
         return;
     }
+    if (blocked)
+        v = FX_MIG_HOLD;
     if (v == FX_MIG_ADVANCE) {
         advance(c, r, why);
         return;
@@ -264,6 +319,82 @@ static void decide(struct fx_control *c, struct fx_ctl_route *r, uint64_t now_mo
     struct fx_mig_state old = r->st;
     r->st.step_started_ms = now_wall; /* evaluate again after another interval */
     commit_change(c, r, &old, "ramp", "hold", why);
+}
+
+/* ---- progress samples (control thread) --------------------------------------- */
+
+static void prog_read(const struct fx_control *c, unsigned int id, struct fx_ctl_prog *p)
+{
+    memset(p, 0, sizeof(*p));
+    for (size_t i = 0; i < c->nw; i++) {
+        const struct fx_stats *st = c->ws[i].stats;
+        if (st == NULL)
+            continue;
+        for (int side = 0; side < 2; side++) {
+            p->req[side] += atomic_load_explicit(&st->side_req[id][side], memory_order_relaxed);
+            p->err[side] += atomic_load_explicit(&st->side_err[id][side], memory_order_relaxed);
+            for (size_t b = 0; b < FX_MIG_LAT_BUCKETS; b++)
+                p->lat[side][b] +=
+                    atomic_load_explicit(&st->side_lat[id][side][b], memory_order_relaxed);
+        }
+    }
+    const struct fx_shadow_counters *sc = &c->sh->shadow.ctr[id];
+    p->sh_cmp = atomic_load_explicit(&sc->compared, memory_order_relaxed);
+    p->sh_mis = atomic_load_explicit(&sc->mismatched, memory_order_relaxed);
+}
+
+/* The interval's figures of one route (now minus the previous sample). */
+static void prog_row(struct fx_control *c, const struct fx_conf_route *cr, uint64_t now_wall,
+                     struct fx_reg_sample *row)
+{
+    struct fx_ctl_prog cur;
+    struct fx_ctl_prog *prev = &c->prog[cr->id];
+    prog_read(c, cr->id, &cur);
+    memset(row, 0, sizeof(*row));
+    (void)snprintf(row->route, sizeof(row->route), "%s", cr->name);
+    row->time_ms = now_wall;
+    row->interval_ms = now_wall > c->progress_at_wall ? now_wall - c->progress_at_wall : 0;
+    row->migrating = cr->migrate != NULL;
+    if (row->migrating)
+        row->weight_bp = atomic_load_explicit(&c->sh->mig[cr->id].weight_bp, memory_order_relaxed);
+    for (int side = 0; side < 2; side++) {
+        uint64_t lat[FX_MIG_LAT_BUCKETS];
+        row->req[side] = cur.req[side] - prev->req[side];
+        row->err[side] = cur.err[side] - prev->err[side];
+        for (size_t b = 0; b < FX_MIG_LAT_BUCKETS; b++)
+            lat[b] = cur.lat[side][b] - prev->lat[side][b];
+        row->p99_ms[side] = (double)fx_mig_quantile_us(lat, 0.99) / 1000.0;
+    }
+    row->shadow_compared = cur.sh_cmp - prev->sh_cmp;
+    row->shadow_mismatched = cur.sh_mis - prev->sh_mis;
+    *prev = cur;
+}
+
+/* Every progress_ms, one sample per configured route into the store (opened
+ * on first use). Caller holds the lock. */
+static void progress_tick(struct fx_control *c, uint64_t now_mono)
+{
+    if (now_mono < c->next_progress || c->prog == NULL || c->conf == NULL)
+        return;
+    c->next_progress = now_mono + c->progress_ms;
+    size_t n = c->conf->nroutes;
+    struct fx_reg_sample *rows = calloc(n ? n : 1, sizeof(*rows));
+    if (rows == NULL)
+        return;
+    uint64_t now_wall = wall_ms();
+    for (size_t i = 0; i < n; i++)
+        prog_row(c, &c->conf->routes[i], now_wall, &rows[i]);
+    c->progress_at_wall = now_wall;
+    struct fx_err err = { 0 };
+    int rc = c->store != NULL ? 0 : fx_store_open(c->conf->store_path, &c->store, &err);
+    if (rc == 0 && n > 0)
+        rc = fx_reg_progress_add(c->store, rows, n, &err);
+    if (rc != 0) {
+        char q[600];
+        fx_log(&c->sh->log, FX_LOG_ERROR, "event=store_failed op=progress error=\"%s\"",
+               fx_log_quote(q, sizeof(q), err.msg));
+    }
+    free(rows);
 }
 
 static void *control_main(void *arg)
@@ -276,6 +407,7 @@ static void *control_main(void *arg)
             sample_route(c, &c->routes[i], now);
             decide(c, &c->routes[i], now);
         }
+        progress_tick(c, now);
         struct timespec until;
         (void)clock_gettime(CLOCK_REALTIME, &until);
         uint64_t ns = (uint64_t)until.tv_nsec + c->tick_ms * 1000000u;
@@ -308,6 +440,15 @@ static int control_start(struct fx_control *c, struct fx_shared *sh, struct fx_w
         c->tick_ms = (uint64_t)atoi(t);                 /* NOLINT(cert-err34-c): bounded */
     if (pthread_mutex_init(&c->lock, NULL) != 0 || pthread_cond_init(&c->wake, NULL) != 0)
         return FX_ERR_SET(err, FX_ESYS, "control: cannot create a mutex");
+    c->progress_ms = PROGRESS_DEFAULT_MS;
+    const char *pm = getenv("FICUS_PROGRESS_MS");             /* NOLINT(concurrency-mt-unsafe) */
+    if (pm != NULL && atoi(pm) >= 50 && atoi(pm) <= 86400000) /* NOLINT(cert-err34-c): bounded */
+        c->progress_ms = (uint64_t)atoi(pm);                  /* NOLINT(cert-err34-c): bounded */
+    c->next_progress = mono_ms() + c->progress_ms;
+    c->progress_at_wall = wall_ms();
+    c->prog = calloc(FX_CTL_MAX_IDS, sizeof(*c->prog));
+    if (c->prog == NULL)
+        return FX_ERR_SET(err, FX_ENOMEM, "control: out of memory");
     fx_conf_ref(conf);
     c->conf = conf;
     int rc = routes_build(c, conf, &c->routes, &c->nroutes);
@@ -398,6 +539,7 @@ void fx_control_stop(struct fx_control *c)
     c->nroutes = 0;
     fx_store_close(c->store);
     c->store = NULL;
+    FX_FREE(c->prog);
     fx_conf_unref(c->conf);
     c->conf = NULL;
     (void)pthread_cond_destroy(&c->wake);
@@ -503,6 +645,25 @@ static json_t *side_json(const struct fx_mig_window *w, uint64_t lat[2][FX_MIG_L
                      (double)fx_mig_quantile_us(lat[side], 0.99) / 1000.0);
 }
 
+/* The route's shadow figures over the guard window, or null. */
+static json_t *shadow_json(const struct fx_ctl_route *r)
+{
+    if (r->sh == NULL)
+        return json_null();
+    uint64_t cmp = 0;
+    uint64_t mis = 0;
+    shadow_window(r, 0, &cmp, &mis);
+    json_t *block = json_null();
+    if (r->sh->block_bp != FX_SHADOW_NO_BLOCK) {
+        char lim[16];
+        fx_mig_fmt_weight(r->sh->block_bp, lim, sizeof(lim));
+        block = json_string(lim);
+    }
+    return json_pack("{s:s,s:I,s:I,s:f,s:o}", "to", r->sh->to_name, "compared", (json_int_t)cmp,
+                     "mismatched", (json_int_t)mis, "mismatch_rate",
+                     cmp ? (double)mis / (double)cmp : 0.0, "block_promotion_above", block);
+}
+
 static json_t *route_json(const struct fx_ctl_route *r)
 {
     struct fx_mig_window w;
@@ -516,13 +677,13 @@ static json_t *route_json(const struct fx_ctl_route *r)
         fx_mig_fmt_weight(r->m->steps_bp[i], s, sizeof(s));
         json_array_append_new(steps, json_string(s));
     }
-    return json_pack("{s:s,s:s,s:s,s:s,s:I,s:i,s:o,s:s,s:I,s:I,s:{s:o,s:o}}", "name", r->name,
+    return json_pack("{s:s,s:s,s:s,s:s,s:I,s:i,s:o,s:s,s:I,s:I,s:{s:o,s:o},s:o}", "name", r->name,
                      "legacy", r->legacy, "new", r->m->to_name, "weight", wt, "weight_bp",
                      (json_int_t)r->st.weight_bp, "step", r->st.step, "steps", steps, "status",
                      fx_mig_status_name(r->st.status), "rollbacks", (json_int_t)r->rollbacks,
                      "window_seconds", (json_int_t)(r->m->guard_window_ms / 1000), "sides",
                      "legacy", side_json(&w, lat, FX_SIDE_LEGACY), "new",
-                     side_json(&w, lat, FX_SIDE_NEW));
+                     side_json(&w, lat, FX_SIDE_NEW), "shadow", shadow_json(r));
 }
 
 int fx_control_routes_json(struct fx_control *c, const char *route, FILE *f)

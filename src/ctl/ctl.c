@@ -20,6 +20,7 @@
 
 #include "../conf/conf.h"
 #include "../migrate/migrate.h"
+#include "../shadow/shadow.h"
 
 #ifndef FX_VERSION
 #define FX_VERSION "0.0.0"
@@ -45,6 +46,7 @@ static const char usage_ctl[] =
     "  promote NAME               send 100%% to the new side\n"
     "  rollback NAME              send 0%% to the new side until resumed\n"
     "  events [NAME] [--limit N]  audit log, oldest first (default 100, at most 10000)\n"
+    "  diffs NAME [--limit N]     shadow comparison: mismatches by endpoint and path, samples\n"
     "\n"
     "options:\n"
     "  --admin URL         admin API address: http://HOST:PORT or HOST:PORT\n"
@@ -764,6 +766,25 @@ static int run_change(struct ctl *c)
     return rc;
 }
 
+/* GET /api/v1/routes/NAME/diffs and print it as text. */
+static int run_diffs(struct ctl *c)
+{
+    char name[200];
+    char lim[64];
+    char path[320];
+    url_encode(c->args.pos[1], name, sizeof(name));
+    url_encode(c->args.limit != NULL ? c->args.limit : "5", lim, sizeof(lim));
+    (void)snprintf(path, sizeof(path), "/api/v1/routes/%s/diffs?samples=%s", name, lim);
+    struct answer a;
+    int rc = http_call(c, "GET", path, NULL, &a);
+    if (rc == 0 && (a.status < 200 || a.status > 299))
+        rc = report_error(c, &a);
+    if (rc == 0 && fx_shadow_print_report(a.body, a.blen, stdout) != 0)
+        rc = fail_run("unexpected diffs document from the admin API");
+    free(a.raw);
+    return rc;
+}
+
 static const struct ctl_cmd commands[] = {
     { "routes", 0, 1,
       "usage: ficus ctl [OPTIONS] routes [NAME]\n\n"
@@ -799,6 +820,12 @@ static const struct ctl_cmd commands[] = {
       "Print the audit log of every change (of route NAME only), oldest first:\n"
       "the last N events (default 100, at most 10000).\n",
       run_events },
+    { "diffs", 1, 1,
+      "usage: ficus ctl [OPTIONS] diffs NAME [--limit N]\n\n"
+      "Print route NAME's shadow comparison: copies compared, matched, mismatched,\n"
+      "errored and dropped; mismatches by endpoint and JSON path; the noise\n"
+      "learned from the secondary; then the N newest mismatch samples (default 5).\n",
+      run_diffs },
 };
 
 static const struct ctl_cmd *find_cmd(const char *name)

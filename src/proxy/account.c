@@ -9,6 +9,7 @@
 #include "../conf/conf.h"
 #include "../control/control.h"
 #include "../migrate/migrate.h"
+#include "../shadow/shadow.h"
 #include "proxy_int.h"
 
 static const double hist_bounds[FX_HIST_BUCKETS - 1] = {
@@ -143,9 +144,11 @@ void fx_proxy__exch_account(struct fx_worker *w, struct fx_cconn *cc, struct fx_
         inc(&st->hist[x->route->id][b], 1);
         inc(&st->hist_sum_us[x->route->id], dur_us);
     }
-    if (x->side >= 0 && x->route != NULL) {
+    if (x->route != NULL) {
+        /* Every routed exchange counts by side (a route without migrate is all
+         * legacy): the control plane records per-route progress from these. */
         unsigned int id = x->route->id;
-        int side = x->side;
+        int side = x->side >= 0 ? x->side : FX_SIDE_LEGACY;
         inc(&st->side_req[id][side], 1);
         if (x->status >= 500)
             inc(&st->side_err[id][side], 1);
@@ -381,4 +384,5 @@ void fx_stats_render(struct fx_shared *sh, struct fx_worker *ws, size_t nw, FILE
                   "ficus_config_reloads_total{result=\"failure\"} %llu\n",
                   cc, uc, (unsigned long long)rej, (unsigned long long)ld(&sh->reloads_ok),
                   (unsigned long long)ld(&sh->reloads_failed));
+    fx_shadow_render_metrics(&sh->shadow, f);
 }

@@ -22,6 +22,8 @@
 static bool x_step(struct fx_cconn *cc);
 static bool cc_step_linger(struct fx_cconn *cc);
 static void pick_side(struct fx_cconn *cc, struct fx_exch *x, const struct fx_h1_req *req);
+static bool mirror_sampled(struct fx_cconn *cc, const struct fx_conf_route *r,
+                           const struct fx_h1_req *req);
 
 static const struct fx_conf_limits *cc_limits(const struct fx_cconn *cc)
 {
@@ -125,6 +127,10 @@ static void x_free(struct fx_cconn *cc)
         x->u->owner = NULL;
         fx_proxy__uc_release(x->u, false, 0);
         x->u = NULL;
+    }
+    if (x->mirror != NULL) {
+        bool ok = (x->flags & FX_X_F_RESP_DONE) && !(x->flags & FX_X_F_LOCAL) && x->error == NULL;
+        fx_proxy__mirror_detach(x, ok);
     }
     fx_proxy__buf_put(w, &x->uhead);
     fx_proxy__buf_put(w, &x->chead);
@@ -523,6 +529,7 @@ static void cc_start_exchange(struct fx_cconn *cc, size_t head_len)
             pick_side(cc, x, req);
         x->srv = &x->up->servers[w->rr[x->up->id]++ % x->up->nservers];
     }
+    bool mirror = x->route != NULL && x->route->shadow != NULL && mirror_sampled(cc, x->route, req);
     bool ok = build_uhead(cc, req);
     bool expect =
         (req->flags & FX_H1_F_EXPECT_100) && req->minor == 1 && !(x->flags & FX_X_F_REQ_DONE);
@@ -545,6 +552,8 @@ static void cc_start_exchange(struct fx_cconn *cc, size_t head_len)
         fx_proxy__cc_close(cc);
         return;
     }
+    if (mirror)
+        fx_proxy__mirror_begin(cc, x);
     if (x_connect(cc, false) == NULL)
         x_local(cc, 502, "upstream_connect_failed", false);
 }
@@ -649,6 +658,30 @@ static int override_side(const struct fx_cconn *cc, const struct fx_h1_req *req,
     return -1;
 }
 
+/* Whether this request is copied to the route's shadow: by the sticky key when
+ * the route has one (a user is always or never copied), else at random. The
+ * key's bucket is permuted first (6151 is coprime with 10000) so that the
+ * copied users are not the ones the migration moved first. */
+static bool mirror_sampled(struct fx_cconn *cc, const struct fx_conf_route *r,
+                           const struct fx_h1_req *req)
+{
+    uint32_t bp = r->shadow->sample_bp;
+    if (bp >= FX_MIG_BUCKETS)
+        return true;
+    if (bp == 0)
+        return false;
+    struct fx_str key = { NULL, 0 };
+    if (r->migrate != NULL)
+        key = sticky_key(cc, req, r->migrate);
+    uint32_t b;
+    if (key.len > 0)
+        b = (uint32_t)(((uint64_t)fx_mig_bucket(key.ptr, key.len) * 6151u + 3001u) %
+                       FX_MIG_BUCKETS);
+    else
+        b = (uint32_t)(fx_proxy__rand_u64(cc->w) % FX_MIG_BUCKETS);
+    return b < bp;
+}
+
 static void pick_side(struct fx_cconn *cc, struct fx_exch *x, const struct fx_h1_req *req)
 {
     const struct fx_conf_route *r = x->route;
@@ -729,6 +762,8 @@ static bool x_req_recv(struct fx_cconn *cc)
     size_t avail = cc->in.len - x->req_ready;
     if (avail > 0 && x->req_mode == FX_H1_BODY_LENGTH) {
         size_t n = avail < x->req_left ? avail : (size_t)x->req_left;
+        if (x->mirror != NULL)
+            fx_proxy__mirror_req_body(x, fx_buf_rptr(&cc->in) + x->req_ready, n);
         x->req_ready += n;
         x->req_left -= n;
         x->bytes_in += n;
@@ -745,6 +780,8 @@ static bool x_req_recv(struct fx_cconn *cc)
                 x_local(cc, 400, "bad_request", true);
                 return true;
             }
+            if (x->mirror != NULL && data.len > 0)
+                fx_proxy__mirror_req_body(x, data.ptr, data.len);
             x->req_ready += used;
             x->bytes_in += used;
         }
@@ -906,6 +943,8 @@ static void x_resp_head(struct fx_cconn *cc, const struct fx_h1_resp *r)
         return;
     }
     x->flags |= FX_X_F_RESP_HEAD;
+    if (x->mirror != NULL)
+        fx_proxy__mirror_resp_head(x, r);
 }
 
 static bool x_retry(struct fx_cconn *cc)
@@ -977,6 +1016,8 @@ static void resp_chunked(struct fx_cconn *cc, struct fx_uconn *uc)
             break;
         }
         pos += used;
+        if (x->mirror != NULL && data.len > 0)
+            fx_proxy__mirror_resp_body(x, data.ptr, data.len);
         if (!dechunk) {
             x->resp_ready = pos;
         } else if (data.len > 0) {
@@ -1016,6 +1057,8 @@ static void x_resp_body(struct fx_cconn *cc, struct fx_uconn *uc)
             x->flags &= ~FX_X_F_UP_REUSABLE;
             avail = (size_t)x->resp_left;
         }
+        if (x->mirror != NULL)
+            fx_proxy__mirror_resp_body(x, fx_buf_rptr(&uc->in) + x->resp_ready, avail);
         x->resp_ready += avail;
         x->resp_left -= avail;
         if (x->resp_left == 0)
@@ -1023,6 +1066,8 @@ static void x_resp_body(struct fx_cconn *cc, struct fx_uconn *uc)
     } else if (x->resp_mode == FX_H1_BODY_CHUNKED) {
         resp_chunked(cc, uc);
     } else {
+        if (x->mirror != NULL)
+            fx_proxy__mirror_resp_body(x, fx_buf_rptr(&uc->in) + x->resp_ready, avail);
         x->resp_ready += avail;
         if (uc->flags & FX_IO_F_EOF)
             x->flags |= FX_X_F_RESP_DONE;
@@ -1186,6 +1231,8 @@ static bool x_step(struct fx_cconn *cc)
         p |= x_req_recv(cc);
         if (cc->flags & FX_IO_F_CLOSED)
             return false;
+        if (x->mirror != NULL && (x->flags & FX_X_F_REQ_DONE))
+            fx_proxy__mirror_launch(x);
         p |= x_req_send(cc);
         if (cc->flags & FX_IO_F_CLOSED)
             return false;

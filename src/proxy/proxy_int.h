@@ -50,4 +50,32 @@ uint64_t fx_proxy__rand_u64(struct fx_worker *w);
 /* 128 random bits as 32 lowercase hex chars + NUL (out[33]); `nhex` <= 32. */
 void fx_proxy__rand_hex(struct fx_worker *w, char *out, size_t nhex);
 
+/* ---- shadow copies (mirror.c) ---- */
+
+/* Start a shadow copy of the exchange whose head was just parsed (x->uhead
+ * built, x->up chosen). Counts and returns without a copy when the route's
+ * limits say so. The job is attached to x->mirror. */
+void fx_proxy__mirror_begin(struct fx_cconn *cc, struct fx_exch *x);
+
+/* Append validated request body bytes to the attached copy (dropped, and
+ * detached, once they exceed shadow.max_body). */
+void fx_proxy__mirror_req_body(struct fx_exch *x, const char *p, size_t n);
+
+/* The request is complete: send the copies (idempotent). */
+void fx_proxy__mirror_launch(struct fx_exch *x);
+
+/* Capture the primary's response head / body bytes (de-chunked). */
+void fx_proxy__mirror_resp_head(struct fx_exch *x, const struct fx_h1_resp *r);
+void fx_proxy__mirror_resp_body(struct fx_exch *x, const char *p, size_t n);
+
+/* The exchange ends: detach the copy; `ok` says whether the primary answer
+ * was received whole from the upstream. */
+void fx_proxy__mirror_detach(struct fx_exch *x, bool ok);
+
+/* Worker exit: abandon every copy in progress. */
+void fx_proxy__mirror_shutdown(struct fx_worker *w);
+
+/* Free closed mirror connections (after the event batch). */
+void fx_proxy__mirror_bury(struct fx_worker *w);
+
 #endif

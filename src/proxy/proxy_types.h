@@ -16,6 +16,7 @@
 #include "../http/http_types.h"
 #include "../loop/loop_types.h"
 #include "../migrate/migrate_types.h"
+#include "../shadow/shadow_types.h"
 
 #define FX_MAX_IDS      1024 /* distinct route, upstream and server names over the process life */
 #define FX_STATS_SLOTS  4096 /* (route, upstream, code) combinations per worker */
@@ -74,6 +75,7 @@ struct fx_shared {
     struct fx_intern servers;
     struct fx_mig_live mig[FX_MAX_IDS]; /* by route id */
     struct fx_control *control;         /* borrowed: the control plane (admin API, metrics) */
+    struct fx_shadow shadow;            /* comparison engine of mirrored requests */
     struct fx_log log;
     int access_fd; /* -1 when the access log is off */
     uint64_t start_ms;
@@ -88,6 +90,7 @@ struct fx_wconf {
 
 struct fx_worker;
 struct fx_cconn;
+struct fx_mjob;
 
 #define FX_IO_F_READABLE 0x01u
 #define FX_IO_F_WRITABLE 0x02u
@@ -149,6 +152,7 @@ struct fx_exch {
     uint64_t bytes_in;
     uint64_t bytes_out;
     char request_id[65];
+    struct fx_mjob *mirror; /* owned while attached: the shadow copy of this request */
 };
 
 #define FX_X_F_REQ_DONE    0x0001u /* request body fully received */
@@ -193,6 +197,52 @@ enum fx_tkind {
     FX_TK_LINGER,  /* lingering close of a client after an error response */
 };
 
+#define FX_MCONN_F_HEAD 0x100u /* response head parsed */
+#define FX_MCONN_F_DONE 0x200u /* answer complete (or failed) */
+
+/* One shadow copy in flight to one upstream (the candidate or the secondary).
+ * Fresh connection per copy, "Connection: close". */
+struct fx_mconn {
+    struct fx_io io;
+    struct fx_timer timer;
+    struct fx_mjob *job;               /* borrowed: the job outlives its connections */
+    struct fx_shadow_resp *out;        /* borrowed: where the answer goes (in job->job) */
+    const struct fx_conf_upstream *up; /* borrowed from job->wc */
+    unsigned int flags;                /* FX_IO_F_*, FX_UCONN_F_CONNECTING, FX_MCONN_F_* */
+    size_t sent;                       /* request bytes written */
+    char *in;                          /* owned: FX_MCONN_IN bytes of response input */
+    size_t in_len;
+    size_t scanned;          /* head parser resume state */
+    enum fx_h1_body mode;    /* body framing once the head is parsed */
+    uint64_t left;           /* LENGTH: body bytes still expected */
+    struct fx_h1_chunked ch; /* CHUNKED decoder */
+    size_t body_cap;         /* allocated size of out->body */
+    struct fx_mconn *next;   /* graveyard link */
+};
+
+#define FX_MCONN_IN (64u << 10)
+
+/* A mirrored request: captured from the client exchange, sent to the shadow
+ * upstream(s) once the request is complete, submitted for comparison once
+ * the primary answer and every copy are complete. */
+struct fx_mjob {
+    struct fx_worker *w;               /* borrowed */
+    struct fx_wconf *wc;               /* borrowed holder (users counted) */
+    const struct fx_conf_route *route; /* borrowed from wc->conf */
+    struct fx_shadow_job *job;         /* owned until submitted */
+    char *body;                        /* owned: captured request body */
+    size_t body_len, body_cap;
+    char *req; /* owned: request bytes sent to each copy */
+    size_t req_len;
+    size_t phead_cap, pbody_cap; /* allocated sizes of job->primary.head/body */
+    struct fx_mconn *conns[2];   /* borrowed: running copies (candidate, secondary) */
+    unsigned int running;        /* copies not finished */
+    bool launched;               /* copies started */
+    bool attached;               /* still owned by the client exchange */
+    bool primary_ok;             /* the primary answer was captured whole */
+    struct fx_mjob *prev, *next; /* worker's list */
+};
+
 /* A free-list buffer block. */
 struct fx_blk {
     struct fx_blk *next;
@@ -221,6 +271,9 @@ struct fx_worker {
     unsigned int rr[FX_MAX_IDS]; /* round-robin position by upstream id */
     struct fx_cconn *grave_c;    /* closed, freed after the event batch */
     struct fx_uconn *grave_u;
+    struct fx_mconn *grave_m;
+    struct fx_mjob *mjobs;                    /* shadow copies in progress */
+    unsigned int mirror_inflight[FX_MAX_IDS]; /* by route id */
     struct fx_blk *free_bufs;
     size_t nfree_bufs;
     size_t bufsize;

@@ -219,6 +219,7 @@ static void bury(struct fx_worker *w)
         w->grave_u = uc->next;
         free(uc);
     }
+    fx_proxy__mirror_bury(w);
 }
 
 static void close_listeners(struct fx_worker *w)
@@ -287,6 +288,7 @@ static void *worker_main(void *arg)
         }
     }
     close_pools(w);
+    fx_proxy__mirror_shutdown(w);
     fx_proxy__alog_flush(w);
     bury(w);
     return NULL;

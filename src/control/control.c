@@ -21,7 +21,7 @@
 _Static_assert(FX_CTL_MAX_IDS == FX_MAX_IDS, "route id spaces differ");
 _Static_assert(FX_SHADOW_MAX_ROUTES == FX_MAX_IDS, "route id spaces differ");
 
-#define PROGRESS_DEFAULT_MS (5u * 60u * 1000u)
+#define PROGRESS_DEFAULT_MS ((uint64_t)300000) /* 5 minutes */
 
 static uint64_t wall_ms(void)
 {

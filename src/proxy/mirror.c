@@ -590,8 +590,9 @@ void fx_proxy__mirror_detach(struct fx_exch *x, bool ok)
 
 void fx_proxy__mirror_shutdown(struct fx_worker *w)
 {
-    while (w->mjobs != NULL) {
-        struct fx_mjob *mj = w->mjobs;
+    struct fx_mjob *mj = w->mjobs;
+    while (mj != NULL) {
+        struct fx_mjob *next = mj->next;
         for (size_t i = 0; i < 2; i++) {
             if (mj->conns[i] != NULL) {
                 mc_close(mj->conns[i]);
@@ -599,6 +600,7 @@ void fx_proxy__mirror_shutdown(struct fx_worker *w)
             }
         }
         job_free(mj);
+        mj = next;
     }
     fx_proxy__mirror_bury(w);
 }

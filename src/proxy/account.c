@@ -117,11 +117,12 @@ static void alog_line(struct fx_worker *w, struct fx_cconn *cc, struct fx_exch *
         w->alog + w->alog_len, FX_ALOG_CAP - w->alog_len,
         "{\"time\":\"%s%s\",\"request_id\":\"%.*s\",\"client\":\"%s\",\"method\":\"%.*s\","
         "\"path\":\"%.*s\",\"route\":\"%s\",\"upstream\":\"%s\",\"server\":\"%s\","
-        "\"side\":%s,\"status\":%d,\"bytes_in\":%llu,\"bytes_out\":%llu,\"duration_us\":%llu,"
-        "\"error\":%s%s%s}\n",
+        "\"side\":%s,\"shadow\":%s,\"status\":%d,\"bytes_in\":%llu,\"bytes_out\":%llu,"
+        "\"duration_us\":%llu,\"error\":%s%s%s}\n",
         t, ms, (int)rlen, rid, cc->peer_text, (int)mlen, method, (int)plen, path,
         x->route ? x->route->name : "", x->up ? x->up->name : "", x->srv ? x->srv->addr.text : "",
-        x->side < 0 ? "null" : (x->side == FX_SIDE_NEW ? "\"new\"" : "\"legacy\""), x->status,
+        x->side < 0 ? "null" : (x->side == FX_SIDE_NEW ? "\"new\"" : "\"legacy\""),
+        x->mirror != NULL ? "true" : "false", x->status,
         (unsigned long long)x->bytes_in, (unsigned long long)x->bytes_out,
         (unsigned long long)dur_us, x->error ? "\"" : "", x->error ? x->error : "null",
         x->error ? "\"" : "");

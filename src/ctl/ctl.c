@@ -844,8 +844,10 @@ static int check_operands(const struct ctl *c)
     const struct ctl_cmd *cmd = c->cmd;
     if (ops < cmd->min_ops || ops > cmd->max_ops)
         return fail_usage("%s: expected %s", cmd->name, cmd->usage + strlen("usage: "));
-    if (c->args.limit != NULL && strcmp(cmd->name, "events") != 0)
-        return fail_usage("%s: --limit applies to events only", cmd->name);
+    if (c->args.limit != NULL && strcmp(cmd->name, "events") != 0 &&
+        strcmp(cmd->name, "diffs") != 0)
+        return fail_usage("%s: --limit applies to events and diffs only", cmd->name);
+
     if (c->args.limit != NULL && strspn(c->args.limit, "0123456789") != strlen(c->args.limit))
         return fail_usage("--limit %s: expected a number from 1 to 10000", c->args.limit);
     uint32_t bp = 0;

@@ -17,6 +17,7 @@
 #include "../shadow/shadow.h"
 #include "../store/store.h"
 #include "registry.h"
+#include "registry_int.h"
 
 #define EVENTS_MAX    50 /* recent migration events in a report */
 #define ENDPOINTS_MAX 10 /* endpoints listed per shadowed route */
@@ -486,7 +487,8 @@ static int render_json(const struct report *r, FILE *f)
                             r->progress, "debt", r->debt, "events", r->events, "diffs", r->diffs);
     if (doc == NULL)
         return FX_ENOMEM;
-    int rc = json_dumpf(doc, f, JSON_INDENT(2)) == 0 ? 0 : FX_EIO;
+    /* The API's own flags, so that the parts are byte-for-byte what it serves. */
+    int rc = json_dumpf(doc, f, FX_REG_JSON_FLAGS) == 0 ? 0 : FX_EIO;
     (void)fputc('\n', f);
     json_decref(doc);
     return rc;

@@ -122,10 +122,9 @@ static void alog_line(struct fx_worker *w, struct fx_cconn *cc, struct fx_exch *
         t, ms, (int)rlen, rid, cc->peer_text, (int)mlen, method, (int)plen, path,
         x->route ? x->route->name : "", x->up ? x->up->name : "", x->srv ? x->srv->addr.text : "",
         x->side < 0 ? "null" : (x->side == FX_SIDE_NEW ? "\"new\"" : "\"legacy\""),
-        x->mirror != NULL ? "true" : "false", x->status,
-        (unsigned long long)x->bytes_in, (unsigned long long)x->bytes_out,
-        (unsigned long long)dur_us, x->error ? "\"" : "", x->error ? x->error : "null",
-        x->error ? "\"" : "");
+        x->mirror != NULL ? "true" : "false", x->status, (unsigned long long)x->bytes_in,
+        (unsigned long long)x->bytes_out, (unsigned long long)dur_us, x->error ? "\"" : "",
+        x->error ? x->error : "null", x->error ? "\"" : "");
     if (n > 0 && (size_t)n < FX_ALOG_CAP - w->alog_len)
         w->alog_len += (size_t)n;
 }

@@ -72,6 +72,7 @@ static void pr(FILE *f, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
+    /* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): va_start is just above */
     (void)vfprintf(f, fmt, ap);
     va_end(ap);
 }
@@ -83,6 +84,7 @@ static int fail(int code, const char *fmt, ...)
     va_list ap;
     va_start(ap, fmt);
     (void)fputs("ficus report: ", stderr);
+    /* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): va_start is just above */
     (void)vfprintf(stderr, fmt, ap);
     (void)fputc('\n', stderr);
     if (code == EXIT_USAGE)

@@ -34,6 +34,9 @@ if [ -n "$missing" ]; then
 fi
 if [ -n "$browser_missing" ]; then
     echo "deps: installing tests/browser (npm ci)"
+    if ! command -v npm >/dev/null 2>&1; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm
+    fi
     PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix "$BROWSER_DIR" --no-audit --no-fund
 fi
 # The nginx package may start a system instance on port 80; benchmarks run their own.

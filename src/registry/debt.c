@@ -359,7 +359,7 @@ json_t *fx_reg__routes_split(const char *s)
     while (*s != '\0') {
         const char *end = strchr(s, ';');
         size_t n = end != NULL ? (size_t)(end - s) : strlen(s);
-        if (n > 0 && json_array_append_new(arr, fx_reg__json_str(s, n)) != 0) {
+        if (n > 0 && json_array_append_new(arr, fx_store_json_text(s, n)) != 0) {
             json_decref(arr);
             return NULL;
         }
@@ -372,14 +372,14 @@ json_t *fx_reg__routes_split(const char *s)
 
 static json_t *col_str(sqlite3_stmt *q, int col)
 {
-    return fx_reg__json_str((const char *)sqlite3_column_text(q, col),
-                            (size_t)sqlite3_column_bytes(q, col));
+    return fx_store_json_text((const char *)sqlite3_column_text(q, col),
+                              (size_t)sqlite3_column_bytes(q, col));
 }
 
 static json_t *col_time(sqlite3_stmt *q, int col)
 {
     char when[40];
-    fx_reg__fmt_time((uint64_t)sqlite3_column_int64(q, col), when, sizeof(when));
+    fx_store_fmt_time((uint64_t)sqlite3_column_int64(q, col), when, sizeof(when));
     return json_string(when);
 }
 

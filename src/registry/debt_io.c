@@ -41,7 +41,7 @@ static int import_time(json_t *rec, const json_t *row, const char *key, uint64_t
                           " (like 2026-01-31T09:30:00.000Z)",
                           where, key, json_is_string(v) ? json_string_value(v) : "value");
     char when[40];
-    fx_reg__fmt_time(ms, when, sizeof(when));
+    fx_store_fmt_time(ms, when, sizeof(when));
     if (json_object_set_new(rec, key, json_string(when)) != 0)
         return FX_ERR_SET(err, FX_ENOMEM, "debt: out of memory");
     return 0;
@@ -266,7 +266,7 @@ static int read_record(struct csv *c, json_t **out, struct fx_err *err)
         } else {
             rc = read_plain(c, err);
         }
-        if (rc == 0 && json_array_append_new(rec, fx_reg__json_str(c->field, c->flen)) != 0)
+        if (rc == 0 && json_array_append_new(rec, fx_store_json_text(c->field, c->flen)) != 0)
             rc = FX_ERR_SET(err, FX_ENOMEM, "debt: import: out of memory");
         if (rc != 0) {
             json_decref(rec);

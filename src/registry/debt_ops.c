@@ -70,14 +70,14 @@ static json_t *col_json(sqlite3_stmt *q, int col)
 {
     if (sqlite3_column_type(q, col) == SQLITE_NULL)
         return json_null();
-    return fx_reg__json_str((const char *)sqlite3_column_text(q, col),
-                            (size_t)sqlite3_column_bytes(q, col));
+    return fx_store_json_text((const char *)sqlite3_column_text(q, col),
+                              (size_t)sqlite3_column_bytes(q, col));
 }
 
 static json_t *history_row(sqlite3_stmt *q)
 {
     char when[40];
-    fx_reg__fmt_time((uint64_t)sqlite3_column_int64(q, 0), when, sizeof(when));
+    fx_store_fmt_time((uint64_t)sqlite3_column_int64(q, 0), when, sizeof(when));
     json_t *h = json_object();
     if (h == NULL)
         return NULL;
@@ -164,7 +164,7 @@ int fx_reg_debt_get(struct fx_store *st, const char *id, json_t **out, struct fx
 static void set_time(json_t *rec, const char *key, uint64_t ms)
 {
     char when[40];
-    fx_reg__fmt_time(ms, when, sizeof(when));
+    fx_store_fmt_time(ms, when, sizeof(when));
     (void)json_object_set_new(rec, key, json_string(when));
 }
 

@@ -148,7 +148,7 @@ json_t *fx_reg__estimate_json(const struct fx_reg_estimate *e)
     char when[40];
     json_t *completion = json_null();
     if (e->status == FX_REG_EST_ON_TRACK) {
-        fx_reg__fmt_time(e->completion_ms, when, sizeof(when));
+        fx_store_fmt_time(e->completion_ms, when, sizeof(when));
         completion = json_string(when);
     }
     int bad = json_object_set_new(o, "status", json_string(names[e->status]));
@@ -341,7 +341,7 @@ static int series_push(struct series *s, uint64_t hour, double req_legacy, doubl
     s->share[s->n] = share;
     s->n++;
     char when[40];
-    fx_reg__fmt_time(hour * FX_REG_HOUR_MS, when, sizeof(when));
+    fx_store_fmt_time(hour * FX_REG_HOUR_MS, when, sizeof(when));
     json_t *p = json_object();
     if (p == NULL || json_array_append_new(s->points, p) != 0)
         return FX_ENOMEM;

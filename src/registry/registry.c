@@ -100,18 +100,6 @@ uint64_t fx_reg__now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-void fx_reg__fmt_time(uint64_t ms, char *out, size_t cap)
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    char day[32];
-    if (gmtime_r(&t, &tm) == NULL || strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
-        (void)snprintf(out, cap, "%s", "");
-        return;
-    }
-    (void)snprintf(out, cap, "%s.%03uZ", day, (unsigned)(ms % 1000));
-}
-
 /* Read exactly `n` digits at *p into *v and advance. */
 static bool take_digits(const char **p, int n, int *v)
 {
@@ -205,28 +193,6 @@ int fx_reg__parse_time(const char *s, uint64_t *ms)
         return FX_EINVAL;
     *ms = (uint64_t)((long long)t - off) * 1000u + (uint64_t)frac;
     return 0;
-}
-
-json_t *fx_reg__json_str(const char *s, size_t len)
-{
-    if (s == NULL)
-        return json_string("");
-    json_t *j = json_stringn(s, len);
-    if (j != NULL)
-        return j;
-    /* jansson refuses invalid UTF-8, which an old row may hold. */
-    char *copy = malloc(len + 1);
-    if (copy == NULL)
-        return NULL;
-    for (size_t i = 0; i < len; i++) {
-        copy[i] = s[i];
-        if ((unsigned char)s[i] >= 0x80)
-            copy[i] = '?';
-    }
-    copy[len] = '\0';
-    j = json_stringn(copy, len);
-    free(copy);
-    return j;
 }
 
 /* The build links no libm (Makefile LIBS), so rounding and the logarithm

@@ -40,18 +40,10 @@ void fx_reg__rollback(struct fx_store *st);
 /* Wall clock in milliseconds since the epoch. */
 uint64_t fx_reg__now_ms(void);
 
-/* RFC 3339 UTC with milliseconds ("2026-11-25T17:43:53.123Z") into out
- * (cap >= 32). */
-void fx_reg__fmt_time(uint64_t ms, char *out, size_t cap);
-
 /* Parse "YYYY-MM-DDTHH:MM:SS[.fff]Z" (or a "+HH:MM"/"-HH:MM" offset; extra
  * fraction digits beyond milliseconds are truncated). Returns 0 and *ms, or
  * FX_EINVAL. */
 int fx_reg__parse_time(const char *s, uint64_t *ms);
-
-/* A JSON string of `s` (NULL gives ""); invalid UTF-8 bytes become '?'. New
- * reference or NULL on allocation failure. */
-json_t *fx_reg__json_str(const char *s, size_t len);
 
 /* `v` rounded half away from zero to `digits` decimals (v unchanged when
  * too large to round). */

@@ -556,7 +556,7 @@ static void test_time_format_round_trip(void **state)
     (void)state;
     char buf[40];
     uint64_t ms = 0;
-    fx_reg__fmt_time(1767225600123ull, buf, sizeof(buf));
+    fx_store_fmt_time(1767225600123ull, buf, sizeof(buf));
     assert_string_equal(buf, "2026-01-01T00:00:00.123Z");
     assert_int_equal(fx_reg__parse_time(buf, &ms), 0);
     assert_int_equal(ms, 1767225600123ull);

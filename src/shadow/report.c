@@ -88,24 +88,11 @@ static json_t *noise_row(sqlite3_stmt *q)
                      sqlite3_column_int64(q, 2));
 }
 
-static void fmt_time(uint64_t ms, char *out, size_t cap)
-{
-    time_t t = (time_t)(ms / 1000u);
-    struct tm tm;
-    if (gmtime_r(&t, &tm) == NULL) {
-        (void)snprintf(out, cap, "?");
-        return;
-    }
-    char d[32];
-    (void)strftime(d, sizeof(d), "%Y-%m-%dT%H:%M:%S", &tm);
-    (void)snprintf(out, cap, "%s.%03uZ", d, (unsigned int)(ms % 1000u));
-}
-
 static json_t *sample_row(sqlite3_stmt *q)
 {
     json_t *doc = col_json(q, 1);
     char t[48];
-    fmt_time((uint64_t)sqlite3_column_int64(q, 2), t, sizeof(t));
+    fx_store_fmt_time((uint64_t)sqlite3_column_int64(q, 2), t, sizeof(t));
     if (json_object_set_new(doc, "id", json_integer(sqlite3_column_int64(q, 0))) != 0 ||
         json_object_set_new(doc, "time", json_string(t)) != 0) {
         json_decref(doc);

@@ -347,8 +347,7 @@ int fx_store_add_event(struct fx_store *s, struct fx_mig_event *e)
     return finish(q, 0);
 }
 
-/* RFC 3339 UTC with milliseconds: "2026-11-25T17:43:53.123Z". */
-static void fmt_rfc3339(uint64_t ms, char *out, size_t cap)
+void fx_store_fmt_time(uint64_t ms, char *out, size_t cap)
 {
     time_t t = (time_t)(ms / 1000);
     struct tm tm;
@@ -360,12 +359,8 @@ static void fmt_rfc3339(uint64_t ms, char *out, size_t cap)
     (void)snprintf(out, cap, "%s.%03uZ", day, (unsigned)(ms % 1000));
 }
 
-/* A JSON string from a text column. jansson refuses invalid UTF-8, which
- * an old row or a careless writer may hold: such bytes become '?'. */
-static json_t *json_text(sqlite3_stmt *st, int col)
+json_t *fx_store_json_text(const char *txt, size_t n)
 {
-    const char *txt = (const char *)sqlite3_column_text(st, col);
-    size_t n = txt != NULL ? (size_t)sqlite3_column_bytes(st, col) : 0;
     if (txt == NULL)
         return json_string("");
     json_t *j = json_stringn(txt, n);
@@ -385,11 +380,19 @@ static json_t *json_text(sqlite3_stmt *st, int col)
     return j;
 }
 
+/* A JSON string from a text column. */
+static json_t *json_text(sqlite3_stmt *st, int col)
+{
+    const char *txt = (const char *)sqlite3_column_text(st, col);
+    size_t n = txt != NULL ? (size_t)sqlite3_column_bytes(st, col) : 0;
+    return fx_store_json_text(txt, n);
+}
+
 static json_t *event_row_json(sqlite3_stmt *st)
 {
     char when[40];
     uint64_t time_ms = (uint64_t)sqlite3_column_int64(st, 1);
-    fmt_rfc3339(time_ms, when, sizeof(when));
+    fx_store_fmt_time(time_ms, when, sizeof(when));
     json_t *o = json_object();
     if (o == NULL)
         return NULL;

@@ -3,7 +3,9 @@
 #ifndef FX_STORE_H
 #define FX_STORE_H
 
+#include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "../core/err_types.h"
@@ -24,6 +26,15 @@ struct sqlite3 *fx_store_db(struct fx_store *s);
 
 /* The path the store was opened with (borrowed, for messages). */
 const char *fx_store_path(const struct fx_store *s);
+
+/* RFC 3339 UTC with milliseconds ("2026-11-25T17:43:53.123Z") into out[cap];
+ * empty when `ms` cannot be represented. Any thread. */
+void fx_store_fmt_time(uint64_t ms, char *out, size_t cap);
+
+/* A JSON string (new reference) from stored text of `n` bytes: jansson
+ * refuses invalid UTF-8, which an old row or a careless writer may hold, so
+ * such bytes become '?'. NULL text gives "". NULL only when out of memory. */
+json_t *fx_store_json_text(const char *txt, size_t n);
 
 /* Close; NULL is ignored. */
 void fx_store_close(struct fx_store *s);

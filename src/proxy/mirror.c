@@ -141,19 +141,18 @@ static void mc_finish(struct fx_mconn *mc, const char *error)
     job_maybe_end(mj);
 }
 
-/* Keep the copy's header lines as "Name: value\r\n". */
-static int mc_keep_head(struct fx_mconn *mc, const struct fx_h1_resp *r)
+/* Keep a response's status and header lines as "Name: value\r\n". */
+static int keep_head(struct fx_shadow_resp *o, size_t *cap, const struct fx_h1_resp *r)
 {
-    struct fx_shadow_resp *o = mc->out;
-    size_t cap = 0;
+    const size_t lim = SIZE_MAX - 1;
     o->status = r->status;
+    o->head_len = 0;
     for (size_t i = 0; i < r->nheaders; i++) {
         const struct fx_h1_header *h = &r->headers[i];
-        if (grow_append(&o->head, &o->head_len, &cap, h->name.ptr, h->name.len, SIZE_MAX - 1) < 0 ||
-            grow_append(&o->head, &o->head_len, &cap, ": ", 2, SIZE_MAX - 1) < 0 ||
-            grow_append(&o->head, &o->head_len, &cap, h->value.ptr, h->value.len, SIZE_MAX - 1) <
-                0 ||
-            grow_append(&o->head, &o->head_len, &cap, "\r\n", 2, SIZE_MAX - 1) < 0)
+        if (grow_append(&o->head, &o->head_len, cap, h->name.ptr, h->name.len, lim) < 0 ||
+            grow_append(&o->head, &o->head_len, cap, ": ", 2, lim) < 0 ||
+            grow_append(&o->head, &o->head_len, cap, h->value.ptr, h->value.len, lim) < 0 ||
+            grow_append(&o->head, &o->head_len, cap, "\r\n", 2, lim) < 0)
             return FX_ENOMEM;
     }
     return 0;
@@ -227,7 +226,8 @@ static bool mc_head(struct fx_mconn *mc, const char **error)
         mc->left = r->content_length;
         if (mc->mode == FX_H1_BODY_CHUNKED)
             fx_h1_chunked_init(&mc->ch);
-        if (mc_keep_head(mc, r) != 0) {
+        size_t cap = 0;
+        if (keep_head(mc->out, &cap, r) != 0) {
             *error = "nomem";
             return true;
         }
@@ -542,24 +542,8 @@ void fx_proxy__mirror_launch(struct fx_exch *x)
 void fx_proxy__mirror_resp_head(struct fx_exch *x, const struct fx_h1_resp *r)
 {
     struct fx_mjob *mj = x->mirror;
-    if (mj == NULL)
-        return;
-    struct fx_shadow_resp *o = &mj->job->primary;
-    o->status = r->status;
-    o->head_len = 0;
-    for (size_t i = 0; i < r->nheaders; i++) {
-        const struct fx_h1_header *h = &r->headers[i];
-        size_t lim = SIZE_MAX - 1;
-        if (grow_append(&o->head, &o->head_len, &mj->phead_cap, h->name.ptr, h->name.len, lim) <
-                0 ||
-            grow_append(&o->head, &o->head_len, &mj->phead_cap, ": ", 2, lim) < 0 ||
-            grow_append(&o->head, &o->head_len, &mj->phead_cap, h->value.ptr, h->value.len, lim) <
-                0 ||
-            grow_append(&o->head, &o->head_len, &mj->phead_cap, "\r\n", 2, lim) < 0) {
-            o->status = 0;
-            return;
-        }
-    }
+    if (mj != NULL && keep_head(&mj->job->primary, &mj->phead_cap, r) != 0)
+        mj->job->primary.status = 0;
 }
 
 void fx_proxy__mirror_resp_body(struct fx_exch *x, const char *p, size_t n)

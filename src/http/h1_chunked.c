@@ -17,10 +17,24 @@
 #define CHUNK_DEF_TRAILERS 16384
 
 /* Sub-states kept in `ndigits` once the size digits are no longer needed:
- * in FX_H1_CH_EXT whether the ';' has been seen, in FX_H1_CH_TRAILER_LINE
- * whether the ':' has been seen. */
+ * in FX_H1_CH_TRAILER_LINE whether the ':' has been seen. */
 #define SUB_BEFORE 0u
 #define SUB_AFTER  1u
+
+/* Sub-states of FX_H1_CH_EXT (also kept in `ndigits`), RFC 9112 §7.1.1:
+ *   chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] )
+ *   ext-val   = token / quoted-string */
+enum ext_sub {
+    EXT_SEMI = 0,   /* BWS before a ';' (after the size or a value) */
+    EXT_NAME0,      /* after ';': BWS, then the first name byte */
+    EXT_NAME,       /* inside the name */
+    EXT_AFTER_NAME, /* BWS after the name: '=' or ';' follows */
+    EXT_VAL0,       /* after '=': BWS, then a token or a quoted-string */
+    EXT_TOKEN,      /* inside a token value */
+    EXT_QUOTED,     /* inside a quoted-string */
+    EXT_QPAIR,      /* after a backslash inside a quoted-string */
+    EXT_QEND,       /* right after the closing quote */
+};
 
 static inline bool is_class(unsigned char c, unsigned int cls)
 {
@@ -59,29 +73,79 @@ static int on_size(struct fx_h1_chunked *c, unsigned char ch)
         c->state = FX_H1_CH_SIZE_LF;
     } else if (ch == ';' || ch == ' ' || ch == '\t') {
         c->state = FX_H1_CH_EXT;
-        c->ndigits = ch == ';' ? SUB_AFTER : SUB_BEFORE;
+        c->ndigits = ch == ';' ? EXT_NAME0 : EXT_SEMI;
     } else {
         return FX_ECHUNK;
     }
     return 0;
 }
 
-/* chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] ). Extensions
- * are ignored, but whitespace must lead to a ';' and every byte must be
- * visible ASCII, SP or HTAB. */
+static bool is_ws(unsigned char ch)
+{
+    return ch == ' ' || ch == '\t';
+}
+
+/* qdtext = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text */
+static bool is_qdtext(unsigned char ch)
+{
+    return is_ws(ch) || ch == 0x21 || (ch >= 0x23 && ch <= 0x5b) || (ch >= 0x5d && ch != 0x7f);
+}
+
+/* One byte of the extensions, by sub-state. Extensions are checked against
+ * the grammar and then dropped (see fx_h1_chunked.ext_span): an empty or
+ * invalid name, a bad value or an unterminated quoted-string is refused,
+ * because a recipient that parses them differently may frame the body
+ * differently. The line ends only where a name or a value may end. */
 static int on_ext(struct fx_h1_chunked *c, unsigned char ch)
 {
-    if (c->ndigits == SUB_BEFORE) {
-        if (ch == ';')
-            c->ndigits = SUB_AFTER;
-        else if (ch != ' ' && ch != '\t')
-            return FX_ECHUNK;
+    unsigned int sub = c->ndigits;
+    bool end_ok = sub == EXT_NAME || sub == EXT_TOKEN || sub == EXT_QEND;
+    if (ch == '\r' && end_ok) {
+        c->state = FX_H1_CH_SIZE_LF;
         return 0;
     }
-    if (ch == '\r')
-        c->state = FX_H1_CH_SIZE_LF;
-    else if (!is_class(ch, C_EXT))
+    switch (sub) {
+    case EXT_SEMI:
+    case EXT_QEND:
+    case EXT_TOKEN:
+    case EXT_NAME:
+    case EXT_AFTER_NAME:
+        if (ch == ';')
+            sub = EXT_NAME0;
+        else if (ch == '=' && (sub == EXT_NAME || sub == EXT_AFTER_NAME))
+            sub = EXT_VAL0;
+        else if (is_ws(ch))
+            sub = sub == EXT_NAME ? EXT_AFTER_NAME : sub == EXT_AFTER_NAME ? sub : EXT_SEMI;
+        else if (!(is_class(ch, C_TCHAR) && (sub == EXT_NAME || sub == EXT_TOKEN)))
+            return FX_ECHUNK;
+        break;
+    case EXT_NAME0:
+    case EXT_VAL0:
+        if (ch == '"' && sub == EXT_VAL0)
+            sub = EXT_QUOTED;
+        else if (is_class(ch, C_TCHAR))
+            sub = sub == EXT_NAME0 ? EXT_NAME : EXT_TOKEN;
+        else if (!is_ws(ch))
+            return FX_ECHUNK;
+        break;
+    case EXT_QUOTED:
+        if (ch == '"')
+            sub = EXT_QEND;
+        else if (ch == '\\')
+            sub = EXT_QPAIR;
+        else if (!is_qdtext(ch))
+            return FX_ECHUNK;
+        break;
+    case EXT_QPAIR:
+        /* quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text ) */
+        if (!is_class(ch, C_VALUE))
+            return FX_ECHUNK;
+        sub = EXT_QUOTED;
+        break;
+    default:
         return FX_ECHUNK;
+    }
+    c->ndigits = sub;
     return 0;
 }
 
@@ -175,6 +239,7 @@ int fx_h1_chunked_step(struct fx_h1_chunked *c, const char *p, size_t len, size_
 
     *data = (struct fx_str){ NULL, 0 };
     *consumed = 0;
+    c->ext_span = 0;
     if (c->state == FX_H1_CH_DONE)
         return 1;
     while (i < len) {
@@ -190,6 +255,7 @@ int fx_h1_chunked_step(struct fx_h1_chunked *c, const char *p, size_t len, size_
             *consumed = i + take;
             return 0;
         }
+        size_t start = i;
         int rc = on_byte(c, s[i]);
         if (rc < 0) {
             *consumed = i;
@@ -199,6 +265,21 @@ int fx_h1_chunked_step(struct fx_h1_chunked *c, const char *p, size_t len, size_
         if (rc == 1) {
             *consumed = i;
             return 1;
+        }
+        if (c->state == FX_H1_CH_EXT) {
+            /* Hand out the extension bytes as one span ending the consumed
+             * region; the CR that ends the line is left for the next call. */
+            while (i < len && c->state == FX_H1_CH_EXT && s[i] != '\r') {
+                rc = on_byte(c, s[i]);
+                if (rc < 0) {
+                    *consumed = i;
+                    return rc;
+                }
+                i++;
+            }
+            c->ext_span = i - start;
+            *consumed = i;
+            return 0;
         }
     }
     *consumed = i;

@@ -512,6 +512,9 @@ static unsigned int connection_flags(struct fx_str v)
             flags |= FX_H1_F_CONN_KEEPALIVE;
         else if (EQ_LOWER(item, "upgrade"))
             flags |= FX_H1_F_CONN_UPGRADE;
+        else if (EQ_LOWER(item, "content-length") || EQ_LOWER(item, "transfer-encoding") ||
+                 EQ_LOWER(item, "host"))
+            flags |= FX_H1_F_CONN_FRAMING | FX_H1_F_CONN_OTHER;
         else
             flags |= FX_H1_F_CONN_OTHER;
     }
@@ -582,6 +585,12 @@ static int check_fields(const struct fx_h1_header *h, size_t n, bool is_req, int
         if ((s->flags & FX_H1_F_HAS_CL) || minor == 0)
             return FX_ESMUGGLE;
     }
+    /* A Connection header naming a framing or routing field asks the next hop
+     * to drop it: the body would then be forwarded without its framing and
+     * read by the upstream as a second message (or a response as part of
+     * the next one). No legitimate sender does this. */
+    if (s->flags & FX_H1_F_CONN_FRAMING)
+        return FX_ESMUGGLE;
     return 0;
 }
 

@@ -20,7 +20,9 @@
  *   FX_EVERSION       well-formed version other than HTTP/1.0 or 1.1 (505)
  *   FX_ESMUGGLE       ambiguous framing: CL with TE, duplicate/list/invalid
  *                     Content-Length, TE whose codings are not exactly
- *                     "chunked", TE on HTTP/1.0, duplicate TE       (400)
+ *                     "chunked", TE on HTTP/1.0, duplicate TE, a
+ *                     Connection header naming Content-Length,
+ *                     Transfer-Encoding or Host                     (400)
  *   FX_EPARSE         anything else malformed: bare CR or LF, obs-fold,
  *                     whitespace before ':', invalid bytes in method, target,
  *                     names or values (CTL, NUL, DEL), missing or duplicate
@@ -52,7 +54,12 @@ void fx_h1_chunked_init(struct fx_h1_chunked *c);
  * Returns 1 when the message (last chunk, trailers, final CRLF) is complete,
  * 0 when progress was made or more input is needed (consumed == len), or
  * FX_ECHUNK on malformed input (bad hex, size overflow > 2^62, missing CRLF,
- * bare LF, over-long size line/extensions, over-long or malformed trailers). */
+ * bare LF, over-long size line/extensions, extensions outside RFC 9112
+ * §7.1.1 (empty or invalid name, invalid value, unterminated quoted-string,
+ * whitespace not followed by ';' or '='), over-long or malformed trailers).
+ * When c->ext_span is non-zero after the call, the LAST c->ext_span bytes of
+ * the consumed region are chunk extensions (never together with *data): a
+ * proxy drops them so that no recipient has to interpret them. */
 int fx_h1_chunked_step(struct fx_h1_chunked *c, const char *p, size_t len, size_t *consumed,
                        struct fx_str *data);
 

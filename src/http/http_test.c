@@ -942,6 +942,103 @@ static void test_h1_chunked_step_extensions_trailers(void **state)
     assert_memory_equal(d.out, "Wikipedia", 9);
 }
 
+/* RFC 9112 §7.1.1: chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ). */
+/* Connection naming a framing or routing field would make the next hop drop
+ * it: the body is then read as a second message. */
+static void test_h1_parse_connection_names_framing(void **state)
+{
+    (void)state;
+    assert_int_equal(req_rc(REQ_WITH("Content-Length: 5\r\nConnection: Content-Length\r\n")),
+                     FX_ESMUGGLE);
+    assert_int_equal(req_rc(REQ_WITH("Connection: close, content-length\r\n")), FX_ESMUGGLE);
+    assert_int_equal(
+        req_rc(REQ_WITH("Transfer-Encoding: chunked\r\nConnection: transfer-encoding\r\n")),
+        FX_ESMUGGLE);
+    assert_int_equal(req_rc(REQ_WITH("Connection: keep-alive\r\nConnection: HOST\r\n")),
+                     FX_ESMUGGLE);
+    assert_true(req_rc(REQ_WITH("Connection: close, x-custom, te\r\n")) > 0);
+    assert_true(req_rc(REQ_WITH("Connection: content-lengthx\r\n")) > 0);
+    assert_int_equal(resp_rc("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                             "Connection: content-length\r\n\r\n"),
+                     FX_ESMUGGLE);
+    assert_int_equal(resp_rc("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                             "Connection: Transfer-Encoding\r\n\r\n"),
+                     FX_ESMUGGLE);
+    assert_true(resp_rc("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: x-a\r\n\r\n") > 0);
+}
+
+static void test_h1_chunked_step_extension_grammar(void **state)
+{
+    (void)state;
+    static const char *const good[] = {
+        "1;a\r\nx\r\n0\r\n\r\n",
+        "1;a=b\r\nx\r\n0\r\n\r\n",
+        "1 ;a = b ;c\r\nx\r\n0\r\n\r\n",
+        "1;a=\"\"\r\nx\r\n0\r\n\r\n",
+        "1;a=\"x\\\"y;z\"\r\nx\r\n0\r\n\r\n",
+        "1;a=\"q\" ;b=c\r\nx\r\n0;last=1\r\n\r\n",
+        "1;!#$%&'*+-.^_`|~=t\r\nx\r\n0\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        if (dechunk_rc(good[i]) != 1)
+            fail_msg("refused: %s", good[i]);
+    }
+    static const char *const bad[] = {
+        "1;\r\nx\r\n0\r\n\r\n",      /* empty name */
+        "1;=b\r\nx\r\n0\r\n\r\n",    /* empty name before '=' */
+        "1; \r\nx\r\n0\r\n\r\n",     /* empty name after BWS */
+        "1;a@b\r\nx\r\n0\r\n\r\n",   /* '@' is not a tchar */
+        "1;a=\r\nx\r\n0\r\n\r\n",    /* '=' without a value */
+        "1;a=b c\r\nx\r\n0\r\n\r\n", /* two words */
+        "1;a=b@\r\nx\r\n0\r\n\r\n",  /* bad token value */
+        "1;a=\"unterminated\r\nx\r\n0\r\n\r\n",
+        "1;a=\"x\"y\r\nx\r\n0\r\n\r\n",   /* bytes after the quoted-string */
+        "1;a=\"\x01\"\r\nx\r\n0\r\n\r\n", /* CTL in a quoted-string */
+        "1;a \r\nx\r\n0\r\n\r\n",         /* BWS not followed by '=' or ';' */
+        "1;a;\r\nx\r\n0\r\n\r\n",         /* trailing ';' */
+        "1 \r\nx\r\n0\r\n\r\n",           /* BWS without extension */
+        "1;a,b\r\nx\r\n0\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (dechunk_rc(bad[i]) != FX_ECHUNK)
+            fail_msg("accepted: %s", bad[i]);
+    }
+}
+
+/* Extension bytes come back as one span ending the consumed region, so a proxy
+ * can cut them out; fed in any piece size, cutting gives the same bytes. */
+static void test_h1_chunked_step_extension_span(void **state)
+{
+    (void)state;
+    const char *in = "4;n=v\r\nWiki\r\n5 ; a=\"q;s\" ;b\r\npedia\r\n0;last\r\n\r\n";
+    const char *want = "4\r\nWiki\r\n5\r\npedia\r\n0\r\n\r\n";
+    size_t n = strlen(in);
+    for (size_t piece = 1; piece <= n; piece++) {
+        struct fx_h1_chunked c;
+        fx_h1_chunked_init(&c);
+        char out[128];
+        size_t out_len = 0;
+        size_t off = 0;
+        int rc = 0;
+        while (off < n && rc == 0) {
+            size_t end = n - off < piece ? n : off + piece;
+            size_t used = 0;
+            struct fx_str data;
+            rc = fx_h1_chunked_step(&c, in + off, end - off, &used, &data);
+            assert_true(rc >= 0);
+            assert_true(c.ext_span <= used);
+            if (c.ext_span > 0)
+                assert_int_equal(data.len, 0);
+            memcpy(out + out_len, in + off, used - c.ext_span);
+            out_len += used - c.ext_span;
+            off += used;
+        }
+        assert_int_equal(rc, 1);
+        assert_int_equal(out_len, strlen(want));
+        assert_memory_equal(out, want, out_len);
+    }
+}
+
 static void test_h1_chunked_step_byte_by_byte(void **state)
 {
     (void)state;
@@ -1237,6 +1334,9 @@ int main(void)
         cmocka_unit_test(test_h1_chunked_step_simple),
         cmocka_unit_test(test_h1_chunked_step_one_span_per_call),
         cmocka_unit_test(test_h1_chunked_step_extensions_trailers),
+        cmocka_unit_test(test_h1_parse_connection_names_framing),
+        cmocka_unit_test(test_h1_chunked_step_extension_grammar),
+        cmocka_unit_test(test_h1_chunked_step_extension_span),
         cmocka_unit_test(test_h1_chunked_step_byte_by_byte),
         cmocka_unit_test(test_h1_chunked_step_stops_at_message_end),
         cmocka_unit_test(test_h1_chunked_step_size_overflow),

@@ -27,6 +27,8 @@ enum fx_h1_body {
 #define FX_H1_F_HAS_CL         0x0040u /* a Content-Length header was present */
 #define FX_H1_F_HAS_TE         0x0080u /* a Transfer-Encoding header was present */
 #define FX_H1_F_CONN_OTHER     0x0100u /* Connection names other (hop-by-hop) headers */
+#define FX_H1_F_CONN_FRAMING \
+    0x0200u /* Connection names Content-Length, Transfer-Encoding or Host */
 
 struct fx_h1_header {
     struct fx_str name;  /* borrowed: view into the input buffer */
@@ -93,6 +95,7 @@ struct fx_h1_chunked {
     size_t trailer_len;   /* total trailer bytes so far */
     size_t max_line;      /* limit for a size line incl. extensions (default 4096) */
     size_t max_trailer;   /* limit for all trailers (default 16384) */
+    size_t ext_span;      /* set by each step: chunk-extension bytes ending the consumed region */
 };
 
 #endif

@@ -275,13 +275,13 @@ static void x_local(struct fx_cconn *cc, int status, const char *error, bool clo
     char body[128];
     int blen = snprintf(body, sizeof(body), "%d %s\n", status, fx_h1_reason(status));
     char head[512];
-    int hlen = snprintf(
-        head, sizeof(head),
-        "HTTP/1.1 %d %s\r\nServer: ficus\r\nContent-Type: text/plain\r\n"
-        "Content-Length: %d\r\nX-Request-Id: %s\r\n%s\r\n",
-        status, fx_h1_reason(status), (x->flags & FX_X_F_HEAD_REQ) ? 0 : blen, x->request_id,
-        (x->flags & FX_X_F_CLOSE) ? "Connection: close\r\n"
-                                  : (x->minor == 0 ? "Connection: keep-alive\r\n" : ""));
+    int hlen =
+        snprintf(head, sizeof(head),
+                 "HTTP/1.1 %d %s\r\nServer: ficus\r\nContent-Type: text/plain\r\n"
+                 "Content-Length: %d\r\nX-Request-Id: %s\r\n%s\r\n",
+                 status, fx_h1_reason(status), blen, x->request_id,
+                 (x->flags & FX_X_F_CLOSE) ? "Connection: close\r\n"
+                                           : (x->minor == 0 ? "Connection: keep-alive\r\n" : ""));
     if (hlen < 0 || blen < 0 || fx_buf_append(&x->chead, head, (size_t)hlen) != 0 ||
         (!(x->flags & FX_X_F_HEAD_REQ) && fx_buf_append(&x->chead, body, (size_t)blen) != 0)) {
         fx_proxy__cc_close(cc);
@@ -312,6 +312,11 @@ static void cc_reject(struct fx_cconn *cc, int rc)
     }
     fx_proxy__rand_hex(cc->w, cc->x->request_id, 32);
     cc->x->flags |= FX_X_F_REQ_DONE;
+    /* The head did not parse, but a HEAD request line is recognisable: its
+     * answer must carry no body, or the client reads the body as the start of
+     * the next response (RFC 9110 9.3.2). */
+    if (cc->in.len >= 5 && memcmp(fx_buf_rptr(&cc->in), "HEAD ", 5) == 0)
+        cc->x->flags |= FX_X_F_HEAD_REQ;
     cc->state = FX_CC_EXCH;
     x_local(cc, reject_status(rc), "bad_request", true);
 }
@@ -366,6 +371,15 @@ static bool put_header(struct fx_buf *b, struct fx_str name, struct fx_str value
     return put_s(b, name) && PUT_LIT(b, ": ") && put_s(b, value) && PUT_LIT(b, "\r\n");
 }
 
+/* X-Ficus-* names are Ficus's own (X-Ficus-Shadow marks a shadow copy, the
+ * override header usually lives there too): a client could use one to make
+ * the legacy app treat a real request as a copy and skip its side effects,
+ * so no client-sent one is forwarded. */
+static bool is_internal(struct fx_str n)
+{
+    return n.len >= 8 && fx_str_eqi((struct fx_str){ n.ptr, 8 }, FX_STR("x-ficus-"));
+}
+
 /* Copy the request's end-to-end headers, remembering the ones we extend. */
 static bool copy_req_headers(struct fx_buf *b, const struct fx_h1_req *req, struct fx_str *xff,
                              bool *has_trace)
@@ -377,7 +391,7 @@ static bool copy_req_headers(struct fx_buf *b, const struct fx_h1_req *req, stru
             *xff = h->value; /* RFC 7239 style chains: only the last one is kept, then extended */
             continue;
         }
-        if (is_hop_by_hop(h->name))
+        if (is_hop_by_hop(h->name) || is_internal(h->name))
             continue;
         if (strip_named && named_in_connection(req->headers, req->nheaders, h->name))
             continue;
@@ -752,6 +766,19 @@ void fx_proxy__cc_run(struct fx_cconn *cc)
 
 /* ---- the exchange: client -> upstream ------------------------------------ */
 
+/* Remove the `n` chunk-extension bytes that end at offset `end` of b's readable
+ * bytes (the decoder validated them): extensions are never forwarded, as
+ * HAProxy does, so no recipient's reading of them matters. Returns n. */
+static size_t cut_ext(struct fx_buf *b, size_t end, size_t n)
+{
+    if (n == 0)
+        return 0;
+    char *base = fx_buf_rptr(b);
+    memmove(base + end - n, base + end, b->len - end);
+    b->len -= n;
+    return n;
+}
+
 /* Validate body bytes already buffered; read more when useful. */
 static bool x_req_recv(struct fx_cconn *cc)
 {
@@ -782,8 +809,9 @@ static bool x_req_recv(struct fx_cconn *cc)
             }
             if (x->mirror != NULL && data.len > 0)
                 fx_proxy__mirror_req_body(x, data.ptr, data.len);
-            x->req_ready += used;
             x->bytes_in += used;
+            used -= cut_ext(&cc->in, x->req_ready + used, x->req_ch.ext_span);
+            x->req_ready += used;
         }
         if (rc == 1)
             x->flags |= FX_X_F_REQ_DONE;
@@ -976,6 +1004,12 @@ static bool x_resp_parse(struct fx_cconn *cc, struct fx_uconn *uc)
         int rc = fx_h1_parse_resp(fx_buf_rptr(&uc->in), uc->in.len, r, &x->resp_scanned, &hl);
         if (rc == FX_EAGAIN)
             break;
+        if (rc == FX_ESMUGGLE) {
+            /* Ambiguous framing: nothing of this connection can be trusted. The
+             * client gets a 502 and a fresh connection for what follows. */
+            x_local(cc, 502, "upstream_bad_framing", true);
+            return true;
+        }
         if (rc < 0 || r->status == 101) {
             x_upstream_failed(cc, 502, "upstream_bad_response");
             return true;
@@ -1016,6 +1050,8 @@ static void resp_chunked(struct fx_cconn *cc, struct fx_uconn *uc)
             break;
         }
         pos += used;
+        if (!dechunk)
+            pos -= cut_ext(&uc->in, pos, x->resp_ch.ext_span);
         if (x->mirror != NULL && data.len > 0)
             fx_proxy__mirror_resp_body(x, data.ptr, data.len);
         if (!dechunk) {

@@ -38,8 +38,9 @@ static const char usage_main[] =
     "  help            print this help\n"
     "\n"
     "Each command accepts --help. Signals for serve: SIGHUP reloads the configuration\n"
-    "(an invalid file is rejected and the running one kept), SIGTERM or SIGINT drains\n"
-    "in-flight requests (limits.drain_timeout) and exits 0.\n";
+    "(an invalid file is rejected and the running one kept), SIGUSR1 reopens the access\n"
+    "log file (log rotation), SIGTERM or SIGINT drains in-flight requests\n"
+    "(limits.drain_timeout) and exits 0.\n";
 
 static const char usage_serve[] =
     "usage: ficus serve -c FILE\n"
@@ -147,6 +148,12 @@ static void set_port(struct fx_addr *a, unsigned short port)
 static int open_listeners(struct fx_addr addr, int *fds, size_t nw, struct fx_log *log,
                           struct fx_err *err)
 {
+    /* Port 0 gets a fresh port: nobody else can be there. */
+    if (ntohs(((struct sockaddr_in *)(void *)&addr.ss)->sin_port) != 0) {
+        int rc = fx_net_check_free(&addr, err);
+        if (rc != 0)
+            return rc;
+    }
     for (size_t i = 0; i < nw; i++) {
         int fd = fx_net_listen(&addr, true, 4096, err);
         if (fd < 0) {
@@ -278,10 +285,14 @@ static void reopen_access_log(struct server *s, const struct fx_conf *c)
     if (c->access_mode != FX_CONF_LOG_FILE || s->sh.access_fd <= 2)
         return;
     int fd = open(c->access_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd >= 0) {
-        (void)dup2(fd, s->sh.access_fd);
-        (void)close(fd);
+    if (fd < 0) {
+        /* Keep writing to the old file rather than lose lines. */
+        fx_log(&s->sh.log, FX_LOG_ERROR, "event=reopen_failed path=%s error=%s", c->access_path,
+               strerrorname_np(errno));
+        return;
     }
+    (void)dup2(fd, s->sh.access_fd);
+    (void)close(fd);
 }
 
 /* Wake the workers and wait (bounded) until every one routes with generation `gen`. */
@@ -340,6 +351,12 @@ static void wait_signals(struct server *s, const sigset_t *set)
             reload(s);
             continue;
         }
+        if (sig == SIGUSR1) {
+            /* logrotate's postrotate, as nginx's USR1: reopen, never reload. */
+            reopen_access_log(s, s->sh.conf);
+            fx_log(&s->sh.log, FX_LOG_INFO, "event=reopen_logs");
+            continue;
+        }
         if (sig == SIGTERM || sig == SIGINT) {
             fx_log(&s->sh.log, FX_LOG_INFO, "event=shutdown signal=%s",
                    sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -357,6 +374,9 @@ static void stop_server(struct server *s)
         if (s->ws[i].thread != 0)
             fx_worker_join(&s->ws[i]);
     }
+    /* Admin and control read the workers' statistics until they stop: the
+     * statistics are freed only after both (a scrape during the drain used to
+     * read freed memory). */
     if (s->admin_on)
         fx_admin_stop(&s->admin);
     if (s->control_on)
@@ -364,6 +384,8 @@ static void stop_server(struct server *s)
     s->sh.control = NULL;
     if (s->shadow_on)
         fx_shadow_stop(&s->sh.shadow); /* after the workers: no job arrives any more */
+    for (size_t i = 0; i < s->nw; i++)
+        fx_worker_fini(&s->ws[i]);
     if (s->sh.access_fd > 2)
         (void)close(s->sh.access_fd);
     free(s->ws);
@@ -390,6 +412,7 @@ static int cmd_serve(int argc, char **argv)
     (void)sigaddset(&set, SIGHUP);
     (void)sigaddset(&set, SIGTERM);
     (void)sigaddset(&set, SIGINT);
+    (void)sigaddset(&set, SIGUSR1);
     (void)pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited by every thread */
     (void)signal(SIGPIPE, SIG_IGN);
     rc = open_access_log(&s, c, &err);

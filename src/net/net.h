@@ -21,6 +21,14 @@ void fx_addr_format(const struct sockaddr *sa, char *out, size_t cap);
  * when reuseport, SO_REUSEPORT. Returns the fd or a negative FX_ESYS with err set. */
 int fx_net_listen(const struct fx_addr *a, bool reuseport, int backlog, struct fx_err *err);
 
+/* Fail with FX_ESYS ("listen ADDR: address already in use ...") when some
+ * socket, of this or another process, already listens on `a`. A socket with
+ * SO_REUSEPORT would silently join another process's listeners (same user)
+ * and take a share of its connections: call this before binding the
+ * workers' SO_REUSEPORT sockets. The check binds a probe socket without
+ * SO_REUSEPORT and closes it: a process that binds in between is not seen. */
+int fx_net_check_free(const struct fx_addr *a, struct fx_err *err);
+
 /* Start a non-blocking connect to `a` with TCP_NODELAY. Returns the fd (the
  * connect may still be in progress) or -1 with errno set. */
 int fx_net_connect(const struct fx_addr *a);

@@ -35,6 +35,29 @@ int fx_net_listen(const struct fx_addr *a, bool reuseport, int backlog, struct f
     return fd;
 }
 
+int fx_net_check_free(const struct fx_addr *a, struct fx_err *err)
+{
+    int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return FX_ERR_SET(err, FX_ESYS, "listen %s: socket: %s", a->text, strerrorname_np(errno));
+    int one = 1;
+    int rc = 0;
+    /* SO_REUSEADDR: a socket in TIME_WAIT is no conflict, a listening one is. */
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(fd, (const struct sockaddr *)&a->ss, a->len) != 0) {
+        int e = errno;
+        if (e == EADDRINUSE)
+            rc = FX_ERR_SET(err, FX_ESYS,
+                            "listen %s: address already in use (another process listens there)",
+                            a->text);
+        else
+            rc = FX_ERR_SET(err, FX_ESYS, "listen %s: bind: %s (%s)", a->text, strerrordesc_np(e),
+                            strerrorname_np(e));
+    }
+    (void)close(fd);
+    return rc;
+}
+
 int fx_net_connect(const struct fx_addr *a)
 {
     int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -384,5 +384,14 @@ void fx_stats_render(struct fx_shared *sh, struct fx_worker *ws, size_t nw, FILE
                   "ficus_config_reloads_total{result=\"failure\"} %llu\n",
                   cc, uc, (unsigned long long)rej, (unsigned long long)ld(&sh->reloads_ok),
                   (unsigned long long)ld(&sh->reloads_failed));
+    uint64_t emfile = 0;
+    for (size_t i = 0; i < nw; i++)
+        emfile += ld(&ws[i].stats->emfile_conns);
+    (void)fprintf(f,
+                  "# HELP ficus_accept_fd_exhausted_total Connections accepted and closed at once "
+                  "because the process was out of file descriptors.\n"
+                  "# TYPE ficus_accept_fd_exhausted_total counter\n"
+                  "ficus_accept_fd_exhausted_total %llu\n",
+                  (unsigned long long)emfile);
     fx_shadow_render_metrics(&sh->shadow, f);
 }

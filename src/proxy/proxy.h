@@ -44,8 +44,15 @@ static inline bool fx_worker_has_gen(struct fx_worker *w, uint64_t gen)
     return atomic_load_explicit(&w->seen_gen, memory_order_acquire) >= gen;
 }
 
-/* Wait for the worker thread to exit and release everything it owns. */
+/* Wait for the worker thread to exit and release everything it owns except
+ * its statistics, which the admin and control threads may still read: those
+ * go with fx_worker_fini(). Main thread. */
 void fx_worker_join(struct fx_worker *w);
+
+/* Release the worker's statistics. Call only once no thread reads them any
+ * more (the admin and control threads are stopped). Safe on a worker that
+ * failed to initialise. Main thread. */
+void fx_worker_fini(struct fx_worker *w);
 
 /* Write all metrics in Prometheus text format. Admin thread. */
 void fx_stats_render(struct fx_shared *sh, struct fx_worker *ws, size_t nw, FILE *f);

@@ -44,6 +44,7 @@ struct fx_stats {
     atomic_int_fast64_t client_conns;
     atomic_int_fast64_t upstream_conns;
     atomic_uint_fast64_t rejected_conns; /* over max_connections */
+    atomic_uint_fast64_t emfile_conns;   /* accepted and closed at once: out of descriptors */
     /* Migrating routes, by route id and side (FX_SIDE_LEGACY / FX_SIDE_NEW). */
     atomic_uint_fast64_t side_req[FX_MAX_IDS][2];
     atomic_uint_fast64_t side_err[FX_MAX_IDS][2]; /* 5xx, connect failures, timeouts */
@@ -261,6 +262,7 @@ struct fx_worker {
     struct fx_listener *lsn; /* owned array */
     size_t nlsn;
     struct fx_io wake;       /* eventfd to interrupt epoll_wait */
+    int spare_fd;            /* owned: /dev/null, given up to accept-and-close on EMFILE */
     struct fx_wconf *wc;     /* current holder */
     struct fx_wconf *old_wc; /* retired holders still in use */
     uint64_t conf_gen;

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -127,11 +128,38 @@ void fx_proxy__rand_hex(struct fx_worker *w, char *out, size_t nhex)
     out[nhex] = '\0';
 }
 
+/* Out of descriptors: the pending connection stays in the kernel queue and,
+ * edge-triggered, nobody would look at it again until the next SYN. Give
+ * up the spare descriptor, accept the connection and close it at once (the
+ * client sees a reset rather than a hang), then take the spare back
+ * (libuv's and nginx's trick). Returns false when even that fails. */
+static bool accept_emfile(struct fx_worker *w, int lfd)
+{
+    if (w->spare_fd < 0)
+        return false;
+    (void)close(w->spare_fd);
+    w->spare_fd = -1;
+    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd >= 0) {
+        struct linger lg = { 1, 0 };
+        (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        (void)close(fd);
+        atomic_store_explicit(&w->stats->emfile_conns,
+                              atomic_load_explicit(&w->stats->emfile_conns, memory_order_relaxed) +
+                                  1,
+                              memory_order_relaxed);
+    }
+    w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return fd >= 0;
+}
+
 static void on_accept(struct fx_io *io, uint32_t events)
 {
     (void)events;
     struct fx_listener *l = (struct fx_listener *)io;
     struct fx_worker *w = l->w;
+    if (w->spare_fd < 0)
+        w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC); /* lost at the last EMFILE */
     /* Edge-triggered: accept until EAGAIN, or the connections left in the queue
      * would wait for the next SYN to be noticed. */
     while (!w->draining) {
@@ -141,9 +169,14 @@ static void on_accept(struct fx_io *io, uint32_t events)
         if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
             continue;
         if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE)
-                fx_log(&w->sh->log, FX_LOG_WARN, "event=accept_failed error=%s",
-                       strerrorname_np(errno));
+            if (errno != EMFILE && errno != ENFILE)
+                return;
+            int e = errno;
+            unsigned int n = 0;
+            while (accept_emfile(w, io->fd))
+                n++;
+            fx_log(&w->sh->log, FX_LOG_WARN, "event=accept_failed error=%s closed=%u",
+                   strerrorname_np(e), n);
             return;
         }
         int max = (int)w->wc->conf->limits.max_connections;
@@ -172,6 +205,7 @@ int fx_worker_init(struct fx_worker *w, struct fx_shared *sh, unsigned int id, c
     w->id = id;
     w->sh = sh;
     w->wake.fd = -1;
+    w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (fx_loop_init(&w->loop) != 0)
         return FX_ERR_SET(err, FX_ESYS, "worker %u: epoll_create1 failed", id);
     w->stats = calloc(1, sizeof(*w->stats));
@@ -305,6 +339,9 @@ void fx_worker_join(struct fx_worker *w)
     close_listeners(w);
     if (w->wake.fd >= 0)
         (void)close(w->wake.fd);
+    if (w->spare_fd >= 0)
+        (void)close(w->spare_fd);
+    w->spare_fd = -1;
     if (w->wc != NULL)
         fx_proxy__wc_put(w, w->wc);
     w->wc = NULL;
@@ -322,5 +359,9 @@ void fx_worker_join(struct fx_worker *w)
     fx_loop_fini(&w->loop);
     FX_FREE(w->lsn);
     FX_FREE(w->alog);
+}
+
+void fx_worker_fini(struct fx_worker *w)
+{
     FX_FREE(w->stats);
 }

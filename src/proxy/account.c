@@ -300,53 +300,69 @@ static void render_side_hist(const struct fx_conf *c, struct fx_worker *ws, size
             uint64_t sum = 0;
             for (size_t k = 0; k < nw; k++)
                 sum += ld(&ws[k].stats->side_sum_us[r->id][side]);
-            (void)fprintf(f,
-                          "ficus_migration_duration_seconds_sum{route=\"%s\",side=\"%s\"} %.6f\n",
-                          r->name, sides[side], (double)sum / 1e6);
+            /* The +Inf bucket closes the buckets; _sum and _count follow them. */
             (void)fprintf(f,
                           "ficus_migration_duration_seconds_bucket{route=\"%s\",side=\"%s\","
                           "le=\"+Inf\"} %llu\n"
+                          "ficus_migration_duration_seconds_sum{route=\"%s\",side=\"%s\"} %.6f\n"
                           "ficus_migration_duration_seconds_count{route=\"%s\",side=\"%s\"} "
                           "%llu\n",
                           r->name, sides[side], (unsigned long long)cum, r->name, sides[side],
-                          (unsigned long long)cum);
+                          (double)sum / 1e6, r->name, sides[side], (unsigned long long)cum);
         }
     }
 }
-static void render_migration(struct fx_shared *sh, struct fx_worker *ws, size_t nw, FILE *f)
+
+/* One counter family by (route, side) over the migrating routes: `err` picks
+ * side_err instead of side_req. */
+static void render_side_counter(const struct fx_conf *c, struct fx_worker *ws, size_t nw, FILE *f,
+                                const char *name, const char *help, bool err)
 {
-    struct fx_conf *c = fx_shared_conf(sh);
-    (void)fputs("# HELP ficus_migration_requests_total Requests on migrating routes by side.\n"
-                "# TYPE ficus_migration_requests_total counter\n"
-                "# HELP ficus_migration_errors_total 5xx answers, connect failures and timeouts "
-                "on migrating routes by side.\n"
-                "# TYPE ficus_migration_errors_total counter\n"
-                "# HELP ficus_migration_weight_ratio Share of the new side (0..1).\n"
-                "# TYPE ficus_migration_weight_ratio gauge\n"
-                "# HELP ficus_migration_guard_rollbacks_total Automatic rollbacks by the guard.\n"
-                "# TYPE ficus_migration_guard_rollbacks_total counter\n",
-                f);
     static const char *const sides[2] = { "legacy", "new" };
+    (void)fprintf(f, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
     for (size_t i = 0; i < c->nroutes; i++) {
         const struct fx_conf_route *r = &c->routes[i];
         if (r->migrate == NULL)
             continue;
         for (int side = 0; side < 2; side++) {
-            uint64_t req = 0;
-            uint64_t err = 0;
-            for (size_t k = 0; k < nw; k++) {
-                req += ld(&ws[k].stats->side_req[r->id][side]);
-                err += ld(&ws[k].stats->side_err[r->id][side]);
-            }
-            (void)fprintf(f,
-                          "ficus_migration_requests_total{route=\"%s\",side=\"%s\"} %llu\n"
-                          "ficus_migration_errors_total{route=\"%s\",side=\"%s\"} %llu\n",
-                          r->name, sides[side], (unsigned long long)req, r->name, sides[side],
-                          (unsigned long long)err);
+            uint64_t n = 0;
+            for (size_t k = 0; k < nw; k++)
+                n += ld(err ? &ws[k].stats->side_err[r->id][side]
+                            : &ws[k].stats->side_req[r->id][side]);
+            (void)fprintf(f, "%s{route=\"%s\",side=\"%s\"} %llu\n", name, r->name, sides[side],
+                          (unsigned long long)n);
         }
+    }
+}
+
+/* Every family is written whole (HELP, TYPE, then all its samples) before the
+ * next one starts: the exposition format does not allow families to interleave. */
+static void render_migration(struct fx_shared *sh, struct fx_worker *ws, size_t nw, FILE *f)
+{
+    struct fx_conf *c = fx_shared_conf(sh);
+    render_side_counter(c, ws, nw, f, "ficus_migration_requests_total",
+                        "Requests on migrating routes by side.", false);
+    render_side_counter(c, ws, nw, f, "ficus_migration_errors_total",
+                        "5xx answers, connect failures and timeouts on migrating routes by side.",
+                        true);
+    (void)fputs("# HELP ficus_migration_weight_ratio Share of the new side (0..1).\n"
+                "# TYPE ficus_migration_weight_ratio gauge\n",
+                f);
+    for (size_t i = 0; i < c->nroutes; i++) {
+        const struct fx_conf_route *r = &c->routes[i];
+        if (r->migrate == NULL)
+            continue;
         unsigned int bp = atomic_load(&sh->mig[r->id].weight_bp);
         (void)fprintf(f, "ficus_migration_weight_ratio{route=\"%s\"} %.4f\n", r->name,
                       (double)bp / 10000.0);
+    }
+    (void)fputs("# HELP ficus_migration_guard_rollbacks_total Automatic rollbacks by the guard.\n"
+                "# TYPE ficus_migration_guard_rollbacks_total counter\n",
+                f);
+    for (size_t i = 0; i < c->nroutes; i++) {
+        const struct fx_conf_route *r = &c->routes[i];
+        if (r->migrate == NULL)
+            continue;
         (void)fprintf(
             f, "ficus_migration_guard_rollbacks_total{route=\"%s\"} %llu\n", r->name,
             (unsigned long long)(sh->control ? fx_control_rollbacks(sh->control, r->id) : 0));

@@ -112,6 +112,7 @@ struct fx_uconn {
     struct fx_uconn *next; /* pool idle list / graveyard link */
     int tkind;             /* FX_TK_* the timer is armed for */
     uint64_t idle_since_ms;
+    uint64_t idle_timeout_ms; /* the upstream's idle_timeout, from its last use */
 };
 
 enum fx_cc_state {
@@ -188,7 +189,7 @@ struct fx_cconn {
 /* What a connection timer currently measures. */
 enum fx_tkind {
     FX_TK_NONE = 0,
-    FX_TK_IDLE,    /* client keep-alive idle */
+    FX_TK_IDLE,    /* client keep-alive idle; upstream conn idle in the pool */
     FX_TK_HEADER,  /* client request head (absolute) */
     FX_TK_BODY,    /* client request body, between reads */
     FX_TK_SEND,    /* a blocked write */

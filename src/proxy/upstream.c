@@ -76,6 +76,13 @@ static void uc_on_event(struct fx_io *io, uint32_t events)
 static void uc_on_timer(struct fx_timer *t)
 {
     struct fx_uconn *uc = (struct fx_uconn *)(void *)((char *)t - offsetof(struct fx_uconn, timer));
+    if (uc->owner == NULL && uc->tkind == FX_TK_IDLE) {
+        /* Idle longer than the upstream's idle_timeout: close it before the server's
+         * own keep-alive timeout does, so a reuse never races the server's FIN. */
+        pool_unlink(uc->w, uc);
+        uc_close(uc);
+        return;
+    }
     fx_proxy__uc_timeout(uc);
 }
 
@@ -99,10 +106,12 @@ struct fx_uconn *fx_proxy__uc_get(struct fx_worker *w, const struct fx_conf_serv
                                   const struct fx_conf_upstream *up, struct fx_cconn *cc,
                                   bool fresh)
 {
-    (void)up;
     struct fx_uconn *uc = fresh ? NULL : pool_pop(w, srv->pool_id);
     if (uc != NULL) {
+        fx_timer_stop(&w->loop, &uc->timer); /* the idle deadline; the caller arms its own */
+        uc->tkind = FX_TK_NONE;
         uc->owner = cc;
+        uc->idle_timeout_ms = up->idle_timeout_ms;
         uc->flags |= FX_UCONN_F_REUSED | FX_IO_F_WRITABLE;
         return uc;
     }
@@ -119,6 +128,7 @@ struct fx_uconn *fx_proxy__uc_get(struct fx_worker *w, const struct fx_conf_serv
     uc->w = w;
     uc->owner = cc;
     uc->pool_id = srv->pool_id;
+    uc->idle_timeout_ms = up->idle_timeout_ms;
     uc->flags = FX_UCONN_F_CONNECTING;
     fx_timer_init(&uc->timer, uc_on_timer);
     if (fx_loop_add(&w->loop, &uc->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP) != 0) {
@@ -150,8 +160,14 @@ void fx_proxy__uc_release(struct fx_uconn *uc, bool reusable, unsigned int max_i
         }
         uc->flags &= ~FX_IO_F_READABLE;
     }
-    fx_timer_stop(&w->loop, &uc->timer);
-    uc->tkind = FX_TK_NONE;
+    /* The connection's own timer measures the idle time: re-arming a queued timer to a
+     * later deadline is O(1) (the heap keeps the old key), so pooling costs no more than
+     * stopping it did. */
+    uc->tkind = FX_TK_IDLE;
+    if (fx_timer_arm(&w->loop, &uc->timer, uc->idle_timeout_ms) != 0) {
+        uc_close(uc); /* unbounded idle connections are worse than a new connect */
+        return;
+    }
     fx_proxy__buf_put(w, &uc->in);
     uc->idle_since_ms = w->loop.now_ms;
     uc->next = w->pool[uc->pool_id];

@@ -270,6 +270,38 @@ static void render_upstreams(struct fx_shared *sh, struct fx_worker *ws, size_t 
                         "Failed connects to upstream servers.", false);
     render_per_upstream(sh, ws, nw, f, "ficus_upstream_timeouts_total",
                         "Upstream connect, send and read timeouts.", true);
+    /* Health is kept per server address: an address listed by two upstreams shows
+     * the same state under both. */
+    struct fx_conf *c = fx_shared_conf(sh);
+    (void)fputs("# HELP ficus_upstream_server_up 1 when the server takes connects, 0 while it "
+                "is ejected after a failed connect (until a connect succeeds again).\n"
+                "# TYPE ficus_upstream_server_up gauge\n",
+                f);
+    for (size_t u = 0; u < c->nupstreams; u++) {
+        const struct fx_conf_upstream *up = &c->upstreams[u];
+        for (size_t i = 0; i < up->nservers; i++) {
+            const struct fx_srv_health *h = &sh->health[up->servers[i].pool_id];
+            (void)fprintf(f, "ficus_upstream_server_up{upstream=\"%s\",server=\"%s\"} %d\n",
+                          up->name, up->servers[i].addr.text,
+                          atomic_load_explicit(&h->streak, memory_order_relaxed) == 0 ? 1 : 0);
+        }
+    }
+    (void)fputs("# HELP ficus_upstream_server_ejections_total Times a server was ejected after a "
+                "failed connect.\n"
+                "# TYPE ficus_upstream_server_ejections_total counter\n",
+                f);
+    for (size_t u = 0; u < c->nupstreams; u++) {
+        const struct fx_conf_upstream *up = &c->upstreams[u];
+        for (size_t i = 0; i < up->nservers; i++) {
+            struct fx_srv_health *h = &sh->health[up->servers[i].pool_id];
+            (void)fprintf(f,
+                          "ficus_upstream_server_ejections_total{upstream=\"%s\",server=\"%s\"} "
+                          "%llu\n",
+                          up->name, up->servers[i].addr.text,
+                          (unsigned long long)ld(&h->ejections));
+        }
+    }
+    fx_conf_unref(c);
 }
 
 static void render_side_hist(const struct fx_conf *c, struct fx_worker *ws, size_t nw, FILE *f)

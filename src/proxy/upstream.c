@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -173,4 +174,89 @@ void fx_proxy__uc_release(struct fx_uconn *uc, bool reusable, unsigned int max_i
     uc->next = w->pool[uc->pool_id];
     w->pool[uc->pool_id] = uc;
     w->pool_n[uc->pool_id]++;
+}
+
+/* ---- passive health: ejection of servers that refuse or time out connects ---- */
+
+uint64_t fx_proxy_backoff_ms(unsigned int streak)
+{
+    uint64_t ms = FX_EJECT_BASE_MS;
+    for (unsigned int i = 0; i < streak && ms < FX_EJECT_MAX_MS; i++)
+        ms *= 2;
+    return ms < FX_EJECT_MAX_MS ? ms : FX_EJECT_MAX_MS;
+}
+
+size_t fx_proxy_srv_pick(const struct fx_srv_health *health, const struct fx_conf_upstream *up,
+                         size_t start, uint64_t tried, uint64_t now_ms)
+{
+    size_t n = up->nservers;
+    if (n <= 1)
+        return 0;
+    size_t best = SIZE_MAX;
+    uint64_t best_until = UINT64_MAX;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = (start + k) % n;
+        if (tried & ((uint64_t)1 << (i % 64)))
+            continue;
+        uint64_t until = atomic_load_explicit(&health[up->servers[i].pool_id].down_until_ms,
+                                              memory_order_relaxed);
+        if (until <= now_ms)
+            return i;
+        if (until < best_until) {
+            best = i;
+            best_until = until;
+        }
+    }
+    return best != SIZE_MAX ? best : start % n;
+}
+
+const struct fx_conf_server *fx_proxy__srv_pick(struct fx_worker *w,
+                                                const struct fx_conf_upstream *up,
+                                                const struct fx_conf_server *after, uint64_t tried)
+{
+    size_t start;
+    if (after == NULL) {
+        start = w->rr[up->id]++;
+        if (up->nservers == 1)
+            return &up->servers[0];
+    } else {
+        start = (size_t)(after - up->servers) + 1;
+    }
+    return &up->servers[fx_proxy_srv_pick(w->sh->health, up, start, tried, w->loop.now_ms)];
+}
+
+void fx_proxy__srv_failed(struct fx_worker *w, const struct fx_conf_upstream *up,
+                          const struct fx_conf_server *srv, const char *why)
+{
+    struct fx_srv_health *h = &w->sh->health[srv->pool_id];
+    uint64_t now = w->loop.now_ms;
+    uint64_t until = atomic_load_explicit(&h->down_until_ms, memory_order_relaxed);
+    if (until > now)
+        return; /* already ejected: a connect started before the ejection */
+    unsigned int streak = atomic_load_explicit(&h->streak, memory_order_relaxed);
+    uint64_t backoff = fx_proxy_backoff_ms(streak);
+    /* Workers may see the same failure at once: the one whose CAS wins ejects. */
+    if (!atomic_compare_exchange_strong_explicit(&h->down_until_ms, &until, now + backoff,
+                                                 memory_order_relaxed, memory_order_relaxed))
+        return;
+    atomic_fetch_add_explicit(&h->streak, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->ejections, 1, memory_order_relaxed);
+    fx_log(&w->sh->log, FX_LOG_WARN,
+           "event=upstream_server_down upstream=%s server=%s backoff_ms=%llu error=%s worker=%u",
+           up->name, srv->addr.text, (unsigned long long)backoff, why, w->id);
+}
+
+void fx_proxy__srv_ok(struct fx_worker *w, const struct fx_conf_upstream *up,
+                      const struct fx_conf_server *srv)
+{
+    struct fx_srv_health *h = &w->sh->health[srv->pool_id];
+    if (atomic_load_explicit(&h->streak, memory_order_relaxed) == 0)
+        return;
+    unsigned int streak = atomic_exchange_explicit(&h->streak, 0, memory_order_relaxed);
+    if (streak == 0)
+        return; /* another worker saw it come back first */
+    atomic_store_explicit(&h->down_until_ms, 0, memory_order_relaxed);
+    fx_log(&w->sh->log, FX_LOG_INFO,
+           "event=upstream_server_up upstream=%s server=%s ejections=%u worker=%u", up->name,
+           srv->addr.text, streak, w->id);
 }

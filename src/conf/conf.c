@@ -1174,6 +1174,8 @@ static int parse_upstream_body(struct loader *ld, struct fx_conf_upstream *u, ya
         FIELD_NUM("send_timeout", parse_duration_field, struct fx_conf_upstream, send_timeout_ms, 1,
                   DURATION_MAX_MS),
         FIELD_NUM("max_idle", parse_uint_field, struct fx_conf_upstream, max_idle, 0, 10000),
+        FIELD_NUM("idle_timeout", parse_duration_field, struct fx_conf_upstream, idle_timeout_ms, 1,
+                  DURATION_MAX_MS),
     };
     char q[QBUF];
     char got[QBUF];
@@ -1213,6 +1215,7 @@ static int parse_upstream(struct loader *ld, yaml_node_t *k, yaml_node_t *v, siz
     u->read_timeout_ms = 30000;
     u->send_timeout_ms = 30000;
     u->max_idle = 512;
+    u->idle_timeout_ms = 60000;
     return parse_upstream_body(ld, u, v);
 }
 
@@ -2576,7 +2579,8 @@ static json_t *dump_upstream(const struct fx_conf_upstream *u)
               put(o, "connect_timeout_ms", json_integer((json_int_t)u->connect_timeout_ms)) &&
               put(o, "read_timeout_ms", json_integer((json_int_t)u->read_timeout_ms)) &&
               put(o, "send_timeout_ms", json_integer((json_int_t)u->send_timeout_ms)) &&
-              put(o, "max_idle", json_integer((json_int_t)u->max_idle));
+              put(o, "max_idle", json_integer((json_int_t)u->max_idle)) &&
+              put(o, "idle_timeout_ms", json_integer((json_int_t)u->idle_timeout_ms));
     if (!ok) {
         json_decref(o);
         return NULL;

@@ -82,7 +82,8 @@ static const char full_config[] =
     "  drain_timeout: 0\n"
     "  max_connections: 500\n"
     "upstreams:\n"
-    "  legacy: {servers: [\"127.0.0.1:3000\"], connect_timeout: 1s, read_timeout: 20s}\n"
+    "  legacy: {servers: [\"127.0.0.1:3000\"], connect_timeout: 1s, read_timeout: 20s, "
+    "idle_timeout: 4s}\n"
     "  orders:\n"
     "    servers: [\"127.0.0.1:4000\", \"localhost:4001\"]\n"
     "    send_timeout: 3s\n"
@@ -108,6 +109,7 @@ static void check_full_upstreams(const struct fx_conf *c)
     assert_int_equal(legacy->read_timeout_ms, 20000);
     assert_int_equal(legacy->send_timeout_ms, 30000);
     assert_int_equal(legacy->max_idle, 512);
+    assert_int_equal(legacy->idle_timeout_ms, 4000);
     const struct fx_conf_upstream *orders = &c->upstreams[1];
     assert_string_equal(orders->name, "orders");
     assert_int_equal(orders->line, 16);
@@ -116,6 +118,7 @@ static void check_full_upstreams(const struct fx_conf *c)
     assert_int_equal(orders->connect_timeout_ms, 2000);
     assert_int_equal(orders->send_timeout_ms, 3000);
     assert_int_equal(orders->max_idle, 0);
+    assert_int_equal(orders->idle_timeout_ms, 60000);
 }
 
 static void check_full_routes(const struct fx_conf *c)
@@ -197,6 +200,7 @@ static void test_conf_load_string_defaults(void **state)
     assert_int_equal(c->upstreams[0].read_timeout_ms, 30000);
     assert_int_equal(c->upstreams[0].send_timeout_ms, 30000);
     assert_int_equal(c->upstreams[0].max_idle, 512);
+    assert_int_equal(c->upstreams[0].idle_timeout_ms, 60000);
     assert_string_equal(c->routes[0].path_prefix, "/");
     assert_ptr_equal(c->routes[0].to, &c->upstreams[0]);
     fx_conf_unref(c);

@@ -29,6 +29,7 @@ struct fx_conf_upstream {
     uint64_t read_timeout_ms;    /* default 30000: wait for response head / between reads */
     uint64_t send_timeout_ms;    /* default 30000: a blocked write to the upstream */
     unsigned int max_idle;       /* pooled idle connections per server per worker, default 512 */
+    uint64_t idle_timeout_ms;    /* default 60000: a pooled connection idle longer is closed */
     unsigned int line;           /* YAML line where the upstream is defined */
 };
 

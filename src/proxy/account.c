@@ -270,6 +270,38 @@ static void render_upstreams(struct fx_shared *sh, struct fx_worker *ws, size_t 
                         "Failed connects to upstream servers.", false);
     render_per_upstream(sh, ws, nw, f, "ficus_upstream_timeouts_total",
                         "Upstream connect, send and read timeouts.", true);
+    /* Health is kept per server address: an address listed by two upstreams shows
+     * the same state under both. */
+    struct fx_conf *c = fx_shared_conf(sh);
+    (void)fputs("# HELP ficus_upstream_server_up 1 when the server takes connects, 0 while it "
+                "is ejected after a failed connect (until a connect succeeds again).\n"
+                "# TYPE ficus_upstream_server_up gauge\n",
+                f);
+    for (size_t u = 0; u < c->nupstreams; u++) {
+        const struct fx_conf_upstream *up = &c->upstreams[u];
+        for (size_t i = 0; i < up->nservers; i++) {
+            const struct fx_srv_health *h = &sh->health[up->servers[i].pool_id];
+            (void)fprintf(f, "ficus_upstream_server_up{upstream=\"%s\",server=\"%s\"} %d\n",
+                          up->name, up->servers[i].addr.text,
+                          atomic_load_explicit(&h->streak, memory_order_relaxed) == 0 ? 1 : 0);
+        }
+    }
+    (void)fputs("# HELP ficus_upstream_server_ejections_total Times a server was ejected after a "
+                "failed connect.\n"
+                "# TYPE ficus_upstream_server_ejections_total counter\n",
+                f);
+    for (size_t u = 0; u < c->nupstreams; u++) {
+        const struct fx_conf_upstream *up = &c->upstreams[u];
+        for (size_t i = 0; i < up->nservers; i++) {
+            struct fx_srv_health *h = &sh->health[up->servers[i].pool_id];
+            (void)fprintf(f,
+                          "ficus_upstream_server_ejections_total{upstream=\"%s\",server=\"%s\"} "
+                          "%llu\n",
+                          up->name, up->servers[i].addr.text,
+                          (unsigned long long)ld(&h->ejections));
+        }
+    }
+    fx_conf_unref(c);
 }
 
 static void render_side_hist(const struct fx_conf *c, struct fx_worker *ws, size_t nw, FILE *f)
@@ -300,53 +332,69 @@ static void render_side_hist(const struct fx_conf *c, struct fx_worker *ws, size
             uint64_t sum = 0;
             for (size_t k = 0; k < nw; k++)
                 sum += ld(&ws[k].stats->side_sum_us[r->id][side]);
-            (void)fprintf(f,
-                          "ficus_migration_duration_seconds_sum{route=\"%s\",side=\"%s\"} %.6f\n",
-                          r->name, sides[side], (double)sum / 1e6);
+            /* The +Inf bucket closes the buckets; _sum and _count follow them. */
             (void)fprintf(f,
                           "ficus_migration_duration_seconds_bucket{route=\"%s\",side=\"%s\","
                           "le=\"+Inf\"} %llu\n"
+                          "ficus_migration_duration_seconds_sum{route=\"%s\",side=\"%s\"} %.6f\n"
                           "ficus_migration_duration_seconds_count{route=\"%s\",side=\"%s\"} "
                           "%llu\n",
                           r->name, sides[side], (unsigned long long)cum, r->name, sides[side],
-                          (unsigned long long)cum);
+                          (double)sum / 1e6, r->name, sides[side], (unsigned long long)cum);
         }
     }
 }
-static void render_migration(struct fx_shared *sh, struct fx_worker *ws, size_t nw, FILE *f)
+
+/* One counter family by (route, side) over the migrating routes: `err` picks
+ * side_err instead of side_req. */
+static void render_side_counter(const struct fx_conf *c, struct fx_worker *ws, size_t nw, FILE *f,
+                                const char *name, const char *help, bool err)
 {
-    struct fx_conf *c = fx_shared_conf(sh);
-    (void)fputs("# HELP ficus_migration_requests_total Requests on migrating routes by side.\n"
-                "# TYPE ficus_migration_requests_total counter\n"
-                "# HELP ficus_migration_errors_total 5xx answers, connect failures and timeouts "
-                "on migrating routes by side.\n"
-                "# TYPE ficus_migration_errors_total counter\n"
-                "# HELP ficus_migration_weight_ratio Share of the new side (0..1).\n"
-                "# TYPE ficus_migration_weight_ratio gauge\n"
-                "# HELP ficus_migration_guard_rollbacks_total Automatic rollbacks by the guard.\n"
-                "# TYPE ficus_migration_guard_rollbacks_total counter\n",
-                f);
     static const char *const sides[2] = { "legacy", "new" };
+    (void)fprintf(f, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
     for (size_t i = 0; i < c->nroutes; i++) {
         const struct fx_conf_route *r = &c->routes[i];
         if (r->migrate == NULL)
             continue;
         for (int side = 0; side < 2; side++) {
-            uint64_t req = 0;
-            uint64_t err = 0;
-            for (size_t k = 0; k < nw; k++) {
-                req += ld(&ws[k].stats->side_req[r->id][side]);
-                err += ld(&ws[k].stats->side_err[r->id][side]);
-            }
-            (void)fprintf(f,
-                          "ficus_migration_requests_total{route=\"%s\",side=\"%s\"} %llu\n"
-                          "ficus_migration_errors_total{route=\"%s\",side=\"%s\"} %llu\n",
-                          r->name, sides[side], (unsigned long long)req, r->name, sides[side],
-                          (unsigned long long)err);
+            uint64_t n = 0;
+            for (size_t k = 0; k < nw; k++)
+                n += ld(err ? &ws[k].stats->side_err[r->id][side]
+                            : &ws[k].stats->side_req[r->id][side]);
+            (void)fprintf(f, "%s{route=\"%s\",side=\"%s\"} %llu\n", name, r->name, sides[side],
+                          (unsigned long long)n);
         }
+    }
+}
+
+/* Every family is written whole (HELP, TYPE, then all its samples) before the
+ * next one starts: the exposition format does not allow families to interleave. */
+static void render_migration(struct fx_shared *sh, struct fx_worker *ws, size_t nw, FILE *f)
+{
+    struct fx_conf *c = fx_shared_conf(sh);
+    render_side_counter(c, ws, nw, f, "ficus_migration_requests_total",
+                        "Requests on migrating routes by side.", false);
+    render_side_counter(c, ws, nw, f, "ficus_migration_errors_total",
+                        "5xx answers, connect failures and timeouts on migrating routes by side.",
+                        true);
+    (void)fputs("# HELP ficus_migration_weight_ratio Share of the new side (0..1).\n"
+                "# TYPE ficus_migration_weight_ratio gauge\n",
+                f);
+    for (size_t i = 0; i < c->nroutes; i++) {
+        const struct fx_conf_route *r = &c->routes[i];
+        if (r->migrate == NULL)
+            continue;
         unsigned int bp = atomic_load(&sh->mig[r->id].weight_bp);
         (void)fprintf(f, "ficus_migration_weight_ratio{route=\"%s\"} %.4f\n", r->name,
                       (double)bp / 10000.0);
+    }
+    (void)fputs("# HELP ficus_migration_guard_rollbacks_total Automatic rollbacks by the guard.\n"
+                "# TYPE ficus_migration_guard_rollbacks_total counter\n",
+                f);
+    for (size_t i = 0; i < c->nroutes; i++) {
+        const struct fx_conf_route *r = &c->routes[i];
+        if (r->migrate == NULL)
+            continue;
         (void)fprintf(
             f, "ficus_migration_guard_rollbacks_total{route=\"%s\"} %llu\n", r->name,
             (unsigned long long)(sh->control ? fx_control_rollbacks(sh->control, r->id) : 0));

@@ -504,14 +504,41 @@ static void x_init_from_req(struct fx_cconn *cc, struct fx_exch *x, const struct
     find_request_id(x, req);
 }
 
+/* Whether a failed connect() is the server's fault (it refused, or cannot be
+ * reached), as opposed to this host running out of sockets or ports. */
+static bool connect_errno_is_server(int e)
+{
+    return e == ECONNREFUSED || e == ENETUNREACH || e == EHOSTUNREACH || e == ETIMEDOUT ||
+           e == ECONNRESET || e == ENETDOWN || e == EHOSTDOWN;
+}
+
+/* x->srv could not be connected (`why`): nothing was sent, so any method may go
+ * to another server. Ejects the server; returns true with x->srv set to the
+ * next server to try, false once every server of the upstream failed. */
+static bool x_next_server(struct fx_cconn *cc, const char *why)
+{
+    struct fx_exch *x = cc->x;
+    size_t i = (size_t)(x->srv - x->up->servers);
+    fx_proxy__srv_failed(cc->w, x->up, x->srv, why);
+    x->srv_tried |= (uint64_t)1 << (i % 64);
+    x->connect_fails++;
+    if ((size_t)x->connect_fails >= x->up->nservers || x->connect_fails >= 64)
+        return false;
+    x->srv = fx_proxy__srv_pick(cc->w, x->up, x->srv, x->srv_tried);
+    return true;
+}
+
 static struct fx_uconn *x_connect(struct fx_cconn *cc, bool fresh)
 {
     struct fx_exch *x = cc->x;
-    struct fx_uconn *uc = fx_proxy__uc_get(cc->w, x->srv, x->up, cc, fresh);
-    if (uc == NULL) {
+    struct fx_uconn *uc;
+    while ((uc = fx_proxy__uc_get(cc->w, x->srv, x->up, cc, fresh)) == NULL) {
+        int e = errno;
         atomic_fetch_add_explicit(&cc->w->stats->connect_errors[x->up->id], 1,
                                   memory_order_relaxed);
-        return NULL;
+        if (!connect_errno_is_server(e) || !x_next_server(cc, strerrorname_np(e)))
+            return NULL;
+        fresh = true;
     }
     if (uc->flags & FX_UCONN_F_CONNECTING)
         uc_set_timer(uc, FX_TK_CONNECT, x->up->connect_timeout_ms, true);
@@ -541,7 +568,7 @@ static void cc_start_exchange(struct fx_cconn *cc, size_t head_len)
         x->up = x->route->to;
         if (x->route->migrate != NULL)
             pick_side(cc, x, req);
-        x->srv = &x->up->servers[w->rr[x->up->id]++ % x->up->nservers];
+        x->srv = fx_proxy__srv_pick(w, x->up, NULL, 0);
     }
     bool mirror = x->route != NULL && x->route->shadow != NULL && mirror_sampled(cc, x->route, req);
     bool ok = build_uhead(cc, req);
@@ -836,6 +863,22 @@ static bool x_req_recv(struct fx_cconn *cc)
     return n > 0;
 }
 
+/* The connect of x->u failed (`why`): start one to the next server of the
+ * upstream. False when none is left or it cannot start (the caller answers). */
+static bool x_connect_retry(struct fx_cconn *cc, const char *why)
+{
+    struct fx_exch *x = cc->x;
+    if (!x_next_server(cc, why))
+        return false;
+    if (x->u != NULL) {
+        x->u->owner = NULL;
+        fx_proxy__uc_release(x->u, false, 0);
+        x->u = NULL;
+    }
+    x->uhead_sent = 0;
+    return x_connect(cc, true) != NULL;
+}
+
 static void x_upstream_failed(struct fx_cconn *cc, int status, const char *error)
 {
     struct fx_exch *x = cc->x;
@@ -855,13 +898,15 @@ static bool uc_check_connected(struct fx_cconn *cc, struct fx_uconn *uc)
         return false;
     int soerr = 0;
     socklen_t sl = sizeof(soerr);
+    struct fx_exch *x = cc->x;
     if (getsockopt(uc->io.fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 || soerr != 0) {
-        struct fx_exch *x = cc->x;
         atomic_fetch_add_explicit(&cc->w->stats->connect_errors[x->up->id], 1,
                                   memory_order_relaxed);
-        x_upstream_failed(cc, 502, "upstream_connect_failed");
+        if (!x_connect_retry(cc, soerr != 0 ? strerrorname_np(soerr) : "getsockopt"))
+            x_upstream_failed(cc, 502, "upstream_connect_failed");
         return false;
     }
+    fx_proxy__srv_ok(cc->w, x->up, x->srv);
     uc->flags &= ~FX_UCONN_F_CONNECTING;
     uc_set_timer(uc, FX_TK_READ, cc->x->up->read_timeout_ms, true);
     return true;
@@ -1324,6 +1369,10 @@ void fx_proxy__uc_timeout(struct fx_uconn *uc)
     }
     struct fx_exch *x = cc->x;
     atomic_fetch_add_explicit(&cc->w->stats->timeouts[x->up->id], 1, memory_order_relaxed);
+    if (kind == FX_TK_CONNECT && x_connect_retry(cc, "connect_timeout")) {
+        fx_proxy__cc_run(cc);
+        return;
+    }
     x_upstream_failed(cc, 504,
                       kind == FX_TK_CONNECT ? "upstream_connect_timeout" : "upstream_timeout");
     fx_proxy__cc_run(cc);

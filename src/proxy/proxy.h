@@ -54,6 +54,19 @@ void fx_worker_join(struct fx_worker *w);
  * failed to initialise. Main thread. */
 void fx_worker_fini(struct fx_worker *w);
 
+/* Back-off in ms of a server ejected for the (streak + 1)th time in a row:
+ * FX_EJECT_BASE_MS doubled per earlier ejection, capped at FX_EJECT_MAX_MS. Pure. */
+uint64_t fx_proxy_backoff_ms(unsigned int streak);
+
+/* Index of the server of `up` to try, scanning from `start` (taken modulo
+ * nservers): the first one neither in `tried` (bit i % 64) nor ejected at
+ * `now_ms` per `health` (indexed by server pool id); when every candidate is
+ * ejected, the untried one whose ejection ends soonest; when every server was
+ * tried, start % nservers. up->nservers must be > 0. Lock-free: relaxed loads
+ * only. Any thread. */
+size_t fx_proxy_srv_pick(const struct fx_srv_health *health, const struct fx_conf_upstream *up,
+                         size_t start, uint64_t tried, uint64_t now_ms);
+
 /* Write all metrics in Prometheus text format. Admin thread. */
 void fx_stats_render(struct fx_shared *sh, struct fx_worker *ws, size_t nw, FILE *f);
 

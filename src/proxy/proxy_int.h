@@ -35,6 +35,23 @@ struct fx_uconn *fx_proxy__uc_get(struct fx_worker *w, const struct fx_conf_serv
 /* Give an upstream connection back: pooled when `reusable`, else closed. */
 void fx_proxy__uc_release(struct fx_uconn *uc, bool reusable, unsigned int max_idle);
 
+/* Server of `up` for an exchange: round-robin over the servers that are not
+ * ejected when `after` is NULL, else the next untried one after `after` (a
+ * server that just failed to connect), per `tried` (bit i % 64). */
+const struct fx_conf_server *fx_proxy__srv_pick(struct fx_worker *w,
+                                                const struct fx_conf_upstream *up,
+                                                const struct fx_conf_server *after, uint64_t tried);
+
+/* A connect to `srv` failed (`why`: errno name or "connect_timeout"): eject it
+ * for its back-off unless it is already ejected, and log the ejection. */
+void fx_proxy__srv_failed(struct fx_worker *w, const struct fx_conf_upstream *up,
+                          const struct fx_conf_server *srv, const char *why);
+
+/* A connect to `srv` succeeded: end its ejection streak (logged when it had one).
+ * One relaxed load when the server was up. */
+void fx_proxy__srv_ok(struct fx_worker *w, const struct fx_conf_upstream *up,
+                      const struct fx_conf_server *srv);
+
 /* An upstream connection's timer fired (called from the upstream module). */
 void fx_proxy__uc_timeout(struct fx_uconn *uc);
 

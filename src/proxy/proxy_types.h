@@ -60,6 +60,20 @@ struct fx_mig_live {
     atomic_uint status;    /* enum fx_mig_status */
 };
 
+/* Passive health of one upstream server, by server id (its interned address, so
+ * it survives reloads and is shared by the upstreams listing that address).
+ * Written by any worker on a connect failure or on the first success after
+ * one, read by every worker at each server choice (one relaxed load) and by
+ * the admin thread. */
+struct fx_srv_health {
+    atomic_uint_fast64_t down_until_ms; /* loop clock (CLOCK_MONOTONIC); skipped until then */
+    atomic_uint streak;                 /* ejections since the last successful connect; 0 = up */
+    atomic_uint_fast64_t ejections;     /* ejections over the process life */
+};
+
+#define FX_EJECT_BASE_MS 1000u  /* first back-off of an ejected server */
+#define FX_EJECT_MAX_MS  30000u /* back-off cap (the back-off doubles per ejection) */
+
 struct fx_control;
 
 /* Process-wide state shared by workers, the admin thread and main. */
@@ -80,6 +94,7 @@ struct fx_shared {
     struct fx_log log;
     int access_fd; /* -1 when the access log is off */
     uint64_t start_ms;
+    struct fx_srv_health health[FX_MAX_IDS]; /* by server (pool) id */
 };
 
 /* A worker's reference holder for one config snapshot. */
@@ -113,6 +128,7 @@ struct fx_uconn {
     struct fx_uconn *next; /* pool idle list / graveyard link */
     int tkind;             /* FX_TK_* the timer is armed for */
     uint64_t idle_since_ms;
+    uint64_t idle_timeout_ms; /* the upstream's idle_timeout, from its last use */
 };
 
 enum fx_cc_state {
@@ -145,11 +161,13 @@ struct fx_exch {
     unsigned int flags; /* FX_X_F_* */
     int status;
     int minor;           /* client's HTTP minor version */
+    int connect_fails;   /* failed connects of this exchange (at most nservers, 64) */
     const char *error;   /* static reason for the access log, or NULL */
     uint16_t method_len; /* method is uhead[0..method_len) */
     uint32_t path_off;   /* path is uhead[path_off..path_off+path_len) */
     uint32_t path_len;
     uint64_t start_us;
+    uint64_t srv_tried; /* bit i % 64: server i of `up` failed to connect */
     uint64_t bytes_in;
     uint64_t bytes_out;
     char request_id[65];
@@ -189,7 +207,7 @@ struct fx_cconn {
 /* What a connection timer currently measures. */
 enum fx_tkind {
     FX_TK_NONE = 0,
-    FX_TK_IDLE,    /* client keep-alive idle */
+    FX_TK_IDLE,    /* client keep-alive idle; upstream conn idle in the pool */
     FX_TK_HEADER,  /* client request head (absolute) */
     FX_TK_BODY,    /* client request body, between reads */
     FX_TK_SEND,    /* a blocked write */

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -76,6 +77,13 @@ static void uc_on_event(struct fx_io *io, uint32_t events)
 static void uc_on_timer(struct fx_timer *t)
 {
     struct fx_uconn *uc = (struct fx_uconn *)(void *)((char *)t - offsetof(struct fx_uconn, timer));
+    if (uc->owner == NULL && uc->tkind == FX_TK_IDLE) {
+        /* Idle longer than the upstream's idle_timeout: close it before the server's
+         * own keep-alive timeout does, so a reuse never races the server's FIN. */
+        pool_unlink(uc->w, uc);
+        uc_close(uc);
+        return;
+    }
     fx_proxy__uc_timeout(uc);
 }
 
@@ -99,10 +107,12 @@ struct fx_uconn *fx_proxy__uc_get(struct fx_worker *w, const struct fx_conf_serv
                                   const struct fx_conf_upstream *up, struct fx_cconn *cc,
                                   bool fresh)
 {
-    (void)up;
     struct fx_uconn *uc = fresh ? NULL : pool_pop(w, srv->pool_id);
     if (uc != NULL) {
+        fx_timer_stop(&w->loop, &uc->timer); /* the idle deadline; the caller arms its own */
+        uc->tkind = FX_TK_NONE;
         uc->owner = cc;
+        uc->idle_timeout_ms = up->idle_timeout_ms;
         uc->flags |= FX_UCONN_F_REUSED | FX_IO_F_WRITABLE;
         return uc;
     }
@@ -119,6 +129,7 @@ struct fx_uconn *fx_proxy__uc_get(struct fx_worker *w, const struct fx_conf_serv
     uc->w = w;
     uc->owner = cc;
     uc->pool_id = srv->pool_id;
+    uc->idle_timeout_ms = up->idle_timeout_ms;
     uc->flags = FX_UCONN_F_CONNECTING;
     fx_timer_init(&uc->timer, uc_on_timer);
     if (fx_loop_add(&w->loop, &uc->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP) != 0) {
@@ -150,11 +161,102 @@ void fx_proxy__uc_release(struct fx_uconn *uc, bool reusable, unsigned int max_i
         }
         uc->flags &= ~FX_IO_F_READABLE;
     }
-    fx_timer_stop(&w->loop, &uc->timer);
-    uc->tkind = FX_TK_NONE;
+    /* The connection's own timer measures the idle time: re-arming a queued timer to a
+     * later deadline is O(1) (the heap keeps the old key), so pooling costs no more than
+     * stopping it did. */
+    uc->tkind = FX_TK_IDLE;
+    if (fx_timer_arm(&w->loop, &uc->timer, uc->idle_timeout_ms) != 0) {
+        uc_close(uc); /* unbounded idle connections are worse than a new connect */
+        return;
+    }
     fx_proxy__buf_put(w, &uc->in);
     uc->idle_since_ms = w->loop.now_ms;
     uc->next = w->pool[uc->pool_id];
     w->pool[uc->pool_id] = uc;
     w->pool_n[uc->pool_id]++;
+}
+
+/* ---- passive health: ejection of servers that refuse or time out connects ---- */
+
+uint64_t fx_proxy_backoff_ms(unsigned int streak)
+{
+    uint64_t ms = FX_EJECT_BASE_MS;
+    for (unsigned int i = 0; i < streak && ms < FX_EJECT_MAX_MS; i++)
+        ms *= 2;
+    return ms < FX_EJECT_MAX_MS ? ms : FX_EJECT_MAX_MS;
+}
+
+size_t fx_proxy_srv_pick(const struct fx_srv_health *health, const struct fx_conf_upstream *up,
+                         size_t start, uint64_t tried, uint64_t now_ms)
+{
+    size_t n = up->nservers;
+    if (n <= 1)
+        return 0;
+    size_t best = SIZE_MAX;
+    uint64_t best_until = UINT64_MAX;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = (start + k) % n;
+        if (tried & ((uint64_t)1 << (i % 64)))
+            continue;
+        uint64_t until = atomic_load_explicit(&health[up->servers[i].pool_id].down_until_ms,
+                                              memory_order_relaxed);
+        if (until <= now_ms)
+            return i;
+        if (until < best_until) {
+            best = i;
+            best_until = until;
+        }
+    }
+    return best != SIZE_MAX ? best : start % n;
+}
+
+const struct fx_conf_server *fx_proxy__srv_pick(struct fx_worker *w,
+                                                const struct fx_conf_upstream *up,
+                                                const struct fx_conf_server *after, uint64_t tried)
+{
+    size_t start;
+    if (after == NULL) {
+        start = w->rr[up->id]++;
+        if (up->nservers == 1)
+            return &up->servers[0];
+    } else {
+        start = (size_t)(after - up->servers) + 1;
+    }
+    return &up->servers[fx_proxy_srv_pick(w->sh->health, up, start, tried, w->loop.now_ms)];
+}
+
+void fx_proxy__srv_failed(struct fx_worker *w, const struct fx_conf_upstream *up,
+                          const struct fx_conf_server *srv, const char *why)
+{
+    struct fx_srv_health *h = &w->sh->health[srv->pool_id];
+    uint64_t now = w->loop.now_ms;
+    uint64_t until = atomic_load_explicit(&h->down_until_ms, memory_order_relaxed);
+    if (until > now)
+        return; /* already ejected: a connect started before the ejection */
+    unsigned int streak = atomic_load_explicit(&h->streak, memory_order_relaxed);
+    uint64_t backoff = fx_proxy_backoff_ms(streak);
+    /* Workers may see the same failure at once: the one whose CAS wins ejects. */
+    if (!atomic_compare_exchange_strong_explicit(&h->down_until_ms, &until, now + backoff,
+                                                 memory_order_relaxed, memory_order_relaxed))
+        return;
+    atomic_fetch_add_explicit(&h->streak, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->ejections, 1, memory_order_relaxed);
+    fx_log(&w->sh->log, FX_LOG_WARN,
+           "event=upstream_server_down upstream=%s server=%s backoff_ms=%llu error=%s worker=%u",
+           up->name, srv->addr.text, (unsigned long long)backoff, why, w->id);
+}
+
+void fx_proxy__srv_ok(struct fx_worker *w, const struct fx_conf_upstream *up,
+                      const struct fx_conf_server *srv)
+{
+    struct fx_srv_health *h = &w->sh->health[srv->pool_id];
+    if (atomic_load_explicit(&h->streak, memory_order_relaxed) == 0)
+        return;
+    unsigned int streak = atomic_exchange_explicit(&h->streak, 0, memory_order_relaxed);
+    if (streak == 0)
+        return; /* another worker saw it come back first */
+    atomic_store_explicit(&h->down_until_ms, 0, memory_order_relaxed);
+    fx_log(&w->sh->log, FX_LOG_INFO,
+           "event=upstream_server_up upstream=%s server=%s ejections=%u worker=%u", up->name,
+           srv->addr.text, streak, w->id);
 }

@@ -28,6 +28,12 @@ enum fx_h1_body {
 #define FX_H1_F_HAS_TE         0x0080u /* a Transfer-Encoding header was present */
 #define FX_H1_F_CONN_OTHER     0x0100u /* Connection names other (hop-by-hop) headers */
 
+/* Steps of fx_h1_path_normalize(), bits of its `flags`. */
+#define FX_H1_PATH_MERGE_SLASHES 0x1u /* "//" becomes "/" */
+#define FX_H1_PATH_DECODE        0x2u /* %XX of unreserved bytes decoded, other %XX upper-cased */
+#define FX_H1_PATH_DOTS          0x4u /* "." and ".." segments resolved (RFC 3986 5.2.4) */
+#define FX_H1_PATH_ALL           0x7u
+
 struct fx_h1_header {
     struct fx_str name;  /* borrowed: view into the input buffer */
     struct fx_str value; /* borrowed: leading/trailing OWS already trimmed */

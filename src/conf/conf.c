@@ -28,7 +28,7 @@
 
 #include "../core/err.h"
 #include "../core/str.h"
-#include "../http/http_types.h"
+#include "../http/http.h"
 #include "../net/net.h"
 
 #define CONF_MAX_DEPTH  64          /* nested mappings/lists accepted */
@@ -1074,6 +1074,83 @@ static int parse_limits(struct loader *ld, const struct field *f, yaml_node_t *v
     return walk_section(ld, val, "limits", "limits.", fields, NFIELDS(fields), &c->limits);
 }
 
+/* ---- paths: request-path normalisation --------------------------------- */
+
+/* FX_H1_PATH_* bits for a `paths` section. */
+static unsigned int path_flags(const struct fx_conf_paths *p)
+{
+    return (p->merge_slashes ? FX_H1_PATH_MERGE_SLASHES : 0u) |
+           (p->decode_unreserved ? FX_H1_PATH_DECODE : 0u) |
+           (p->resolve_dots ? FX_H1_PATH_DOTS : 0u);
+}
+
+static int parse_bool_field(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+{
+    char q[QBUF];
+    int rc = expect_string(ld, val, NO_INDEX);
+    if (rc != 0)
+        return rc;
+    bool v = strcmp(scalar(val), "true") == 0;
+    if (!v && strcmp(scalar(val), "false") != 0)
+        return fail_key(ld, val, "expected true or false, got %s", quote_node(q, val));
+    FX_ASSERT(f->size == sizeof(bool));
+    memcpy((unsigned char *)obj + f->off, &v, sizeof(v));
+    return 0;
+}
+
+static int parse_paths(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+{
+    (void)f;
+    static const struct field fields[] = {
+        FIELD_NUM("merge_slashes", parse_bool_field, struct fx_conf_paths, merge_slashes, 0, 1),
+        FIELD_NUM("decode_unreserved", parse_bool_field, struct fx_conf_paths, decode_unreserved, 0,
+                  1),
+        FIELD_NUM("resolve_dots", parse_bool_field, struct fx_conf_paths, resolve_dots, 0, 1),
+    };
+    struct fx_conf *c = obj;
+    int rc = expect_map(ld, val);
+    if (rc != 0)
+        return rc;
+    rc = walk_section(ld, val, "paths", "paths.", fields, NFIELDS(fields), &c->paths);
+    c->paths.flags = path_flags(&c->paths);
+    return rc;
+}
+
+/* A route's path_prefix is compared with the normalised request path, so a
+ * prefix that no normalised path can start with (/%61dmin, /a//b, /a/./b)
+ * would silently never match. Probe it with one more byte appended, so that a
+ * last segment still being written ("/api/.", "/api/..") is not taken for a
+ * dot segment. Routes are parsed after the top level: ld->conf->paths is set. */
+static int check_prefix_normal(struct loader *ld, const yaml_node_t *val, const char *prefix)
+{
+    unsigned int flags = ld->conf->paths.flags;
+    size_t len = strlen(prefix);
+    if (flags == 0)
+        return 0;
+    char *probe = malloc(2 * (len + 1));
+    if (probe == NULL)
+        return fail_oom(ld);
+    char *norm = probe + len + 1;
+    memcpy(probe, prefix, len);
+    probe[len] = 'x';
+    size_t n = 0;
+    int rc = fx_h1_path_normalize(probe, len + 1, norm, len + 1, flags, &n);
+    bool same = rc == 0 && n == len + 1 && memcmp(probe, norm, n) == 0;
+    char q[QBUF];
+    char want[QBUF];
+    if (same)
+        rc = 0;
+    else if (rc == 0 && n > 0 && norm[n - 1] == 'x')
+        rc = fail_key(ld, val,
+                      "%s never matches: request paths are normalised (see paths), write %s",
+                      quote_node(q, val), quote(want, norm, n - 1));
+    else
+        rc = fail_key(ld, val, "%s never matches: request paths are normalised (see paths)",
+                      quote_node(q, val));
+    free(probe);
+    return rc;
+}
+
 /* Length of a URI scheme with its ':' at the start of s ("postgres:"), 0 if none. */
 static size_t scheme_len(const char *s)
 {
@@ -1290,6 +1367,9 @@ static int parse_path_prefix(struct loader *ld, const struct field *f, yaml_node
     if (!is_visible(scalar(val), false)) {
         return fail_key(ld, val, "%s contains spaces or control characters", quote_node(q, val));
     }
+    rc = check_prefix_normal(ld, val, scalar(val));
+    if (rc != 0)
+        return rc;
     FX_FREE(r->path_prefix);
     rc = dup_string(ld, val, &r->path_prefix);
     r->path_prefix_len = rc == 0 ? strlen(r->path_prefix) : 0;
@@ -2135,6 +2215,7 @@ static const struct field top_fields[] = {
     FIELD("workers", parse_workers, false),    FIELD("log", parse_log, false),
     FIELD("limits", parse_limits, false),      FIELD("store", parse_store, false),
     FIELD("upstreams", parse_upstreams, true), FIELD("routes", defer_routes, true),
+    FIELD("paths", parse_paths, false),
 };
 
 /* ---- snapshot lifecycle ------------------------------------------------- */
@@ -2241,6 +2322,12 @@ static struct fx_conf *conf_new(const char *path)
         .idle_timeout_ms = 60000,
         .drain_timeout_ms = 30000,
         .max_connections = 10000,
+    };
+    c->paths = (struct fx_conf_paths){
+        .merge_slashes = true,
+        .decode_unreserved = true,
+        .resolve_dots = true,
+        .flags = FX_H1_PATH_ALL,
     };
     atomic_init(&c->refcnt, 1);
     return c;
@@ -2784,6 +2871,10 @@ static json_t *dump_conf(const struct fx_conf *c)
     ok = ok && put(root, "log", json_pack("{s:s,s:s}", "access", access, "format", "json")) &&
          put(root, "limits", dump_limits(&c->limits)) &&
          put(root, "upstreams", dump_upstreams(c)) && put(root, "routes", dump_routes(c));
+    ok = ok && put(root, "paths",
+                   json_pack("{s:b,s:b,s:b}", "merge_slashes", c->paths.merge_slashes,
+                             "decode_unreserved", c->paths.decode_unreserved, "resolve_dots",
+                             c->paths.resolve_dots));
     if (!ok) {
         json_decref(root);
         return NULL;

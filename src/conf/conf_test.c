@@ -821,6 +821,47 @@ static void test_conf_dump_json_defaults(void **state)
     fx_conf_unref(c);
 }
 
+/* ---- paths section ------------------------------------------------------ */
+
+static void test_conf_paths_defaults_and_keys(void **state)
+{
+    (void)state;
+    struct fx_conf *c = load_ok(BASE);
+    assert_true(c->paths.merge_slashes && c->paths.decode_unreserved && c->paths.resolve_dots);
+    assert_int_equal(c->paths.flags, 0x7);
+    json_t *root = dump_to_json(c);
+    json_t *p = json_object_get(root, "paths");
+    assert_true(json_is_true(json_object_get(p, "merge_slashes")));
+    assert_true(json_is_true(json_object_get(p, "resolve_dots")));
+    json_decref(root);
+    fx_conf_unref(c);
+    c = load_ok(BASE "paths: {merge_slashes: false, decode_unreserved: \"true\", "
+                     "resolve_dots: false}\n");
+    assert_false(c->paths.merge_slashes);
+    assert_true(c->paths.decode_unreserved);
+    assert_int_equal(c->paths.flags, 0x2);
+    fx_conf_unref(c);
+}
+
+static void test_conf_paths_errors(void **state)
+{
+    (void)state;
+    assert_conf_error(BASE "paths: {merge_slashes: 1}\n",
+                      "t.yaml:6:24: paths.merge_slashes: expected true or false, got \"1\"");
+    assert_conf_error(BASE "paths: {dots: true}\n", "t.yaml:6:9: unknown key \"dots\" in paths");
+    assert_conf_error(BASE "paths: [true]\n", "t.yaml:6:8: paths: expected a mapping, got a list");
+    assert_conf_error(ROUTE_HEAD "  - {name: r, to: a, match: {path_prefix: /%61dmin}}\n",
+                      "t.yaml:4:43: route \"r\": match.path_prefix: \"/%61dmin\" never matches: "
+                      "request paths are normalised (see paths), write \"/admin\"");
+    assert_conf_error(ROUTE_HEAD "  - {name: r, to: a, match: {path_prefix: /a/../b}}\n",
+                      "t.yaml:4:43: route \"r\": match.path_prefix: \"/a/../b\" never matches: "
+                      "request paths are normalised (see paths), write \"/b\"");
+    /* Only the steps that are on count. */
+    struct fx_conf *c = load_ok(ROUTE_HEAD "  - {name: r, to: a, match: {path_prefix: /a//b}}\n"
+                                           "paths: {merge_slashes: false}\n");
+    fx_conf_unref(c);
+}
+
 /* ---- migrate section ---------------------------------------------------- */
 
 /* Migrate tests: the route's migrate mapping holds the lines from line 7 on,
@@ -1732,6 +1773,8 @@ int main(void)
         cmocka_unit_test(test_conf_parse_size_rejects),
         cmocka_unit_test(test_conf_dump_json_full),
         cmocka_unit_test(test_conf_dump_json_defaults),
+        cmocka_unit_test(test_conf_paths_defaults_and_keys),
+        cmocka_unit_test(test_conf_paths_errors),
         cmocka_unit_test(test_conf_shadow_full),
         cmocka_unit_test(test_conf_shadow_defaults),
         cmocka_unit_test(test_conf_error_shadow),

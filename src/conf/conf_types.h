@@ -132,6 +132,15 @@ struct fx_conf_limits {
     unsigned int max_connections;      /* default 10000, per process */
 };
 
+/* The `paths` section: how request paths are normalised before routing. */
+struct fx_conf_paths {
+    bool merge_slashes;     /* default true: "//" becomes "/" */
+    bool decode_unreserved; /* default true: %XX of unreserved bytes decoded, others upper-cased;
+                               malformed %-encoding refused (400) */
+    bool resolve_dots;      /* default true: "." and ".." removed; above the root refused (400) */
+    unsigned int flags;     /* FX_H1_PATH_* bits of the three above, for fx_h1_path_normalize() */
+};
+
 struct fx_conf {
     char *path;             /* owned: file it was loaded from */
     struct fx_addr *listen; /* owned array */
@@ -148,6 +157,7 @@ struct fx_conf {
     enum fx_conf_log_mode access_mode;
     char *access_path; /* owned, when access_mode == FX_CONF_LOG_FILE */
     struct fx_conf_limits limits;
+    struct fx_conf_paths paths;
     struct fx_conf_upstream *upstreams; /* owned array */
     size_t nupstreams;
     struct fx_conf_route *routes; /* owned array, in file order (first match wins) */

@@ -32,6 +32,34 @@
 int fx_h1_parse_req(const char *buf, size_t len, struct fx_h1_req *req, size_t *scanned,
                     const struct fx_h1_limits *lim);
 
+/* Normalise a request path, nginx-style, so that routing and the upstream act
+ * on the same bytes. in[0..len) is an origin-form path with its optional
+ * query ("/a/./b?x"), or the asterisk form "*" (copied unchanged). Up to the
+ * first '?', per `flags` (FX_H1_PATH_*):
+ *   DECODE         %XX of an unreserved byte (ALPHA DIGIT - . _ ~) is decoded;
+ *                  any other %XX is kept with upper-case hex ("%2f" -> "%2F",
+ *                  still not a separator); a '%' not followed by two hex
+ *                  digits is refused. Without DECODE '%' is an ordinary byte.
+ *   MERGE_SLASHES  runs of '/' become one.
+ *   DOTS           "." and ".." segments are removed (RFC 3986 5.2.4, also
+ *                  those produced by decoding, like "%2e%2e"); a path ending in
+ *                  one keeps a trailing '/' ("/a/.." -> "/"). A ".." that would
+ *                  climb above the root ("/..", "/a/../..") is refused.
+ * The query (from '?' on) is kept byte for byte. The result is never longer
+ * than the input, and normalising it again changes nothing.
+ * `out` (cap bytes) receives the result and *out_len its length; `out` may be
+ * `in` itself (in place; then pass cap >= len), otherwise the two must not
+ * overlap. A path with no '%', "//" or "/." is already normal: it is found by
+ * one scan and, in place, not written at all.
+ * Returns 0; FX_EINVAL for NULL pointers, an empty input or one that starts
+ * with neither '/' nor is "*"; FX_EPARSE for malformed percent-encoding or a
+ * path above the root (answer 400); FX_ELIMIT when `cap` is too small (out
+ * then holds a partial result). cap >= len always suffices; a smaller cap may
+ * fail even when the result would fit, as a segment is written before it is
+ * known to be "..". Pure: no allocation, no recursion, any thread. */
+int fx_h1_path_normalize(const char *in, size_t len, char *out, size_t cap, unsigned int flags,
+                         size_t *out_len);
+
 /* Parse a response head, same conventions as fx_h1_parse_req() (no 414,
  * FX_EVERSION for HTTP/2+, FX_ESMUGGLE for conflicting framing, FX_EPARSE for
  * a status outside 100..599 or any malformed line). resp->body is set from the

@@ -1268,6 +1268,195 @@ static void test_h1_reason_codes(void **state)
     assert_string_equal(fx_h1_reason(-1), "");
 }
 
+/* ---- fx_h1_path_normalize ---- */
+
+struct path_case {
+    const char *in;
+    const char *out; /* NULL when `rc` is an error */
+    int rc;
+};
+
+/* Normalise `in` both into a separate buffer and in place; both must agree. */
+static void check_path_case(const struct path_case *c, unsigned int flags)
+{
+    char out[256];
+    char inplace[256];
+    size_t len = strlen(c->in);
+    size_t n = 0;
+    size_t m = 0;
+    memcpy(inplace, c->in, len);
+    int rc = fx_h1_path_normalize(c->in, len, out, sizeof(out), flags, &n);
+    int rc2 = fx_h1_path_normalize(inplace, len, inplace, len, flags, &m);
+    if (rc != c->rc || rc2 != c->rc)
+        fail_msg("%s: rc %d / in place %d, want %d", c->in, rc, rc2, c->rc);
+    if (c->out == NULL)
+        return;
+    if (n != strlen(c->out) || memcmp(out, c->out, n) != 0)
+        fail_msg("%s: got \"%.*s\", want \"%s\"", c->in, (int)n, out, c->out);
+    if (m != n || memcmp(inplace, out, n) != 0)
+        fail_msg("%s: in place got \"%.*s\"", c->in, (int)m, inplace);
+    /* Idempotent: the output is already normal. */
+    char again[256];
+    size_t k = 0;
+    assert_int_equal(fx_h1_path_normalize(out, n, again, sizeof(again), flags, &k), 0);
+    assert_int_equal(k, n);
+    assert_memory_equal(again, out, n);
+}
+
+static void test_h1_path_normalize_table(void **state)
+{
+    (void)state;
+    static const struct path_case cases[] = {
+        { "/", "/", 0 },
+        { "/a/b/c", "/a/b/c", 0 },
+        { "/a/./b/../c", "/a/c", 0 },
+        { "//a///b", "/a/b", 0 },
+        { "/%61%62c", "/abc", 0 },
+        { "/%61dmin", "/admin", 0 },
+        { "/a%2fb", "/a%2Fb", 0 },
+        { "/a%2Fb", "/a%2Fb", 0 },
+        { "/%7e%2D%5f%2E%41%5A%30%39", "/~-_.AZ09", 0 },
+        { "/%20%25%3f%23%00", "/%20%25%3F%23%00", 0 },
+        { "/%2e%2e/x", NULL, FX_EPARSE },
+        { "/a/%2e%2E/x", "/x", 0 },
+        { "/a/%2e/x", "/a/x", 0 },
+        { "/a/..", "/", 0 },
+        { "/a/.", "/a/", 0 },
+        { "/a/b/..", "/a/", 0 },
+        { "/a/b/../", "/a/", 0 },
+        { "/a/b/..?x=/../", "/a/?x=/../", 0 },
+        { "/a/b?x=//%zz/./", "/a/b?x=//%zz/./", 0 },
+        { "/a//b/?q", "/a/b/?q", 0 },
+        { "/a/", "/a/", 0 },
+        { "/a//", "/a/", 0 },
+        { "/..", NULL, FX_EPARSE },
+        { "/.", "/", 0 },
+        { "/./", "/", 0 },
+        { "/../x", NULL, FX_EPARSE },
+        { "/a/../../x", NULL, FX_EPARSE },
+        { "/./../x", NULL, FX_EPARSE },
+        { "/public/../admin", "/admin", 0 },
+        { "/a/.../b", "/a/.../b", 0 },
+        { "/a/..b/.c/", "/a/..b/.c/", 0 },
+        { "/.hidden", "/.hidden", 0 },
+        { "/%zz", NULL, FX_EPARSE },
+        { "/a%", NULL, FX_EPARSE },
+        { "/a%4", NULL, FX_EPARSE },
+        { "/a%4?x", NULL, FX_EPARSE },
+        { "/a%g1", NULL, FX_EPARSE },
+        { "/a?%zz", "/a?%zz", 0 },
+        { "*", "*", 0 },
+        { "a/b", NULL, FX_EINVAL },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        check_path_case(&cases[i], FX_H1_PATH_ALL);
+}
+
+static void test_h1_path_normalize_flags(void **state)
+{
+    (void)state;
+    static const struct path_case no_merge[] = {
+        { "//a///b", "//a///b", 0 },
+        { "/a//../b", "/a/b", 0 },
+        { "/a/%2e/b", "/a/b", 0 },
+    };
+    for (size_t i = 0; i < sizeof(no_merge) / sizeof(no_merge[0]); i++)
+        check_path_case(&no_merge[i], FX_H1_PATH_DECODE | FX_H1_PATH_DOTS);
+    static const struct path_case no_decode[] = {
+        { "/%61/%2e%2e/x", "/%61/%2e%2e/x", 0 },
+        { "/%zz//a/../b", "/%zz/b", 0 },
+    };
+    for (size_t i = 0; i < sizeof(no_decode) / sizeof(no_decode[0]); i++)
+        check_path_case(&no_decode[i], FX_H1_PATH_MERGE_SLASHES | FX_H1_PATH_DOTS);
+    static const struct path_case no_dots[] = {
+        { "/a/./b/../c", "/a/./b/../c", 0 },
+        { "/..", "/..", 0 },
+        { "//%2e%2e/%41", "/../A", 0 },
+    };
+    for (size_t i = 0; i < sizeof(no_dots) / sizeof(no_dots[0]); i++)
+        check_path_case(&no_dots[i], FX_H1_PATH_MERGE_SLASHES | FX_H1_PATH_DECODE);
+    static const struct path_case none[] = {
+        { "//a/./%zz/..", "//a/./%zz/..", 0 },
+    };
+    check_path_case(&none[0], 0);
+}
+
+static void test_h1_path_normalize_long(void **state)
+{
+    (void)state;
+    /* 64 KiB of "/a/.." and "//" pairs, then a last segment. */
+    size_t reps = 8192;
+    size_t len = reps * 8 + 2;
+    char *in = malloc(len);
+    char *out = malloc(len);
+    assert_non_null(in);
+    assert_non_null(out);
+    for (size_t i = 0; i < reps; i++)
+        memcpy(in + i * 8, "/a/..//.", 8);
+    memcpy(in + reps * 8, "/z", 2);
+    size_t n = 0;
+    assert_int_equal(fx_h1_path_normalize(in, len, out, len, FX_H1_PATH_ALL, &n), 0);
+    assert_int_equal(n, 2);
+    assert_memory_equal(out, "/z", 2);
+    /* Deep nesting, then climbing all the way back: fine, one more is not. */
+    for (size_t i = 0; i < reps; i++)
+        memcpy(in + i * 2, "/d", 2);
+    for (size_t i = 0; i < reps; i++)
+        memcpy(in + reps * 2 + i * 3, "/..", 3);
+    len = reps * 5;
+    assert_int_equal(fx_h1_path_normalize(in, len, in, len, FX_H1_PATH_ALL, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(in[0], '/');
+    for (size_t i = 0; i < reps; i++)
+        memcpy(in + i * 2, "/d", 2);
+    for (size_t i = 0; i <= reps; i++)
+        memcpy(in + reps * 2 + i * 3, "/..", 3);
+    len = reps * 5 + 3;
+    assert_int_equal(fx_h1_path_normalize(in, len, out, len, FX_H1_PATH_ALL, &n), FX_EPARSE);
+    free(in);
+    free(out);
+}
+
+static void test_h1_path_normalize_capacity(void **state)
+{
+    (void)state;
+    char out[8];
+    size_t n = 99;
+    /* Already normal but longer than out. */
+    assert_int_equal(fx_h1_path_normalize("/abcdefghij", 11, out, 8, FX_H1_PATH_ALL, &n),
+                     FX_ELIMIT);
+    /* Needs work and the result does not fit; nothing past cap is written. */
+    char big[16];
+    memset(big, 'X', sizeof(big));
+    assert_int_equal(fx_h1_path_normalize("/%61bcdefghij", 13, big, 4, FX_H1_PATH_ALL, &n),
+                     FX_ELIMIT);
+    for (size_t i = 4; i < sizeof(big); i++)
+        assert_int_equal(big[i], 'X');
+    /* The query does not fit. */
+    assert_int_equal(fx_h1_path_normalize("/a/../b?0123456789", 18, out, 8, FX_H1_PATH_ALL, &n),
+                     FX_ELIMIT);
+    /* Exactly enough room: "/a//b" -> "/a/b" in 4 bytes. */
+    assert_int_equal(fx_h1_path_normalize("/a//b", 5, out, 4, FX_H1_PATH_ALL, &n), 0);
+    assert_int_equal(n, 4);
+    assert_memory_equal(out, "/a/b", 4);
+    assert_int_equal(fx_h1_path_normalize("/a", 2, out, 0, FX_H1_PATH_ALL, &n), FX_ELIMIT);
+    assert_int_equal(fx_h1_path_normalize(NULL, 2, out, 8, FX_H1_PATH_ALL, &n), FX_EINVAL);
+    assert_int_equal(fx_h1_path_normalize("/", 0, out, 8, FX_H1_PATH_ALL, &n), FX_EINVAL);
+}
+
+/* The already-normal fast path writes nothing when working in place. */
+static void test_h1_path_normalize_fast_path(void **state)
+{
+    (void)state;
+    const char *ro = "/api/v1/orders.json?x=%zz&y=/../";
+    size_t n = 0;
+    /* `ro` is a string literal: a write would crash. */
+    assert_int_equal(
+        fx_h1_path_normalize(ro, strlen(ro), (char *)(uintptr_t)ro, strlen(ro), FX_H1_PATH_ALL, &n),
+        0);
+    assert_int_equal(n, strlen(ro));
+}
+
 static void test_h1_is_tchar_classes(void **state)
 {
     (void)state;
@@ -1351,6 +1540,11 @@ int main(void)
         cmocka_unit_test(test_h1_list_next_items),
         cmocka_unit_test(test_h1_reason_codes),
         cmocka_unit_test(test_h1_is_tchar_classes),
+        cmocka_unit_test(test_h1_path_normalize_table),
+        cmocka_unit_test(test_h1_path_normalize_flags),
+        cmocka_unit_test(test_h1_path_normalize_long),
+        cmocka_unit_test(test_h1_path_normalize_capacity),
+        cmocka_unit_test(test_h1_path_normalize_fast_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

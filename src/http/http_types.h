@@ -30,6 +30,12 @@ enum fx_h1_body {
 #define FX_H1_F_CONN_FRAMING \
     0x0200u /* Connection names Content-Length, Transfer-Encoding or Host */
 
+/* Steps of fx_h1_path_normalize(), bits of its `flags`. */
+#define FX_H1_PATH_MERGE_SLASHES 0x1u /* "//" becomes "/" */
+#define FX_H1_PATH_DECODE        0x2u /* %XX of unreserved bytes decoded, other %XX upper-cased */
+#define FX_H1_PATH_DOTS          0x4u /* "." and ".." segments resolved (RFC 3986 5.2.4) */
+#define FX_H1_PATH_ALL           0x7u
+
 struct fx_h1_header {
     struct fx_str name;  /* borrowed: view into the input buffer */
     struct fx_str value; /* borrowed: leading/trailing OWS already trimmed */

@@ -548,11 +548,37 @@ static struct fx_uconn *x_connect(struct fx_cconn *cc, bool fresh)
     return uc;
 }
 
+/* Normalise req->path (configuration `paths`) in place in cc->in, where it
+ * was parsed: the result is never longer, and the head is consumed once the
+ * exchange starts, so no copy is needed. Routing, the sticky key, the
+ * upstream request line, the shadow copy and the access log then all see the
+ * same bytes. req->target keeps the stale view. "/" (also absolute-form
+ * without a path, a static string), "*" and CONNECT's authority-form are left
+ * alone. Returns 0 or FX_EPARSE (malformed %XX, above the root: 400). */
+static int normalize_req_path(struct fx_cconn *cc, struct fx_h1_req *req)
+{
+    unsigned int flags = cc->w->wc->conf->paths.flags;
+    if (flags == 0 || req->path.len < 2 || req->path.ptr[0] != '/')
+        return 0;
+    char *p = fx_buf_rptr(&cc->in) + (req->path.ptr - fx_buf_rptr(&cc->in));
+    size_t n = req->path.len;
+    int rc = fx_h1_path_normalize(p, req->path.len, p, req->path.len, flags, &n);
+    if (rc != 0)
+        return FX_EPARSE;
+    req->path.len = n;
+    return 0;
+}
+
 /* A complete request head of `head_len` bytes is at the front of cc->in. */
 static void cc_start_exchange(struct fx_cconn *cc, size_t head_len)
 {
     struct fx_worker *w = cc->w;
     const struct fx_h1_req *req = &w->req;
+    int rc = normalize_req_path(cc, &w->req);
+    if (rc != 0) {
+        cc_reject(cc, rc);
+        return;
+    }
     struct fx_exch *x = x_new(cc);
     if (x == NULL || fx_proxy__buf_get(w, &x->uhead) != 0) {
         fx_proxy__cc_close(cc);

@@ -1078,7 +1078,7 @@ static bool x_resp_parse(struct fx_cconn *cc, struct fx_uconn *uc)
         if (rc == FX_ESMUGGLE) {
             /* Ambiguous framing: nothing of this connection can be trusted. The
              * client gets a 502 and a fresh connection for what follows. */
-            x_local(cc, 502, "upstream_bad_framing", true);
+            x_local(cc, 502, "upstream_bad_response", true);
             return true;
         }
         if (rc < 0 || r->status == 101) {

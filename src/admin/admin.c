@@ -984,9 +984,10 @@ static void conn_arm(struct fx_admin_conn *cn, enum conn_state st, uint64_t ms)
     }
 }
 
-static void conn_close(struct fx_admin_conn *cn)
+/* Close and free cn; `a` is cn->a (passed so that the analyzer sees the
+ * list it is unlinked from). */
+static void conn_close(struct fx_admin *a, struct fx_admin_conn *cn)
 {
-    struct fx_admin *a = cn->a;
     fx_timer_del(&a->loop, &cn->timer);
     fx_loop_del(&a->loop, &cn->io);
     (void)close(cn->io.fd);
@@ -1162,7 +1163,7 @@ static void conn_run(struct fx_admin_conn *cn)
         if (st == STEP_WAIT)
             return;
         if (st == STEP_CLOSE) {
-            conn_close(cn);
+            conn_close(cn->a, cn);
             return;
         }
     }
@@ -1182,13 +1183,16 @@ static void on_conn_timer(struct fx_timer *t)
         (struct fx_admin_conn *)(void *)((char *)t - offsetof(struct fx_admin_conn, timer));
     if (cn->state == CS_HEAD || cn->state == CS_BODY) {
         cn->rq.body_unread = true;
+        bool head = cn->state == CS_HEAD;
+        int ms = FX_ADMIN_BODY_TIMEOUT_MS;
+        if (head)
+            ms = FX_ADMIN_HEAD_TIMEOUT_MS;
         respond_error(cn, NULL, 408, NULL, "request %s not received within %d ms",
-                      cn->state == CS_HEAD ? "head" : "body",
-                      cn->state == CS_HEAD ? FX_ADMIN_HEAD_TIMEOUT_MS : FX_ADMIN_BODY_TIMEOUT_MS);
+                      head ? "head" : "body", ms);
         conn_run(cn);
         return;
     }
-    conn_close(cn);
+    conn_close(cn->a, cn);
 }
 
 /* At the connection limit, make room by closing the oldest connection still
@@ -1197,8 +1201,9 @@ static void on_conn_timer(struct fx_timer *t)
 static bool make_room(struct fx_admin *a)
 {
     for (struct fx_admin_conn *cn = a->conns_head; cn != NULL; cn = cn->next) {
+        /* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): cn->a == a, closed conns are unlinked */
         if (cn->state == CS_HEAD) {
-            conn_close(cn);
+            conn_close(a, cn);
             a->evicted++;
             return true;
         }
@@ -1277,7 +1282,8 @@ static void *admin_main(void *arg)
             accept_all(a);
     }
     while (a->conns_head != NULL)
-        conn_close(a->conns_head);
+        /* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): cn->a == a, closed conns are unlinked */
+        conn_close(a, a->conns_head);
     return NULL;
 }
 
@@ -1285,6 +1291,7 @@ static void *admin_main(void *arg)
 static bool bound_to_loopback(int fd)
 {
     struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
     socklen_t sl = sizeof(ss);
     if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
         return false;

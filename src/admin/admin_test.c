@@ -1,9 +1,11 @@
 /* Unit tests of the admin listener's request checks: Host allow-list, token
  * roles and request parsing. Includes admin.c to reach its static helpers. */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
+/* cmocka.h needs the headers above first. */
+#include <cmocka.h>
 
 #include "admin.c"
 

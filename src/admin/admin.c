@@ -1,22 +1,34 @@
 /* Admin HTTP API: metrics, health, the running config, and the migration
  * control plane (read state, change it with a bearer token, read the audit
- * log). One blocking request per connection on the admin thread; every
- * answer closes the connection, so no request framing survives a response. */
+ * log).
+ *
+ * It runs an event loop of its own on the admin thread: non-blocking
+ * sockets, one request per connection (every answer closes the connection,
+ * so no request framing survives a response), a deadline for each phase
+ * (head, body, send) and a bounded number of connections, so a slow or idle
+ * client never delays another one. Handlers render their answer into memory
+ * synchronously; the loop then writes it as the socket allows.
+ *
+ * Headers a hostile client controls: Host is checked against an allow-list
+ * (a DNS-rebinding page gets 421); Authorization is compared in constant
+ * time against every token; Content-Length is capped (413) and chunked
+ * bodies are refused (411). */
 #include "admin.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -25,37 +37,67 @@
 #include "../control/control.h"
 #include "../core/err.h"
 #include "../core/str.h"
+#include "../loop/loop.h"
 #include "../migrate/migrate.h"
 #include "../proxy/proxy.h"
 #include "../registry/registry.h"
 #include "../shadow/shadow.h"
 #include "../store/store.h"
 
-#define HEAD_MAX       8192        /* request line and headers */
-#define BODY_MAX       (64u << 10) /* request bodies (POST /api/v1/routes/NAME/weight) */
-#define DRAIN_MAX      (1u << 20)  /* unread request bytes swallowed before closing */
-#define ROUTE_NAME_MAX 64
-#define EVENTS_DEFAULT 100
-#define EVENTS_MAX     10000
-#define MSG_MAX        256
-#define REQUEST_MAX_MS 5000 /* whole request, however slowly it trickles in */
+#define HEAD_MAX         8192        /* request line and headers */
+#define BODY_MAX         (64u << 10) /* request bodies (POST /api/v1/routes/NAME/weight) */
+#define DRAIN_MAX        (1u << 20)  /* unread request bytes swallowed before closing */
+#define DRAIN_TIMEOUT_MS 500         /* how long they are swallowed */
+#define TICK_MS          1000        /* longest loop wait (retries a paused accept) */
+#define ROUTE_NAME_MAX   64
+#define EVENTS_DEFAULT   100
+#define EVENTS_MAX       10000
+#define MSG_MAX          256
 
 static const char ctype_json[] = "application/json";
 static const char routes_prefix[] = "/api/v1/routes/";
 
-/* A parsed request. Views point into the caller's head buffer. */
+/* A parsed request. Views point into the connection's head buffer. */
 struct req {
     char method[16];
     char path[1024];
     char query[1024];
     bool head;          /* HEAD: the answer carries no body */
+    bool http10;        /* HTTP/1.0: Host is optional */
     bool chunked;       /* Transfer-Encoding present */
     bool has_clen;      /* Content-Length present */
+    bool has_host;      /* Host present */
     size_t clen;        /* declared body length */
     struct fx_str auth; /* borrowed: Authorization value, or empty */
+    struct fx_str host; /* borrowed: Host value, or empty */
     char *body;         /* owned: clen bytes plus a NUL, or NULL */
     bool body_unread;   /* request bytes may still be in the socket */
-    uint64_t deadline;  /* monotonic ms by which the request must be read */
+};
+
+/* What a connection is waiting for. */
+enum conn_state {
+    CS_HEAD = 0, /* the request head (head deadline) */
+    CS_BODY,     /* the rest of a Content-Length body (body deadline) */
+    CS_SEND,     /* room to write the answer (send deadline) */
+    CS_DRAIN,    /* the peer to stop sending after the answer (short deadline) */
+};
+
+/* One admin connection, owned by the admin thread's list. */
+struct fx_admin_conn {
+    struct fx_io io;            /* first member: the loop hands back &io */
+    struct fx_timer timer;      /* the deadline of the current state */
+    struct fx_admin *a;         /* borrowed: outlives its connections */
+    struct fx_admin_conn *prev; /* borrowed: list neighbours */
+    struct fx_admin_conn *next; /* borrowed */
+    enum conn_state state;
+    struct req rq;
+    size_t hlen;    /* bytes in head */
+    size_t bgot;    /* body bytes in rq.body */
+    char *out;      /* owned: the whole answer, or NULL */
+    size_t olen;    /* bytes in out */
+    size_t ooff;    /* bytes of out already sent */
+    size_t drained; /* bytes swallowed in CS_DRAIN */
+    char head[HEAD_MAX + 1];
 };
 
 /* One answer; `extra` holds complete header lines ("Allow: POST\r\n"). */
@@ -78,18 +120,7 @@ static const struct {
 
 /* ---- sending -------------------------------------------------------------- */
 
-static void send_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return;
-        p += w;
-        n -= (size_t)w;
-    }
-}
+static void conn_arm(struct fx_admin_conn *cn, enum conn_state st, uint64_t ms);
 
 static const char *reason_phrase(int status)
 {
@@ -110,8 +141,14 @@ static const char *reason_phrase(int status)
         return "Conflict";
     case 411:
         return "Length Required";
+    case 408:
+        return "Request Timeout";
     case 413:
         return "Content Too Large";
+    case 421:
+        return "Misdirected Request";
+    case 431:
+        return "Request Header Fields Too Large";
     case 503:
         return "Service Unavailable";
     default:
@@ -119,24 +156,38 @@ static const char *reason_phrase(int status)
     }
 }
 
-static void respond(int fd, const struct req *rq, const struct resp *r)
+/* Queue the answer on cn: the head and (unless HEAD) the body are copied
+ * into one buffer that the loop writes as the socket allows, under the send
+ * deadline. Only the first answer of a request counts; when memory runs out
+ * the connection is closed without one. */
+static void respond(struct fx_admin_conn *cn, const struct req *rq, const struct resp *r)
 {
+    if (cn->state == CS_SEND)
+        return;
     char head[512];
     int n = snprintf(head, sizeof(head),
                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                      "Cache-Control: no-store\r\n%sConnection: close\r\n\r\n",
                      r->status, reason_phrase(r->status), r->ctype, r->blen,
                      r->extra != NULL ? r->extra : "");
-    if (n <= 0 || (size_t)n >= sizeof(head))
-        return;
-    send_all(fd, head, (size_t)n);
-    if (rq == NULL || !rq->head)
-        send_all(fd, r->body, r->blen);
+    size_t hlen = n > 0 && (size_t)n < sizeof(head) ? (size_t)n : 0;
+    size_t blen = hlen > 0 && (rq == NULL || !rq->head) ? r->blen : 0;
+    cn->out = hlen > 0 ? malloc(hlen + blen) : NULL;
+    if (cn->out != NULL) {
+        memcpy(cn->out, head, hlen);
+        if (blen > 0)
+            memcpy(cn->out + hlen, r->body, blen);
+        cn->olen = hlen + blen;
+    }
+    cn->ooff = 0;
+    conn_arm(cn, CS_SEND, FX_ADMIN_SEND_TIMEOUT_MS);
 }
 
 /* Answer {"error": msg} with `status` and optional extra header lines. */
-__attribute__((format(printf, 5, 6))) static void
-respond_error(int fd, const struct req *rq, int status, const char *extra, const char *fmt, ...)
+__attribute__((format(printf, 5, 6))) static void respond_error(struct fx_admin_conn *cn,
+                                                                const struct req *rq, int status,
+                                                                const char *extra, const char *fmt,
+                                                                ...)
 {
     char msg[MSG_MAX];
     va_list ap;
@@ -150,7 +201,7 @@ respond_error(int fd, const struct req *rq, int status, const char *extra, const
     static const char oom[] = "{\"error\":\"out of memory\"}";
     struct resp r = { status, ctype_json, extra, body != NULL ? body : oom,
                       body != NULL ? strlen(body) : sizeof(oom) - 1 };
-    respond(fd, rq, &r);
+    respond(cn, rq, &r);
     free(body);
 }
 
@@ -160,14 +211,14 @@ typedef int render_fn(void *arg, FILE *f);
 
 /* Answer 200 with what `render` wrote to a memory stream, or its error status
  * with `msg` (404) or "internal error". */
-static void respond_render(int fd, const struct req *rq, const char *ctype, render_fn *render,
-                           void *arg, const char *msg)
+static void respond_render(struct fx_admin_conn *cn, const struct req *rq, const char *ctype,
+                           render_fn *render, void *arg, const char *msg)
 {
     char *out = NULL;
     size_t olen = 0;
     FILE *f = open_memstream(&out, &olen);
     if (f == NULL) {
-        respond_error(fd, rq, 500, NULL, "out of memory");
+        respond_error(cn, rq, 500, NULL, "out of memory");
         return;
     }
     int status = render(arg, f);
@@ -175,55 +226,15 @@ static void respond_render(int fd, const struct req *rq, const char *ctype, rend
         status = 500;
     if (status == 200) {
         struct resp r = { 200, ctype, NULL, out, olen };
-        respond(fd, rq, &r);
+        respond(cn, rq, &r);
     } else {
-        respond_error(fd, rq, status, NULL, "%s",
+        respond_error(cn, rq, status, NULL, "%s",
                       status == 404 && msg != NULL ? msg : "internal error");
     }
     free(out);
 }
 
 /* ---- reading -------------------------------------------------------------- */
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-/* recv() that gives up past `deadline`: the 2 s socket timeout bounds each
- * read, this bounds a client that sends one byte every second. */
-static ssize_t recv_until(int fd, char *p, size_t n, uint64_t deadline)
-{
-    for (;;) {
-        if (mono_ms() > deadline)
-            return -1;
-        ssize_t got = recv(fd, p, n, 0);
-        if (got >= 0 || errno != EINTR)
-            return got;
-    }
-}
-
-/* Read until the end of the head. Returns the head length (through the empty
- * line) and the total bytes in buf (*got), or -1 (closed, timeout, too big). */
-static ssize_t read_head(int fd, char *buf, size_t cap, size_t *got, uint64_t deadline)
-{
-    size_t len = 0;
-    while (len < cap - 1) {
-        ssize_t n = recv_until(fd, buf + len, cap - 1 - len, deadline);
-        if (n <= 0)
-            return -1;
-        len += (size_t)n;
-        buf[len] = '\0';
-        const char *end = strstr(buf, "\r\n\r\n");
-        if (end != NULL) {
-            *got = len;
-            return end - buf + 4;
-        }
-    }
-    return -1;
-}
 
 /* Parse a Content-Length value: digits only, at most BODY_MAX * 2 kept exactly
  * (larger values saturate, which is enough to answer 413). */
@@ -255,6 +266,11 @@ static int take_header(struct req *rq, struct fx_str name, struct fx_str value)
         rq->chunked = true;
     } else if (fx_str_eqi(name, FX_STR("authorization"))) {
         rq->auth = value;
+    } else if (fx_str_eqi(name, FX_STR("host"))) {
+        if (rq->has_host)
+            return 400; /* two Host headers: which one is the target? */
+        rq->has_host = true;
+        rq->host = value;
     }
     return 0;
 }
@@ -309,46 +325,11 @@ static int parse_request(struct req *rq, const char *buf, size_t hlen)
     rq->path[plen] = '\0';
     (void)snprintf(rq->query, sizeof(rq->query), "%s", q != NULL ? q + 1 : "");
     rq->head = strcmp(rq->method, "HEAD") == 0;
+    rq->http10 = strcmp(version, "HTTP/1.0") == 0;
     const char *eol = strchr(buf, '\n');
     if (eol == NULL)
         return 400;
     return parse_headers(rq, eol + 1, buf + hlen);
-}
-
-/* Read the rest of a Content-Length body; `have` bytes of it are in pre. */
-static int read_body(int fd, struct req *rq, const char *pre, size_t have)
-{
-    rq->body = malloc(rq->clen + 1);
-    if (rq->body == NULL)
-        return 500;
-    size_t len = have < rq->clen ? have : rq->clen;
-    memcpy(rq->body, pre, len);
-    while (len < rq->clen) {
-        ssize_t n = recv_until(fd, rq->body + len, rq->clen - len, rq->deadline);
-        if (n <= 0)
-            return 400;
-        len += (size_t)n;
-    }
-    rq->body[len] = '\0';
-    return 0;
-}
-
-/* Closing a socket with unread input resets the connection, and the peer may
- * then lose our answer: stop writing, and swallow what the client still
- * sends for a short while first. */
-static void drain(int fd)
-{
-    struct timeval tv = { 0, 500000 };
-    (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    (void)shutdown(fd, SHUT_WR);
-    char sink[4096];
-    size_t total = 0;
-    while (total < DRAIN_MAX) {
-        ssize_t n = recv(fd, sink, sizeof(sink), 0);
-        if (n <= 0)
-            break;
-        total += (size_t)n;
-    }
 }
 
 /* ---- query strings and path segments ---------------------------------------- */
@@ -437,27 +418,162 @@ static long find_token(const struct fx_conf *c, struct fx_str tok)
     return match;
 }
 
-/* Check the request's bearer token against the current config. Returns 0
- * with the token's name in actor[cap], or the status already answered. */
-static int authorize(struct fx_admin *a, int fd, const struct req *rq, char *actor, size_t cap)
+static const char *role_name(enum fx_conf_admin_role r)
 {
+    switch (r) {
+    case FX_CONF_ROLE_READ:
+        return "read";
+    case FX_CONF_ROLE_OPERATE:
+        return "operate";
+    default:
+        return "admin";
+    }
+}
+
+/* Whether token role `have` grants `need` (0: no token needed). Exposed to
+ * the unit test. */
+static bool role_grants(enum fx_conf_admin_role have, enum fx_conf_admin_role need)
+{
+    return (int)have >= (int)need;
+}
+
+/* Check the request's bearer token for `need` (0: none) against the current
+ * config. Returns 0, with the token's name in actor[cap] when one matched,
+ * or the status already answered. Without admin.token_file, reads stay open
+ * on a loopback listener only: anyone who can reach another address would
+ * read the routes, the audit log and the debt. */
+static int authorize(struct fx_admin *a, struct fx_admin_conn *cn, const struct req *rq,
+                     enum fx_conf_admin_role need, char *actor, size_t cap)
+{
+    if (need == 0)
+        return 0;
     struct fx_conf *c = fx_shared_conf(a->sh);
     int status = 0;
+    char msg[MSG_MAX] = "";
     struct fx_str tok = { NULL, 0 };
     long i = bearer_token(rq->auth, &tok) ? find_token(c, tok) : -1;
-    if (c->nadmin_tokens == 0)
-        status = 403;
-    else if (i < 0)
+    if (c->nadmin_tokens == 0) {
+        if (need != FX_CONF_ROLE_READ || !a->loopback) {
+            status = 403;
+            (void)snprintf(msg, sizeof(msg), "%s",
+                           need == FX_CONF_ROLE_READ
+                               ? "admin.token_file is not configured: reads need a token when "
+                                 "admin.listen is not a loopback address"
+                               : "admin.token_file is not configured");
+        }
+    } else if (i < 0) {
         status = 401;
-    else
+    } else if (!role_grants(c->admin_token_roles[i], need)) {
+        status = 403;
+        (void)snprintf(msg, sizeof(msg), "token \"%s\" has role %s; %s %.64s needs role %s",
+                       c->admin_token_names[i], role_name(c->admin_token_roles[i]), rq->method,
+                       rq->path, role_name(need));
+    } else if (actor != NULL) {
         (void)snprintf(actor, cap, "%s", c->admin_token_names[i]);
+    }
     fx_conf_unref(c);
     if (status == 403)
-        respond_error(fd, rq, 403, NULL, "admin.token_file is not configured");
+        respond_error(cn, rq, 403, NULL, "%s", msg);
     else if (status == 401)
-        respond_error(fd, rq, 401, "WWW-Authenticate: Bearer realm=\"ficus\"\r\n",
+        respond_error(cn, rq, 401, "WWW-Authenticate: Bearer realm=\"ficus\"\r\n",
                       rq->auth.len == 0 ? "missing bearer token" : "invalid bearer token");
     return status;
+}
+
+/* ---- Host allow-list ---------------------------------------------------------- */
+
+/* Whether name (no port) is an IPv4 literal or a bracketed IPv6 literal. A
+ * DNS-rebinding page always reaches us under a name of its own, never under
+ * an address, so address literals are safe to accept. */
+static bool is_ip_literal(struct fx_str name)
+{
+    char buf[INET6_ADDRSTRLEN + 2];
+    unsigned char bin[sizeof(struct in6_addr)];
+    if (name.len < 2 || name.len >= sizeof(buf))
+        return false;
+    if (name.ptr[0] == '[') {
+        if (name.ptr[name.len - 1] != ']')
+            return false;
+        memcpy(buf, name.ptr + 1, name.len - 2);
+        buf[name.len - 2] = '\0';
+        return inet_pton(AF_INET6, buf, bin) == 1;
+    }
+    memcpy(buf, name.ptr, name.len);
+    buf[name.len] = '\0';
+    return inet_pton(AF_INET, buf, bin) == 1;
+}
+
+/* Split a Host value into its name and check the ":PORT" after it (digits
+ * only). Returns false when the value is malformed. */
+static bool host_name(struct fx_str host, struct fx_str *name)
+{
+    size_t n = host.len;
+    if (n > 0 && host.ptr[0] == '[') {
+        const char *rb = memchr(host.ptr, ']', host.len);
+        if (rb == NULL)
+            return false;
+        n = (size_t)(rb - host.ptr) + 1;
+    } else {
+        const char *colon = memchr(host.ptr, ':', host.len);
+        if (colon != NULL)
+            n = (size_t)(colon - host.ptr);
+    }
+    if (n == 0)
+        return false;
+    if (n < host.len) {
+        size_t plen = host.len - n - 1;
+        if (host.ptr[n] != ':' || plen == 0 || plen > 5)
+            return false;
+        for (size_t i = n + 1; i < host.len; i++) {
+            if (host.ptr[i] < '0' || host.ptr[i] > '9')
+                return false;
+        }
+    }
+    *name = (struct fx_str){ host.ptr, n };
+    return true;
+}
+
+/* Whether the admin listener answers to Host value `host`: localhost, an
+ * address literal (127.0.0.1, [::1], the listen address...), or an entry of
+ * admin.allowed_hosts (with a port: that port only; without: any port). */
+static bool host_allowed(const struct fx_conf *c, struct fx_str host)
+{
+    struct fx_str name;
+    if (!host_name(host, &name))
+        return false;
+    if (fx_str_eqi(name, FX_STR("localhost")) || is_ip_literal(name))
+        return true;
+    for (size_t i = 0; i < c->nadmin_allowed_hosts; i++) {
+        const char *h = c->admin_allowed_hosts[i];
+        struct fx_str e = { h, strlen(h) };
+        struct fx_str ename;
+        if (!host_name(e, &ename))
+            continue;
+        if (ename.len < e.len ? fx_str_eqi(host, e) : fx_str_eqi(name, e))
+            return true;
+    }
+    return false;
+}
+
+/* Check the Host header. Returns 0 or the status already answered. */
+static int check_host(struct fx_admin *a, struct fx_admin_conn *cn, const struct req *rq)
+{
+    if (!rq->has_host) {
+        if (rq->http10)
+            return 0;
+        respond_error(cn, rq, 400, NULL, "missing Host header (required in HTTP/1.1)");
+        return 400;
+    }
+    struct fx_conf *c = fx_shared_conf(a->sh);
+    bool ok = host_allowed(c, rq->host);
+    fx_conf_unref(c);
+    if (ok)
+        return 0;
+    respond_error(cn, rq, 421, NULL,
+                  "Host \"%.*s\" is not served by the admin listener: use localhost or an IP "
+                  "address, or list the name in admin.allowed_hosts",
+                  (int)(rq->host.len > 64 ? 64 : rq->host.len), rq->host.ptr);
+    return 421;
 }
 
 /* ---- handlers ----------------------------------------------------------------- */
@@ -477,12 +593,13 @@ static int render_routes(void *arg, FILE *f)
 }
 
 /* Answer the state of route `name` (every route when NULL). */
-static void serve_routes(int fd, const struct req *rq, struct fx_control *ctl, const char *name)
+static void serve_routes(struct fx_admin_conn *cn, const struct req *rq, struct fx_control *ctl,
+                         const char *name)
 {
     char msg[MSG_MAX];
     (void)snprintf(msg, sizeof(msg), "no migrating route named \"%s\"", name != NULL ? name : "");
     struct route_arg ra = { ctl, name };
-    respond_render(fd, rq, ctype_json, render_routes, &ra, msg);
+    respond_render(cn, rq, ctype_json, render_routes, &ra, msg);
 }
 
 struct events_arg {
@@ -521,22 +638,23 @@ static int render_config(void *arg, FILE *f)
 }
 
 /* The control plane, or NULL after answering 503. */
-static struct fx_control *control_of(struct fx_admin *a, int fd, const struct req *rq)
+static struct fx_control *control_of(struct fx_admin *a, struct fx_admin_conn *cn,
+                                     const struct req *rq)
 {
     struct fx_control *c = a->sh->control;
     if (c == NULL)
-        respond_error(fd, rq, 503, NULL, "the migration control plane is not running");
+        respond_error(cn, rq, 503, NULL, "the migration control plane is not running");
     return c;
 }
 
-static void serve_events(struct fx_admin *a, int fd, const struct req *rq)
+static void serve_events(struct fx_admin *a, struct fx_admin_conn *cn, const struct req *rq)
 {
     char route[ROUTE_NAME_MAX + 1];
     char limit[16];
     int has_route = query_param(rq->query, "route", route, sizeof(route));
     int has_limit = query_param(rq->query, "limit", limit, sizeof(limit));
     if (has_route < 0) {
-        respond_error(fd, rq, 400, NULL, "invalid route parameter");
+        respond_error(cn, rq, 400, NULL, "invalid route parameter");
         return;
     }
     struct events_arg ea = { NULL, has_route > 0 && route[0] != '\0' ? route : NULL,
@@ -546,25 +664,25 @@ static void serve_events(struct fx_admin *a, int fd, const struct req *rq)
         unsigned long n =
             has_limit > 0 && limit[0] >= '0' && limit[0] <= '9' ? strtoul(limit, &end, 10) : 0;
         if (end == NULL || *end != '\0' || n < 1 || n > EVENTS_MAX) {
-            respond_error(fd, rq, 400, NULL, "limit must be an integer from 1 to %d", EVENTS_MAX);
+            respond_error(cn, rq, 400, NULL, "limit must be an integer from 1 to %d", EVENTS_MAX);
             return;
         }
         ea.limit = n;
     }
-    ea.ctl = control_of(a, fd, rq);
+    ea.ctl = control_of(a, cn, rq);
     if (ea.ctl != NULL)
-        respond_render(fd, rq, ctype_json, render_events, &ea, NULL);
+        respond_render(cn, rq, ctype_json, render_events, &ea, NULL);
 }
 
 /* Parse {"weight": "25%"} (a JSON number means percent too). Returns 0 or
  * answers 400. */
-static int body_weight(int fd, const struct req *rq, uint32_t *bp)
+static int body_weight(struct fx_admin_conn *cn, const struct req *rq, uint32_t *bp)
 {
     json_error_t jerr;
     json_t *o = rq->body != NULL ? json_loadb(rq->body, rq->clen, 0, &jerr) : NULL;
     if (o == NULL || !json_is_object(o)) {
         json_decref(o);
-        respond_error(fd, rq, 400, NULL, "expected a JSON body like {\"weight\":\"25%%\"}");
+        respond_error(cn, rq, 400, NULL, "expected a JSON body like {\"weight\":\"25%%\"}");
         return 400;
     }
     json_t *w = json_object_get(o, "weight");
@@ -575,36 +693,36 @@ static int body_weight(int fd, const struct req *rq, uint32_t *bp)
         (void)snprintf(text, sizeof(text), "%.2f", json_number_value(w));
     json_decref(o);
     if (text[0] == '\0' || fx_mig_parse_weight(text, bp) != 0) {
-        respond_error(fd, rq, 400, NULL,
+        respond_error(cn, rq, 400, NULL,
                       "invalid weight: expected a percentage from 0%% to 100%% like \"25%%\"");
         return 400;
     }
     return 0;
 }
 
-static void serve_cmd(struct fx_admin *a, int fd, const struct req *rq, const char *name,
-                      enum fx_ctl_cmd cmd)
+static void serve_cmd(struct fx_admin *a, struct fx_admin_conn *cn, const struct req *rq,
+                      const char *name, enum fx_ctl_cmd cmd)
 {
     char actor[64];
-    if (authorize(a, fd, rq, actor, sizeof(actor)) != 0)
+    if (authorize(a, cn, rq, FX_CONF_ROLE_OPERATE, actor, sizeof(actor)) != 0)
         return;
     uint32_t bp = 0;
-    if (cmd == FX_CTL_WEIGHT && body_weight(fd, rq, &bp) != 0)
+    if (cmd == FX_CTL_WEIGHT && body_weight(cn, rq, &bp) != 0)
         return;
-    struct fx_control *ctl = control_of(a, fd, rq);
+    struct fx_control *ctl = control_of(a, cn, rq);
     if (ctl == NULL)
         return;
     char msg[MSG_MAX] = "";
     int rc = fx_control_cmd(ctl, name, cmd, bp, actor, msg, sizeof(msg));
     if (rc == FX_ENOTFOUND) {
-        respond_error(fd, rq, 404, NULL, "%s", msg);
+        respond_error(cn, rq, 404, NULL, "%s", msg);
         return;
     }
     if (rc != 0) {
-        respond_error(fd, rq, rc == FX_EINVAL ? 409 : 500, NULL, "%s", msg);
+        respond_error(cn, rq, rc == FX_EINVAL ? 409 : 500, NULL, "%s", msg);
         return;
     }
-    serve_routes(fd, rq, ctl, name);
+    serve_routes(cn, rq, ctl, name);
 }
 
 struct diffs_arg {
@@ -623,7 +741,8 @@ static int render_diffs(void *arg, FILE *f)
 }
 
 /* GET /api/v1/routes/NAME/diffs[?samples=N]: the shadow comparison report. */
-static void serve_diffs(struct fx_admin *a, int fd, const struct req *rq, const char *name)
+static void serve_diffs(struct fx_admin *a, struct fx_admin_conn *cn, const struct req *rq,
+                        const char *name)
 {
     char samples[16];
     struct diffs_arg da = { &a->sh->shadow, name, 20 };
@@ -634,23 +753,24 @@ static void serve_diffs(struct fx_admin *a, int fd, const struct req *rq, const 
                               ? strtoul(samples, &end, 10)
                               : 1000000;
         if (end == NULL || *end != '\0' || n > 1000) {
-            respond_error(fd, rq, 400, NULL, "samples must be an integer from 0 to 1000");
+            respond_error(cn, rq, 400, NULL, "samples must be an integer from 0 to 1000");
             return;
         }
         da.samples = n;
     }
     char msg[MSG_MAX];
     (void)snprintf(msg, sizeof(msg), "no route named \"%s\" has a shadow section", name);
-    respond_render(fd, rq, ctype_json, render_diffs, &da, msg);
+    respond_render(cn, rq, ctype_json, render_diffs, &da, msg);
 }
 
 /* The registry API (/api/v1/debt..., /api/v1/progress) on a store handle of
- * its own. Reads are open like the rest of the API; writes need a token. */
-static void serve_registry(struct fx_admin *a, int fd, const struct req *rq)
+ * its own. Reads need role read, writes role operate. */
+static void serve_registry(struct fx_admin *a, struct fx_admin_conn *cn, const struct req *rq)
 {
     char actor[64] = "";
     bool write = strcmp(rq->method, "GET") != 0 && !rq->head;
-    if ((write || rq->auth.len > 0) && authorize(a, fd, rq, actor, sizeof(actor)) != 0)
+    if (authorize(a, cn, rq, write ? FX_CONF_ROLE_OPERATE : FX_CONF_ROLE_READ, actor,
+                  sizeof(actor)) != 0)
         return;
     struct fx_conf *c = fx_shared_conf(a->sh);
     struct fx_store *st = NULL;
@@ -658,7 +778,7 @@ static void serve_registry(struct fx_admin *a, int fd, const struct req *rq)
     int rc = fx_store_open(c->store_path, &st, &err);
     fx_conf_unref(c);
     if (rc != 0) {
-        respond_error(fd, rq, 500, NULL, "%s", err.msg);
+        respond_error(cn, rq, 500, NULL, "%s", err.msg);
         return;
     }
     char *out = NULL;
@@ -674,12 +794,12 @@ static void serve_registry(struct fx_admin *a, int fd, const struct req *rq)
     }
     fx_store_close(st);
     if (f == NULL || rc == FX_EIO)
-        respond_error(fd, rq, 500, NULL, "internal error");
+        respond_error(cn, rq, 500, NULL, "internal error");
     else if (rc == FX_ENOTFOUND)
-        respond_error(fd, rq, 404, NULL, "not found");
+        respond_error(cn, rq, 404, NULL, "not found");
     else {
         struct resp r = { status, ctype_json, NULL, out, olen };
-        respond(fd, rq, &r);
+        respond(cn, rq, &r);
     }
     free(out);
 }
@@ -746,40 +866,41 @@ static enum target find_target(const char *path, struct where *w)
     return T_NONE;
 }
 
-static void serve_healthz(struct fx_admin *a, int fd, const struct req *rq)
+static void serve_healthz(struct fx_admin *a, struct fx_admin_conn *cn, const struct req *rq)
 {
     bool stopping = atomic_load(&a->sh->stopping);
     struct resp r = { stopping ? 503 : 200, "text/plain", NULL, stopping ? "draining\n" : "ok\n",
                       stopping ? 9 : 3 };
-    respond(fd, rq, &r);
+    respond(cn, rq, &r);
 }
 
-static void serve_get(struct fx_admin *a, int fd, const struct req *rq, struct where *w)
+static void serve_get(struct fx_admin *a, struct fx_admin_conn *cn, const struct req *rq,
+                      struct where *w)
 {
     struct dyn_arg da = { a };
     struct fx_control *ctl = NULL;
     switch (w->t) {
     case T_METRICS:
-        respond_render(fd, rq, "text/plain; version=0.0.4; charset=utf-8", render_metrics, &da,
+        respond_render(cn, rq, "text/plain; version=0.0.4; charset=utf-8", render_metrics, &da,
                        NULL);
         break;
     case T_HEALTHZ:
-        serve_healthz(a, fd, rq);
+        serve_healthz(a, cn, rq);
         break;
     case T_CONFIG:
-        respond_render(fd, rq, ctype_json, render_config, &da, NULL);
+        respond_render(cn, rq, ctype_json, render_config, &da, NULL);
         break;
     case T_ROUTES:
     case T_ROUTE:
-        ctl = control_of(a, fd, rq);
+        ctl = control_of(a, cn, rq);
         if (ctl != NULL)
-            serve_routes(fd, rq, ctl, w->t == T_ROUTE ? w->name : NULL);
+            serve_routes(cn, rq, ctl, w->t == T_ROUTE ? w->name : NULL);
         break;
     case T_EVENTS:
-        serve_events(a, fd, rq);
+        serve_events(a, cn, rq);
         break;
     case T_DIFFS:
-        serve_diffs(a, fd, rq, w->name);
+        serve_diffs(a, cn, rq, w->name);
         break;
     case T_DASHBOARD: {
         size_t len = 0;
@@ -790,128 +911,436 @@ static void serve_get(struct fx_admin *a, int fd, const struct req *rq, struct w
             "style-src 'unsafe-inline'; img-src data:\r\n",
             html, len
         };
-        respond(fd, rq, &r);
+        respond(cn, rq, &r);
         break;
     }
     default:
-        respond_error(fd, rq, 404, NULL, "not found");
+        respond_error(cn, rq, 404, NULL, "not found");
         break;
     }
 }
 
-static void dispatch(struct fx_admin *a, int fd, const struct req *rq)
+/* The role a GET of target t needs (0: none). */
+static enum fx_conf_admin_role get_role(const struct fx_conf *c, enum target t)
 {
+    switch (t) {
+    case T_HEALTHZ:
+        return (c->admin_open & FX_CONF_ADMIN_OPEN_HEALTHZ) != 0 ? 0 : FX_CONF_ROLE_READ;
+    case T_METRICS:
+        return (c->admin_open & FX_CONF_ADMIN_OPEN_METRICS) != 0 ? 0 : FX_CONF_ROLE_READ;
+    case T_DASHBOARD:
+        return 0; /* the page holds no data; what it fetches needs read */
+    default:
+        return FX_CONF_ROLE_READ;
+    }
+}
+
+static void dispatch(struct fx_admin *a, struct fx_admin_conn *cn, const struct req *rq)
+{
+    if (check_host(a, cn, rq) != 0)
+        return;
     if (strncmp(rq->path, "/api/v1/debt", 12) == 0 || strcmp(rq->path, "/api/v1/progress") == 0) {
-        serve_registry(a, fd, rq);
+        serve_registry(a, cn, rq);
         return;
     }
     struct where w = { T_NONE, "", FX_CTL_WEIGHT };
     w.t = find_target(rq->path, &w);
     if (w.t == T_NONE) {
-        respond_error(fd, rq, 404, NULL, "not found");
+        respond_error(cn, rq, 404, NULL, "not found");
         return;
     }
     bool post = w.t == T_CMD;
     bool get = strcmp(rq->method, "GET") == 0 || rq->head;
     if (post && strcmp(rq->method, "POST") != 0) {
-        respond_error(fd, rq, 405, "Allow: POST\r\n", "method %s not allowed", rq->method);
+        respond_error(cn, rq, 405, "Allow: POST\r\n", "method %s not allowed", rq->method);
         return;
     }
     if (!post && !get) {
-        respond_error(fd, rq, 405, "Allow: GET, HEAD\r\n", "method %s not allowed", rq->method);
+        respond_error(cn, rq, 405, "Allow: GET, HEAD\r\n", "method %s not allowed", rq->method);
         return;
     }
-    if (post)
-        serve_cmd(a, fd, rq, w.name, w.cmd);
-    else
-        serve_get(a, fd, rq, &w);
+    if (post) {
+        serve_cmd(a, cn, rq, w.name, w.cmd);
+        return;
+    }
+    struct fx_conf *c = fx_shared_conf(a->sh);
+    enum fx_conf_admin_role need = get_role(c, w.t);
+    fx_conf_unref(c);
+    if (authorize(a, cn, rq, need, NULL, 0) == 0)
+        serve_get(a, cn, rq, &w);
 }
 
-/* Check the body framing and read the body. Returns 0, or the status of an
- * error already answered. */
-static int take_body(int fd, struct req *rq, const char *pre, size_t have)
+/* ---- connections ------------------------------------------------------------------ */
+
+/* Enter state st with a deadline `ms` from now (on the loop clock). */
+static void conn_arm(struct fx_admin_conn *cn, enum conn_state st, uint64_t ms)
 {
+    cn->state = st;
+    if (fx_timer_arm(&cn->a->loop, &cn->timer, ms) != 0) {
+        /* No deadline possible (out of memory): close through step_send. */
+        FX_FREE(cn->out);
+        cn->olen = 0;
+        cn->state = CS_SEND;
+    }
+}
+
+/* Close and free cn; `a` is cn->a (passed so that the analyzer sees the
+ * list it is unlinked from). */
+static void conn_close(struct fx_admin *a, struct fx_admin_conn *cn)
+{
+    fx_timer_del(&a->loop, &cn->timer);
+    fx_loop_del(&a->loop, &cn->io);
+    (void)close(cn->io.fd);
+    if (cn->prev != NULL)
+        cn->prev->next = cn->next;
+    else
+        a->conns_head = cn->next;
+    if (cn->next != NULL)
+        cn->next->prev = cn->prev;
+    else
+        a->conns_tail = cn->prev;
+    a->nconns--;
+    FX_FREE(cn->rq.body);
+    FX_FREE(cn->out);
+    free(cn);
+}
+
+/* What a step did. */
+enum step {
+    STEP_WAIT = 0, /* wait for the socket or the deadline */
+    STEP_NEXT,     /* the state changed: run the next one now */
+    STEP_CLOSE,    /* done, or the peer failed: close */
+};
+
+/* recv() on cn: > 0 bytes, 0 at EOF, -1 with errno (EAGAIN: wait). */
+static ssize_t conn_recv(struct fx_admin_conn *cn, char *p, size_t n)
+{
+    for (;;) {
+        ssize_t got = recv(cn->io.fd, p, n, 0);
+        if (got >= 0 || errno != EINTR)
+            return got;
+    }
+}
+
+/* The whole request is in: answer it (the handler calls respond()). */
+static enum step run_request(struct fx_admin_conn *cn)
+{
+    cn->rq.body_unread = false;
+    dispatch(cn->a, cn, &cn->rq);
+    if (cn->state != CS_SEND)
+        respond_error(cn, &cn->rq, 500, NULL, "internal error: no answer");
+    return STEP_NEXT;
+}
+
+/* Check the body framing once the head is parsed; keep the body bytes that
+ * came with the head. */
+static enum step start_body(struct fx_admin_conn *cn, size_t hlen)
+{
+    struct req *rq = &cn->rq;
     if (rq->chunked) {
-        respond_error(fd, rq, 411, NULL,
+        respond_error(cn, rq, 411, NULL,
                       "chunked request bodies are not supported: send Content-Length");
-        return 411;
+        return STEP_NEXT;
     }
     if (rq->has_clen && rq->clen > BODY_MAX) {
-        respond_error(fd, rq, 413, NULL, "request body larger than %u bytes", BODY_MAX);
-        return 413;
+        respond_error(cn, rq, 413, NULL, "request body larger than %u bytes", BODY_MAX);
+        return STEP_NEXT;
     }
     if (!rq->has_clen || rq->clen == 0)
-        return 0;
-    int status = read_body(fd, rq, pre, have);
-    if (status != 0)
-        respond_error(fd, rq, status, NULL, "%s",
-                      status == 400 ? "incomplete request body" : "out of memory");
-    return status;
+        return run_request(cn);
+    rq->body = malloc(rq->clen + 1);
+    if (rq->body == NULL) {
+        respond_error(cn, rq, 500, NULL, "out of memory");
+        return STEP_NEXT;
+    }
+    size_t have = cn->hlen - hlen;
+    cn->bgot = have < rq->clen ? have : rq->clen;
+    memcpy(rq->body, cn->head + hlen, cn->bgot);
+    rq->body[cn->bgot] = '\0';
+    if (cn->bgot == rq->clen)
+        return run_request(cn);
+    conn_arm(cn, CS_BODY, FX_ADMIN_BODY_TIMEOUT_MS);
+    return STEP_NEXT;
 }
 
-static void serve_one(struct fx_admin *a, int fd)
+static enum step step_head(struct fx_admin_conn *cn)
 {
-    struct timeval tv = { 2, 0 };
-    (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    struct req rq;
-    memset(&rq, 0, sizeof(rq));
-    rq.body_unread = true;
-    rq.deadline = mono_ms() + REQUEST_MAX_MS;
-    char buf[HEAD_MAX];
-    size_t got = 0;
-    ssize_t hlen = read_head(fd, buf, sizeof(buf), &got, rq.deadline);
-    if (hlen < 0)
-        return;
-    int status = parse_request(&rq, buf, (size_t)hlen);
-    if (status != 0)
-        respond_error(fd, &rq, status, NULL, "malformed request");
-    else
-        status = take_body(fd, &rq, buf + hlen, got - (size_t)hlen);
-    if (status == 0) {
-        rq.body_unread = false;
-        dispatch(a, fd, &rq);
+    for (;;) {
+        const char *end = strstr(cn->head, "\r\n\r\n");
+        if (end != NULL) {
+            size_t hlen = (size_t)(end - cn->head) + 4;
+            int status = parse_request(&cn->rq, cn->head, hlen);
+            if (status != 0) {
+                respond_error(cn, &cn->rq, status, NULL, "malformed request");
+                return STEP_NEXT;
+            }
+            return start_body(cn, hlen);
+        }
+        if (cn->hlen >= HEAD_MAX) {
+            respond_error(cn, &cn->rq, 431, NULL, "request head larger than %d bytes", HEAD_MAX);
+            return STEP_NEXT;
+        }
+        ssize_t n = conn_recv(cn, cn->head + cn->hlen, HEAD_MAX - cn->hlen);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return STEP_WAIT;
+        if (n <= 0)
+            return STEP_CLOSE;
+        cn->hlen += (size_t)n;
+        cn->head[cn->hlen] = '\0';
     }
-    if (rq.body_unread)
-        drain(fd);
-    free(rq.body);
+}
+
+static enum step step_body(struct fx_admin_conn *cn)
+{
+    struct req *rq = &cn->rq;
+    while (cn->bgot < rq->clen) {
+        ssize_t n = conn_recv(cn, rq->body + cn->bgot, rq->clen - cn->bgot);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return STEP_WAIT;
+        if (n <= 0)
+            return STEP_CLOSE; /* the client gave up: nobody to answer */
+        cn->bgot += (size_t)n;
+    }
+    rq->body[cn->bgot] = '\0';
+    return run_request(cn);
+}
+
+/* Closing a socket with unread input resets the connection, and the peer may
+ * then lose our answer: after the answer, stop writing and swallow what the
+ * client still sends for a short while. */
+static enum step step_send(struct fx_admin_conn *cn)
+{
+    while (cn->ooff < cn->olen) {
+        ssize_t w = send(cn->io.fd, cn->out + cn->ooff, cn->olen - cn->ooff, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return STEP_WAIT;
+        if (w <= 0)
+            return STEP_CLOSE;
+        cn->ooff += (size_t)w;
+    }
+    if (cn->out == NULL || !cn->rq.body_unread)
+        return STEP_CLOSE;
+    (void)shutdown(cn->io.fd, SHUT_WR);
+    conn_arm(cn, CS_DRAIN, DRAIN_TIMEOUT_MS);
+    return STEP_NEXT;
+}
+
+static enum step step_drain(struct fx_admin_conn *cn)
+{
+    char sink[4096];
+    while (cn->drained < DRAIN_MAX) {
+        ssize_t n = conn_recv(cn, sink, sizeof(sink));
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return STEP_WAIT;
+        if (n <= 0)
+            return STEP_CLOSE;
+        cn->drained += (size_t)n;
+    }
+    return STEP_CLOSE;
+}
+
+/* Run cn's state machine until it must wait; may close (free) cn. */
+static void conn_run(struct fx_admin_conn *cn)
+{
+    for (;;) {
+        enum step st = STEP_CLOSE;
+        switch (cn->state) {
+        case CS_HEAD: /* request line and headers, under the head deadline */
+            st = step_head(cn);
+            break;
+        case CS_BODY: /* the rest of the body, under the body deadline */
+            st = step_body(cn);
+            break;
+        case CS_SEND: /* the answer, under the send deadline */
+            st = step_send(cn);
+            break;
+        case CS_DRAIN: /* the client's leftovers, briefly */
+            st = step_drain(cn);
+            break;
+        }
+        if (st == STEP_WAIT)
+            return;
+        if (st == STEP_CLOSE) {
+            conn_close(cn->a, cn);
+            return;
+        }
+    }
+}
+
+static void on_conn_io(struct fx_io *io, uint32_t events)
+{
+    (void)events;
+    conn_run((struct fx_admin_conn *)io);
+}
+
+/* A deadline passed: a slow request gets 408 (written under the send
+ * deadline), anything else is closed. */
+static void on_conn_timer(struct fx_timer *t)
+{
+    struct fx_admin_conn *cn =
+        (struct fx_admin_conn *)(void *)((char *)t - offsetof(struct fx_admin_conn, timer));
+    if (cn->state == CS_HEAD || cn->state == CS_BODY) {
+        cn->rq.body_unread = true;
+        bool head = cn->state == CS_HEAD;
+        int ms = FX_ADMIN_BODY_TIMEOUT_MS;
+        if (head)
+            ms = FX_ADMIN_HEAD_TIMEOUT_MS;
+        respond_error(cn, NULL, 408, NULL, "request %s not received within %d ms",
+                      head ? "head" : "body", ms);
+        conn_run(cn);
+        return;
+    }
+    conn_close(cn->a, cn);
+}
+
+/* At the connection limit, make room by closing the oldest connection still
+ * reading its head: a request being answered finishes, an idle or trickling
+ * client loses its place. Returns false when every connection is busy. */
+static bool make_room(struct fx_admin *a)
+{
+    for (struct fx_admin_conn *cn = a->conns_head; cn != NULL; cn = cn->next) {
+        /* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): cn->a == a, closed conns are unlinked */
+        if (cn->state == CS_HEAD) {
+            conn_close(a, cn);
+            a->evicted++;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void conn_open(struct fx_admin *a, int fd)
+{
+    if (a->nconns >= FX_ADMIN_CONN_MAX && !make_room(a)) {
+        (void)close(fd);
+        return;
+    }
+    struct fx_admin_conn *cn = calloc(1, sizeof(*cn));
+    if (cn == NULL) {
+        (void)close(fd);
+        return;
+    }
+    cn->io = (struct fx_io){ fd, on_conn_io };
+    cn->a = a;
+    fx_timer_init(&cn->timer, on_conn_timer);
+    cn->rq.body_unread = true;
+    if (fx_loop_add(&a->loop, &cn->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP) != 0 ||
+        fx_timer_arm(&a->loop, &cn->timer, FX_ADMIN_HEAD_TIMEOUT_MS) != 0) {
+        fx_timer_del(&a->loop, &cn->timer);
+        (void)close(fd);
+        free(cn);
+        return;
+    }
+    cn->prev = a->conns_tail;
+    if (a->conns_tail != NULL)
+        a->conns_tail->next = cn;
+    else
+        a->conns_head = cn;
+    a->conns_tail = cn;
+    a->nconns++;
+    conn_run(cn); /* the request may already be there */
+}
+
+static void accept_all(struct fx_admin *a)
+{
+    a->accept_paused = false;
+    for (;;) {
+        int fd = accept4(a->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd >= 0) {
+            conn_open(a, fd);
+            continue;
+        }
+        if (errno == EINTR || errno == ECONNABORTED)
+            continue;
+        /* EMFILE and friends consume the edge: retry on the next tick. */
+        a->accept_paused = errno != EAGAIN && errno != EWOULDBLOCK;
+        return;
+    }
+}
+
+static void on_listen_io(struct fx_io *io, uint32_t events)
+{
+    (void)events;
+    accept_all((struct fx_admin *)(void *)((char *)io - offsetof(struct fx_admin, lio)));
+}
+
+static void on_stop_io(struct fx_io *io, uint32_t events)
+{
+    (void)events;
+    ((struct fx_admin *)(void *)((char *)io - offsetof(struct fx_admin, sio)))->quit = true;
 }
 
 static void *admin_main(void *arg)
 {
     struct fx_admin *a = arg;
-    for (;;) {
-        struct pollfd p[2] = { { a->fd, POLLIN, 0 }, { a->stop_fd, POLLIN, 0 } };
-        if (poll(p, 2, -1) < 0 && errno != EINTR)
+    while (!a->quit) {
+        if (fx_loop_run_once(&a->loop, TICK_MS) < 0)
             break;
-        if (p[1].revents)
-            break;
-        if (!(p[0].revents & POLLIN))
-            continue;
-        int fd = accept4(a->fd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0)
-            continue;
-        serve_one(a, fd);
-        (void)close(fd);
+        if (a->accept_paused)
+            accept_all(a);
     }
+    while (a->conns_head != NULL)
+        /* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): cn->a == a, closed conns are unlinked */
+        conn_close(a, a->conns_head);
     return NULL;
+}
+
+/* Whether the listener is bound to 127.0.0.0/8 or ::1 (or ::ffff:127.x). */
+static bool bound_to_loopback(int fd)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    socklen_t sl = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+        return false;
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)&ss;
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (ss.ss_family == AF_INET6) {
+        const struct in6_addr *a6 = &((const struct sockaddr_in6 *)(const void *)&ss)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(a6) || (IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127);
+    }
+    return false;
 }
 
 int fx_admin_start(struct fx_admin *a, int fd, struct fx_shared *sh, struct fx_worker *ws,
                    size_t nw, struct fx_err *err)
 {
+    memset(a, 0, sizeof(*a));
     a->fd = fd;
     a->sh = sh;
     a->ws = ws;
     a->nw = nw;
-    a->stop_fd = eventfd(0, EFD_CLOEXEC);
-    if (a->stop_fd < 0)
+    a->loopback = bound_to_loopback(fd);
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0)
+        return FX_ERR_SET(err, FX_ESYS, "admin: cannot make the listener non-blocking");
+    if (fx_loop_init(&a->loop) != 0)
+        return FX_ERR_SET(err, FX_ESYS, "admin: cannot create the event loop");
+    a->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (a->stop_fd < 0) {
+        fx_loop_fini(&a->loop);
         return FX_ERR_SET(err, FX_ESYS, "admin: eventfd failed");
+    }
+    a->lio = (struct fx_io){ fd, on_listen_io };
+    a->sio = (struct fx_io){ a->stop_fd, on_stop_io };
+    if (fx_loop_add(&a->loop, &a->lio, EPOLLIN) != 0 ||
+        fx_loop_add(&a->loop, &a->sio, EPOLLIN) != 0) {
+        (void)FX_ERR_SET(err, FX_ESYS, "admin: cannot watch the listener");
+        goto fail;
+    }
     if (pthread_create(&a->thread, NULL, admin_main, a) != 0) {
-        (void)close(a->stop_fd);
-        return FX_ERR_SET(err, FX_ESYS, "admin: cannot start thread");
+        (void)FX_ERR_SET(err, FX_ESYS, "admin: cannot start thread");
+        goto fail;
     }
     return 0;
+fail:
+    (void)close(a->stop_fd);
+    fx_loop_fini(&a->loop);
+    return FX_ESYS;
 }
 
 void fx_admin_stop(struct fx_admin *a)
@@ -920,6 +1349,7 @@ void fx_admin_stop(struct fx_admin *a)
     ssize_t n = write(a->stop_fd, &one, sizeof(one));
     (void)n;
     (void)pthread_join(a->thread, NULL);
+    fx_loop_fini(&a->loop);
     (void)close(a->stop_fd);
     (void)close(a->fd);
 }

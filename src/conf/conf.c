@@ -856,12 +856,61 @@ out:
     return rc;
 }
 
+/* The role named by p[0..len), or 0. */
+static enum fx_conf_admin_role role_of(const char *p, size_t len)
+{
+    static const struct {
+        const char *name;
+        enum fx_conf_admin_role role;
+    } roles[] = {
+        { "read", FX_CONF_ROLE_READ },
+        { "operate", FX_CONF_ROLE_OPERATE },
+        { "admin", FX_CONF_ROLE_ADMIN },
+    };
+    for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {
+        if (strlen(roles[i].name) == len && memcmp(roles[i].name, p, len) == 0)
+            return roles[i].role;
+    }
+    return (enum fx_conf_admin_role)0;
+}
+
+/* Split off the " ROLE" of a "NAME:TOKEN ROLE" line. Tokens never hold
+ * blanks, so a word after a blank was an error before roles existed: older
+ * files keep their meaning (no role: admin), and a misspelt role fails the
+ * load instead of granting admin. Shrinks *len to what precedes the role.
+ * Returns 0 or FX_ECONF. */
+static int split_role(struct loader *ld, const yaml_node_t *val, const char *qpath, size_t lineno,
+                      const char *p, size_t *len, enum fx_conf_admin_role *role)
+{
+    *role = FX_CONF_ROLE_ADMIN;
+    const char *colon = memchr(p, ':', *len);
+    size_t tlen = colon != NULL ? *len - (size_t)(colon + 1 - p) : *len;
+    const char *t = trim(colon != NULL ? colon + 1 : p, &tlen);
+    size_t n = tlen;
+    while (n > 0 && !is_space(t[n - 1]))
+        n--;
+    if (n == 0)
+        return 0;
+    *role = role_of(t + n, tlen - n);
+    if (*role == 0)
+        return fail_key(ld, val,
+                        "%s line %zu: unknown role after the token (use read, operate or admin)",
+                        qpath, lineno);
+    *len = (size_t)(t + n - p);
+    (void)trim(p, len);
+    return 0;
+}
+
 /* Add the token of one non-empty, non-comment line. Messages never quote
  * the line: whatever it holds may be a secret. */
 static int add_token(struct loader *ld, const yaml_node_t *val, const char *qpath, size_t lineno,
                      const char *p, size_t len)
 {
     struct fx_conf *c = ld->conf;
+    enum fx_conf_admin_role role = FX_CONF_ROLE_ADMIN;
+    int rc = split_role(ld, val, qpath, lineno, p, &len, &role);
+    if (rc != 0)
+        return rc;
     const char *colon = memchr(p, ':', len);
     const char *name = "admin";
     size_t name_len = strlen(name);
@@ -902,12 +951,14 @@ static int add_token(struct loader *ld, const yaml_node_t *val, const char *qpat
     }
     c->admin_token_names[c->nadmin_tokens] = name_copy;
     c->admin_tokens[c->nadmin_tokens] = tok_copy;
+    c->admin_token_roles[c->nadmin_tokens] = role;
     c->nadmin_tokens++;
     return 0;
 }
 
 /* One token per non-empty line: "NAME:TOKEN" or a bare "TOKEN" (named
- * "admin"); lines starting with '#' are comments. */
+ * "admin"), optionally followed by a blank and a role (read, operate or
+ * admin; none means admin); lines starting with '#' are comments. */
 static int parse_tokens(struct loader *ld, const yaml_node_t *val, const char *qpath,
                         const char *text, size_t len)
 {
@@ -917,7 +968,8 @@ static int parse_tokens(struct loader *ld, const yaml_node_t *val, const char *q
         lines++;
     c->admin_tokens = calloc(lines, sizeof(*c->admin_tokens));
     c->admin_token_names = calloc(lines, sizeof(*c->admin_token_names));
-    if (c->admin_tokens == NULL || c->admin_token_names == NULL)
+    c->admin_token_roles = calloc(lines, sizeof(*c->admin_token_roles));
+    if (c->admin_tokens == NULL || c->admin_token_names == NULL || c->admin_token_roles == NULL)
         return fail_oom(ld);
     const char *p = text;
     const char *end = text + len;
@@ -967,16 +1019,78 @@ static int parse_admin_token_file(struct loader *ld, const struct field *f, yaml
     return rc;
 }
 
+static int parse_string_list(struct loader *ld, yaml_node_t *val, bool (*check)(const char *s),
+                             const char *what, char ***out, size_t *nout);
+
+/* A Host header value an operator may list: a name or address, optionally
+ * with ":PORT", in the characters of a URI authority. */
+static bool is_host_value(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 255)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == ':' || ch == '[' ||
+                  ch == ']' || ch == '_';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+static int parse_admin_allowed_hosts(struct loader *ld, const struct field *f, yaml_node_t *val,
+                                     void *obj)
+{
+    (void)f;
+    struct fx_conf *c = obj;
+    return parse_string_list(ld, val, is_host_value, "host", &c->admin_allowed_hosts,
+                             &c->nadmin_allowed_hosts);
+}
+
+/* admin.open: [healthz, metrics], the endpoints answered without a token. */
+static int parse_admin_open(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+{
+    (void)f;
+    struct fx_conf *c = obj;
+    char q[QBUF];
+    if (val->type != YAML_SEQUENCE_NODE)
+        return fail_key(ld, val, "expected a list like [healthz, metrics], got %s",
+                        describe(q, val));
+    c->admin_open = 0;
+    for (size_t i = 0; i < seq_len(val); i++) {
+        yaml_node_t *item = get_node(ld, val->data.sequence.items.start[i]);
+        if (item == NULL)
+            return fail(ld, val, "malformed YAML document");
+        int rc = expect_string(ld, item, i);
+        if (rc != 0)
+            return rc;
+        if (strcmp(scalar(item), "healthz") == 0)
+            c->admin_open |= FX_CONF_ADMIN_OPEN_HEALTHZ;
+        else if (strcmp(scalar(item), "metrics") == 0)
+            c->admin_open |= FX_CONF_ADMIN_OPEN_METRICS;
+        else
+            return fail_item(ld, item, i, "unknown endpoint %s (use healthz or metrics)",
+                             quote_node(q, item));
+    }
+    return 0;
+}
+
 static int parse_admin(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
 {
     (void)f;
     static const struct field fields[] = {
         FIELD("listen", parse_admin_listen, true),
         FIELD("token_file", parse_admin_token_file, false),
+        FIELD("allowed_hosts", parse_admin_allowed_hosts, false),
+        FIELD("open", parse_admin_open, false),
     };
     int rc = expect_map(ld, val);
     if (rc != 0)
         return rc;
+    struct fx_conf *c = obj;
+    c->admin_open = FX_CONF_ADMIN_OPEN_HEALTHZ | FX_CONF_ADMIN_OPEN_METRICS;
     return walk_section(ld, val, "admin", "admin.", fields, NFIELDS(fields), obj);
 }
 
@@ -2295,6 +2409,9 @@ static void conf_free(struct fx_conf *c)
     }
     FX_FREE(c->admin_tokens);
     FX_FREE(c->admin_token_names);
+    FX_FREE(c->admin_token_roles);
+    free_strings(c->admin_allowed_hosts, c->nadmin_allowed_hosts);
+    c->admin_allowed_hosts = NULL;
     FX_FREE(c->admin_token_file);
     FX_FREE(c->store_path);
     FX_FREE(c->path);
@@ -2847,6 +2964,20 @@ static json_t *dump_routes(const struct fx_conf *c)
     return arr;
 }
 
+/* The admin section: tokens are counted, never shown. */
+static json_t *dump_admin(const struct fx_conf *c)
+{
+    json_t *open = json_array();
+    if (open != NULL && (c->admin_open & FX_CONF_ADMIN_OPEN_HEALTHZ) != 0)
+        (void)json_array_append_new(open, json_string("healthz"));
+    if (open != NULL && (c->admin_open & FX_CONF_ADMIN_OPEN_METRICS) != 0)
+        (void)json_array_append_new(open, json_string("metrics"));
+    return json_pack("{s:s,s:s?,s:I,s:o?,s:o?}", "listen", c->admin_listen.text, "token_file",
+                     c->admin_token_file, "token_count", (json_int_t)c->nadmin_tokens,
+                     "allowed_hosts", dump_strings(c->admin_allowed_hosts, c->nadmin_allowed_hosts),
+                     "open", open);
+}
+
 static json_t *dump_conf(const struct fx_conf *c)
 {
     json_t *root = json_object();
@@ -2854,9 +2985,7 @@ static json_t *dump_conf(const struct fx_conf *c)
               put(root, "listen", dump_listen(c));
     /* Tokens are secrets: only where they come from and how many. */
     if (ok && c->admin_enabled)
-        ok = put(root, "admin",
-                 json_pack("{s:s,s:s?,s:I}", "listen", c->admin_listen.text, "token_file",
-                           c->admin_token_file, "token_count", (json_int_t)c->nadmin_tokens));
+        ok = put(root, "admin", dump_admin(c));
     else if (ok)
         ok = put(root, "admin", json_null());
     ok =

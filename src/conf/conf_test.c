@@ -1611,6 +1611,79 @@ static void test_conf_admin_tokens(void **state)
     tmpdir_remove(&d, files, 2);
 }
 
+/* A role after a blank: read, operate, admin; none means admin. */
+static void test_conf_admin_token_roles(void **state)
+{
+    (void)state;
+    struct tmpdir d = tmpdir_make();
+    tmpdir_write(&d, "admin.token",
+                 "grafana:read-0123456789abcdef read\n"
+                 "bot:operate-0123456789abcdef\toperate\n"
+                 "root:admin-0123456789abcdef   admin  \n"
+                 "old:plain-0123456789abcdef\n"
+                 "bare-0123456789abcdef read\n"
+                 "x:with:colons:0123456789\n");
+    struct fx_conf *c = NULL;
+    struct fx_err err = { 0 };
+    int rc = load_with_tokens(&d, "admin.token", &c, &err);
+    if (rc != 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(c->nadmin_tokens, 6);
+    static const char *const names[] = { "grafana", "bot", "root", "old", "admin", "x" };
+    static const char *const tokens[] = { "read-0123456789abcdef",  "operate-0123456789abcdef",
+                                          "admin-0123456789abcdef", "plain-0123456789abcdef",
+                                          "bare-0123456789abcdef",  "with:colons:0123456789" };
+    static const enum fx_conf_admin_role roles[] = {
+        FX_CONF_ROLE_READ,  FX_CONF_ROLE_OPERATE, FX_CONF_ROLE_ADMIN,
+        FX_CONF_ROLE_ADMIN, FX_CONF_ROLE_READ,    FX_CONF_ROLE_ADMIN,
+    };
+    for (size_t i = 0; i < 6; i++) {
+        assert_string_equal(c->admin_token_names[i], names[i]);
+        assert_string_equal(c->admin_tokens[i], tokens[i]);
+        assert_int_equal(c->admin_token_roles[i], roles[i]);
+    }
+    check_dump_hides_tokens(c);
+    fx_conf_unref(c);
+    static const char *const files[] = { "ficus.yaml", "admin.token" };
+    tmpdir_remove(&d, files, 2);
+}
+
+/* admin.allowed_hosts and admin.open, with their defaults and errors. */
+static void test_conf_admin_hosts_and_open(void **state)
+{
+    (void)state;
+    struct fx_conf *c = NULL;
+    struct fx_err err = { 0 };
+    const char *plain = BASE_LISTEN "admin: {listen: \"127.0.0.1:0\"}\n" BASE_UP BASE_RT;
+    assert_int_equal(fx_conf_load_string("t.yaml", plain, strlen(plain), &c, &err), 0);
+    assert_int_equal(c->admin_open, FX_CONF_ADMIN_OPEN_HEALTHZ | FX_CONF_ADMIN_OPEN_METRICS);
+    assert_int_equal(c->nadmin_allowed_hosts, 0);
+    fx_conf_unref(c);
+    const char *set =
+        BASE_LISTEN "admin: {listen: \"127.0.0.1:0\", allowed_hosts: "
+                    "[ficus.internal, \"ops.example:9901\"], open: [healthz]}\n" BASE_UP BASE_RT;
+    int rc = fx_conf_load_string("t.yaml", set, strlen(set), &c, &err);
+    if (rc != 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(c->admin_open, FX_CONF_ADMIN_OPEN_HEALTHZ);
+    assert_int_equal(c->nadmin_allowed_hosts, 2);
+    assert_string_equal(c->admin_allowed_hosts[0], "ficus.internal");
+    assert_string_equal(c->admin_allowed_hosts[1], "ops.example:9901");
+    fx_conf_unref(c);
+    const char *none = BASE_LISTEN "admin: {listen: \"127.0.0.1:0\", open: []}\n" BASE_UP BASE_RT;
+    assert_int_equal(fx_conf_load_string("t.yaml", none, strlen(none), &c, &err), 0);
+    assert_int_equal(c->admin_open, 0);
+    fx_conf_unref(c);
+    const char *bad =
+        BASE_LISTEN "admin: {listen: \"127.0.0.1:0\", open: [config]}\n" BASE_UP BASE_RT;
+    assert_int_equal(fx_conf_load_string("t.yaml", bad, strlen(bad), &c, &err), FX_ECONF);
+    assert_non_null(strstr(err.msg, "admin.open[0]: unknown endpoint \"config\""));
+    const char *badh =
+        BASE_LISTEN "admin: {listen: \"127.0.0.1:0\", allowed_hosts: [\"a b\"]}\n" BASE_UP BASE_RT;
+    assert_int_equal(fx_conf_load_string("t.yaml", badh, strlen(badh), &c, &err), FX_ECONF);
+    assert_non_null(strstr(err.msg, "admin.allowed_hosts[0]: invalid host \"a b\""));
+}
+
 /* Load with a token file holding `text`; the error must be `cause` after
  * `CONF:2:44: admin.token_file: "DIR/admin.token" ` and never show `secret`. */
 static void assert_token_error(const struct tmpdir *d, const char *text, const char *cause,
@@ -1656,9 +1729,15 @@ static void test_conf_error_admin_tokens(void **state)
                        NULL);
     assert_token_error(&d, "a:0123456789abcdef\nb:0123456789abcdef\n",
                        "line 2: token for \"b\" repeats an earlier token", "0123456789abcdef");
-    assert_token_error(&d, "a:0123456 789abcdef\n",
+    assert_token_error(&d, "a:0123456 789abcdef read\n",
                        "line 1: token for \"a\" contains spaces or control characters",
                        "789abcdef");
+    assert_token_error(&d, "a:0123456 789abcdef\n",
+                       "line 1: unknown role after the token (use read, operate or admin)",
+                       "789abcdef");
+    assert_token_error(&d, "a:0123456789abcdef reader\n",
+                       "line 1: unknown role after the token (use read, operate or admin)",
+                       "0123456789abcdef");
     struct fx_conf *c = NULL;
     struct fx_err err = { 0 };
     char want[512];
@@ -1793,6 +1872,8 @@ int main(void)
         cmocka_unit_test(test_conf_error_store),
         cmocka_unit_test(test_conf_load_file_store_default),
         cmocka_unit_test(test_conf_admin_tokens),
+        cmocka_unit_test(test_conf_admin_token_roles),
+        cmocka_unit_test(test_conf_admin_hosts_and_open),
         cmocka_unit_test(test_conf_error_admin_tokens),
         cmocka_unit_test(test_conf_dump_json_migrate),
     };

@@ -141,6 +141,18 @@ struct fx_conf_paths {
     unsigned int flags;     /* FX_H1_PATH_* bits of the three above, for fx_h1_path_normalize() */
 };
 
+/* Rights of an admin token (admin.token_file "NAME:TOKEN ROLE"); each role
+ * includes the ones before it. */
+enum fx_conf_admin_role {
+    FX_CONF_ROLE_READ = 1, /* every GET */
+    FX_CONF_ROLE_OPERATE,  /* state changes: weight, pause, resume, rollback, promote, debt */
+    FX_CONF_ROLE_ADMIN,    /* everything; the role of a line without one */
+};
+
+/* admin.open: endpoints served without a token (default both). */
+#define FX_CONF_ADMIN_OPEN_HEALTHZ 0x1u
+#define FX_CONF_ADMIN_OPEN_METRICS 0x2u
+
 struct fx_conf {
     char *path;             /* owned: file it was loaded from */
     struct fx_addr *listen; /* owned array */
@@ -150,10 +162,14 @@ struct fx_conf {
     char *admin_token_file;   /* owned or NULL: admin.token_file as written */
     char **admin_tokens;      /* owned: tokens read from the file, one per non-empty line */
     char **admin_token_names; /* owned: "NAME" of a "NAME:TOKEN" line, else "admin" */
+    enum fx_conf_admin_role *admin_token_roles; /* owned: role of each token */
     size_t nadmin_tokens;
-    char *store_path;     /* owned: from `store: sqlite:PATH` (relative to the config's
-                             directory); default "ficus.db" beside the config */
-    unsigned int workers; /* 0 = auto (number of online CPUs) */
+    char **admin_allowed_hosts; /* owned: admin.allowed_hosts, extra Host values accepted */
+    size_t nadmin_allowed_hosts;
+    unsigned int admin_open; /* FX_CONF_ADMIN_OPEN_* bits: answered without a token */
+    char *store_path;        /* owned: from `store: sqlite:PATH` (relative to the config's
+                                directory); default "ficus.db" beside the config */
+    unsigned int workers;    /* 0 = auto (number of online CPUs) */
     enum fx_conf_log_mode access_mode;
     char *access_path; /* owned, when access_mode == FX_CONF_LOG_FILE */
     struct fx_conf_limits limits;

@@ -122,7 +122,7 @@ describe('progressive migration', { timeout: t(60000) }, () => {
         const f = await start({ weight: '5%' });
         const auth = `Authorization: Bearer ${TOKENS.ops}\r\n`;
         const post = (extra, body = '') => rawExchange(f.adminPort,
-            `POST /api/v1/routes/orders/weight HTTP/1.1\r\nHost: a\r\n${auth}${extra}\r\n${body}`, { closeTimeout: t(3000) });
+            `POST /api/v1/routes/orders/weight HTTP/1.1\r\nHost: localhost\r\n${auth}${extra}\r\n${body}`, { closeTimeout: t(3000) });
         const chunked = await post('Transfer-Encoding: chunked\r\n', '10\r\n{"weight":"10%"}\r\n0\r\n\r\n');
         assert.equal(chunked.res.status, 411);
         const big = await post(`Content-Length: ${64 * 1024 + 1}\r\n`, 'x'.repeat(64 * 1024 + 1));
@@ -276,13 +276,13 @@ describe('progressive migration', { timeout: t(60000) }, () => {
     test('ctl prints tables of routes and events, and reports errors', async () => {
         const f = await start({ weight: '5%', ramp: { steps: ['5%', '25%'], interval: '10m' } });
         await ctl(f, ['pause', 'orders'], { token: TOKENS.ops });
-        const routes = await ctl(f, ['routes']);
+        const routes = await ctl(f, ['routes'], { token: TOKENS.viewer });
         assert.equal(routes.code, 0, routes.stderr);
         const lines = routes.stdout.trim().split('\n');
         assert.match(lines[0], /^ROUTE\s+LEGACY\s+NEW\s+WEIGHT\s+STEP\s+STATUS\b.*REQ.*ERR%.*P99ms/);
         assert.match(lines[1], /^orders\s+legacy\s+orders\s+5\.00%\s+1\/2\s+paused\b/);
 
-        const ev = await ctl(f, ['events', 'orders', '--limit', '10']);
+        const ev = await ctl(f, ['events', 'orders', '--limit', '10'], { token: TOKENS.viewer });
         assert.equal(ev.code, 0, ev.stderr);
         assert.match(ev.stdout, /^TIME\s+ROUTE\s+ACTOR\s+KIND\s+OLD → NEW\s+REASON/);
         assert.match(ev.stdout, /orders\s+config\s+config\s/);

@@ -125,7 +125,7 @@ describe('ficus report', { timeout: t(90000) }, () => {
             return doc.diffs.some((d) => d.route === 'catalog' && d.compared > 0) ? doc : null;
         }, { timeout: t(15000), interval: 300, what: 'shadow counts of catalog in the store' });
         assert.deepEqual(local.diffs.map((d) => d.route), ['catalog'], 'only shadowed routes have diff reports');
-        const remote = JSON.parse((await ficus(['report', '--admin', `127.0.0.1:${f.adminPort}`, '--format', 'json'])).stdout);
+        const remote = JSON.parse((await ficus(['report', '--admin', `127.0.0.1:${f.adminPort}`, '--token-file', path.join(f.dir, 'admin.token'), '--format', 'json'])).stdout);
         assert.deepEqual(remote.diffs.map((d) => d.route), ['catalog']);
         assert.ok(remote.diffs[0].compared >= local.diffs[0].compared);
         const html = (await ficus(['report', '-c', f.configPath])).stdout;
@@ -135,7 +135,7 @@ describe('ficus report', { timeout: t(90000) }, () => {
     });
 
     test('JSON through --admin equals the API too', async () => {
-        const { report, api } = await stableReport(['--admin', `http://127.0.0.1:${f.adminPort}`]);
+        const { report, api } = await stableReport(['--admin', `http://127.0.0.1:${f.adminPort}`, '--token-file', path.join(f.dir, 'admin.token')]);
         assert.deepEqual(report.progress, api.progress);
         assert.deepEqual(report.debt, api.debt);
         assert.ok(report.events.some((e) => e.route === 'orders' && e.actor === 'ops'));

@@ -8,10 +8,15 @@ import path from 'node:path';
 
 import { FICUS_BIN, Ficus, makeConfig, mkTempDir, request, t } from './harness.mjs';
 
-/** Admin tokens written to admin.token: "ops" (NAME:TOKEN) and a bare one ("admin"). */
+/**
+ * Admin tokens written to admin.token: "ops" (NAME:TOKEN, role admin), a bare
+ * one ("admin"), "viewer" (role read) and "bot" (role operate).
+ */
 export const TOKENS = {
     ops: 'ops-4f1c9a7e2b8d4c6a9e0f1b2c',
     admin: 'bare-7d2e8f0a1c3b5d7e9f1a2b3c',
+    viewer: 'viewer-5e6f7a8b9c0d1e2f3a4b',
+    bot: 'bot-0a1b2c3d4e5f60718293a4b5',
 };
 
 /** Env for every migration instance: a fast control-plane tick. */
@@ -42,7 +47,8 @@ export function migConfig({ legacy, fresh, migrate = {}, tokenFile = true }) {
 /** Write the token file into `dir`. */
 export function writeTokens(dir) {
     fs.writeFileSync(path.join(dir, 'admin.token'),
-        `# operators\nops:${TOKENS.ops}\n${TOKENS.admin}\n`, { mode: 0o600 });
+        `# operators\nops:${TOKENS.ops}\n${TOKENS.admin}\nviewer:${TOKENS.viewer} read\nbot:${TOKENS.bot} operate\n`,
+        { mode: 0o600 });
 }
 
 /** Start Ficus on `cfg` in `dir` (a new temp dir by default) with the token file. */
@@ -69,10 +75,15 @@ export function ctl(f, args, { token, admin, env = {} } = {}) {
     });
 }
 
-/** Call the admin API; resolves {status, headers, json (or null), text}. */
+/**
+ * Call the admin API; resolves {status, headers, json (or null), text}. A GET
+ * or HEAD without `token` reads with the read-only TOKENS.viewer (reads need
+ * a token once admin.token_file is set); `token: null` sends none.
+ */
 export async function admin(f, method, p, { token, body } = {}) {
     const headers = {};
-    if (token) headers.Authorization = `Bearer ${token}`;
+    const tok = token === undefined && (method === 'GET' || method === 'HEAD') ? TOKENS.viewer : token;
+    if (tok) headers.Authorization = `Bearer ${tok}`;
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     const r = await request({
         port: f.adminPort, method, path: p, headers,

@@ -819,17 +819,45 @@ void fx_proxy__cc_run(struct fx_cconn *cc)
 
 /* ---- the exchange: client -> upstream ------------------------------------ */
 
-/* Remove the `n` chunk-extension bytes that end at offset `end` of b's readable
- * bytes (the decoder validated them): extensions are never forwarded, as
- * HAProxy does, so no recipient's reading of them matters. Returns n. */
-static size_t cut_ext(struct fx_buf *b, size_t end, size_t n)
+typedef void body_sink_fn(struct fx_exch *x, const char *p, size_t n);
+
+/* Run the chunked decoder `ch` over b's readable bytes from offset *ready on.
+ * The bytes to forward are compacted in one pass so that they end at the new
+ * *ready: chunk extensions are always dropped (never forwarded, as HAProxy
+ * does, so no recipient's reading of them matters), and with `payload_only`
+ * all framing is dropped too (de-chunking for HTTP/1.0 clients). Payload
+ * spans go to `sink` when set. Each byte moves at most once per call, so a
+ * body of tiny chunks costs linear time. *raw gets the bytes consumed from
+ * the wire. Returns the decoder's last code (1 done, 0 more, FX_ECHUNK). */
+static int chunked_pass(struct fx_exch *x, struct fx_h1_chunked *ch, struct fx_buf *b,
+                        size_t *ready, bool payload_only, body_sink_fn *sink, size_t *raw)
 {
-    if (n == 0)
-        return 0;
     char *base = fx_buf_rptr(b);
-    memmove(base + end - n, base + end, b->len - end);
-    b->len -= n;
-    return n;
+    size_t r = *ready;
+    size_t wr = *ready;
+    int rc = 0;
+    while (rc == 0 && r < b->len) {
+        size_t used = 0;
+        struct fx_str data = { NULL, 0 };
+        rc = fx_h1_chunked_step(ch, base + r, b->len - r, &used, &data);
+        if (rc < 0)
+            break;
+        if (sink != NULL && data.len > 0)
+            sink(x, data.ptr, data.len);
+        const char *keep = payload_only ? data.ptr : base + r;
+        size_t klen = payload_only ? data.len : used - ch->ext_span;
+        if (klen > 0 && keep != base + wr)
+            memmove(base + wr, keep, klen);
+        wr += klen;
+        r += used;
+    }
+    *raw = r - *ready;
+    if (r > wr) {
+        memmove(base + wr, base + r, b->len - r);
+        b->len -= r - wr;
+    }
+    *ready = wr;
+    return rc;
 }
 
 /* Validate body bytes already buffered; read more when useful. */
@@ -850,21 +878,13 @@ static bool x_req_recv(struct fx_cconn *cc)
         if (x->req_left == 0)
             x->flags |= FX_X_F_REQ_DONE;
     } else if (avail > 0) {
-        size_t used = 0;
-        struct fx_str data;
-        int rc = 0;
-        while (rc == 0 && x->req_ready < cc->in.len) {
-            rc = fx_h1_chunked_step(&x->req_ch, fx_buf_rptr(&cc->in) + x->req_ready,
-                                    cc->in.len - x->req_ready, &used, &data);
-            if (rc < 0) {
-                x_local(cc, 400, "bad_request", true);
-                return true;
-            }
-            if (x->mirror != NULL && data.len > 0)
-                fx_proxy__mirror_req_body(x, data.ptr, data.len);
-            x->bytes_in += used;
-            used -= cut_ext(&cc->in, x->req_ready + used, x->req_ch.ext_span);
-            x->req_ready += used;
+        size_t raw = 0;
+        int rc = chunked_pass(x, &x->req_ch, &cc->in, &x->req_ready, false,
+                              x->mirror != NULL ? fx_proxy__mirror_req_body : NULL, &raw);
+        x->bytes_in += raw;
+        if (rc < 0) {
+            x_local(cc, 400, "bad_request", true);
+            return true;
         }
         if (rc == 1)
             x->flags |= FX_X_F_REQ_DONE;
@@ -1107,36 +1127,13 @@ static void resp_chunked(struct fx_cconn *cc, struct fx_uconn *uc)
 {
     struct fx_exch *x = cc->x;
     bool dechunk = (x->flags & FX_X_F_DECHUNK) != 0;
-    size_t pos = x->resp_ready;
-    int rc = 0;
-    while (rc == 0 && pos < uc->in.len) {
-        size_t used = 0;
-        struct fx_str data = { NULL, 0 };
-        char *base = fx_buf_rptr(&uc->in);
-        rc = fx_h1_chunked_step(&x->resp_ch, base + pos, uc->in.len - pos, &used, &data);
-        if (rc < 0) {
-            x->error = "upstream_bad_response";
-            x->flags &= ~FX_X_F_UP_REUSABLE;
-            uc->flags |= FX_IO_F_EOF;
-            break;
-        }
-        pos += used;
-        if (!dechunk)
-            pos -= cut_ext(&uc->in, pos, x->resp_ch.ext_span);
-        if (x->mirror != NULL && data.len > 0)
-            fx_proxy__mirror_resp_body(x, data.ptr, data.len);
-        if (!dechunk) {
-            x->resp_ready = pos;
-        } else if (data.len > 0) {
-            memmove(base + x->resp_ready, data.ptr, data.len);
-            x->resp_ready += data.len;
-        }
-    }
-    if (dechunk && pos > x->resp_ready) {
-        /* Drop the framing bytes between the payload and the unprocessed rest. */
-        char *base = fx_buf_rptr(&uc->in);
-        memmove(base + x->resp_ready, base + pos, uc->in.len - pos);
-        uc->in.len -= pos - x->resp_ready;
+    size_t raw = 0;
+    int rc = chunked_pass(x, &x->resp_ch, &uc->in, &x->resp_ready, dechunk,
+                          x->mirror != NULL ? fx_proxy__mirror_resp_body : NULL, &raw);
+    if (rc < 0) {
+        x->error = "upstream_bad_response";
+        x->flags &= ~FX_X_F_UP_REUSABLE;
+        uc->flags |= FX_IO_F_EOF;
     }
     if (rc == 1) {
         x->flags |= FX_X_F_RESP_DONE;

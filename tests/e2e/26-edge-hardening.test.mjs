@@ -188,6 +188,25 @@ describe('chunk-ext-grammar', () => {
         assert.ok(!got.includes(';'), 'no extension byte reached the upstream');
     });
 
+    test('thousands of tiny chunks with extensions arrive whole, without extensions', async () => {
+        R.reset();
+        const n = 3000;
+        const body = `${'1;e=v\r\nx\r\n'.repeat(n)}0\r\n\r\n`;
+        const conn = await RawConn.open(ficus.port);
+        try {
+            // Split at odd offsets so that extensions straddle reads.
+            const wire = Buffer.from(`POST /tiny HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n${body}`);
+            for (let off = 0; off < wire.length; off += 7919) await conn.write(wire.subarray(off, off + 7919));
+            const res = await conn.readResponse();
+            assert.equal(res.status, 200);
+        } finally {
+            conn.destroy();
+        }
+        assert.equal(R.requests.length, 1);
+        assert.equal(R.requests[0].body.toString(), 'x'.repeat(n));
+        assert.ok(!R.bytes().includes(';'), 'no extension byte reached the upstream');
+    });
+
     test('response chunk extensions are not relayed to the client', async () => {
         const conn = await RawConn.open(ficus.port);
         try {

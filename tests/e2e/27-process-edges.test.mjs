@@ -144,6 +144,8 @@ describe('accept-emfile', { timeout: t(60000) }, () => {
         const A = await backend();
         const f = await Ficus.start(makeConfig({
             upstreams: { legacy: A }, routes: [route('default', '/', 'legacy')],
+            // The held connections must not time out and free descriptors during the test.
+            limits: { client_header_timeout: '10m', idle_timeout: '10m' },
         }));
         cleanups.push(() => f.stop());
         assert.equal((await get(f.port, '/warm')).status, 200);

@@ -91,6 +91,35 @@ static bool is_qdtext(unsigned char ch)
     return is_ws(ch) || ch == 0x21 || (ch >= 0x23 && ch <= 0x5b) || (ch >= 0x5d && ch != 0x7f);
 }
 
+/* After a name, a value or BWS: ';' starts the next extension, '=' a value
+ * (after a name), BWS may follow, a tchar continues a name or a token.
+ * Returns the next sub-state, or -1. */
+static int ext_between(unsigned int sub, unsigned char ch)
+{
+    bool in_name = sub == EXT_NAME || sub == EXT_AFTER_NAME;
+    if (ch == ';')
+        return EXT_NAME0;
+    if (ch == '=' && in_name)
+        return EXT_VAL0;
+    if (is_ws(ch))
+        return in_name ? EXT_AFTER_NAME : EXT_SEMI;
+    if (is_class(ch, C_TCHAR) && (sub == EXT_NAME || sub == EXT_TOKEN))
+        return (int)sub;
+    return -1;
+}
+
+/* Inside a quoted-string value. Returns the next sub-state, or -1. */
+static int ext_quoted(unsigned int sub, unsigned char ch)
+{
+    if (sub == EXT_QPAIR) /* quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text ) */
+        return is_class(ch, C_VALUE) ? EXT_QUOTED : -1;
+    if (ch == '"')
+        return EXT_QEND;
+    if (ch == '\\')
+        return EXT_QPAIR;
+    return is_qdtext(ch) ? EXT_QUOTED : -1;
+}
+
 /* One byte of the extensions, by sub-state. Extensions are checked against
  * the grammar and then dropped (see fx_h1_chunked.ext_span): an empty or
  * invalid name, a bad value or an unterminated quoted-string is refused,
@@ -99,53 +128,23 @@ static bool is_qdtext(unsigned char ch)
 static int on_ext(struct fx_h1_chunked *c, unsigned char ch)
 {
     unsigned int sub = c->ndigits;
-    bool end_ok = sub == EXT_NAME || sub == EXT_TOKEN || sub == EXT_QEND;
-    if (ch == '\r' && end_ok) {
+    if (ch == '\r' && (sub == EXT_NAME || sub == EXT_TOKEN || sub == EXT_QEND)) {
         c->state = FX_H1_CH_SIZE_LF;
         return 0;
     }
-    switch (sub) {
-    case EXT_SEMI:
-    case EXT_QEND:
-    case EXT_TOKEN:
-    case EXT_NAME:
-    case EXT_AFTER_NAME:
-        if (ch == ';')
-            sub = EXT_NAME0;
-        else if (ch == '=' && (sub == EXT_NAME || sub == EXT_AFTER_NAME))
-            sub = EXT_VAL0;
-        else if (is_ws(ch))
-            sub = sub == EXT_NAME ? EXT_AFTER_NAME : sub == EXT_AFTER_NAME ? sub : EXT_SEMI;
-        else if (!(is_class(ch, C_TCHAR) && (sub == EXT_NAME || sub == EXT_TOKEN)))
-            return FX_ECHUNK;
-        break;
-    case EXT_NAME0:
-    case EXT_VAL0:
-        if (ch == '"' && sub == EXT_VAL0)
-            sub = EXT_QUOTED;
-        else if (is_class(ch, C_TCHAR))
-            sub = sub == EXT_NAME0 ? EXT_NAME : EXT_TOKEN;
-        else if (!is_ws(ch))
-            return FX_ECHUNK;
-        break;
-    case EXT_QUOTED:
-        if (ch == '"')
-            sub = EXT_QEND;
-        else if (ch == '\\')
-            sub = EXT_QPAIR;
-        else if (!is_qdtext(ch))
-            return FX_ECHUNK;
-        break;
-    case EXT_QPAIR:
-        /* quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text ) */
-        if (!is_class(ch, C_VALUE))
-            return FX_ECHUNK;
-        sub = EXT_QUOTED;
-        break;
-    default:
+    int next;
+    if (sub == EXT_QUOTED || sub == EXT_QPAIR)
+        next = ext_quoted(sub, ch);
+    else if (sub == EXT_NAME0 || sub == EXT_VAL0)
+        next = ch == '"' && sub == EXT_VAL0 ? EXT_QUOTED
+               : is_class(ch, C_TCHAR)      ? (sub == EXT_NAME0 ? EXT_NAME : EXT_TOKEN)
+               : is_ws(ch)                  ? (int)sub
+                                            : -1;
+    else
+        next = ext_between(sub, ch);
+    if (next < 0)
         return FX_ECHUNK;
-    }
-    c->ndigits = sub;
+    c->ndigits = (unsigned int)next;
     return 0;
 }
 
@@ -231,6 +230,20 @@ static int on_byte(struct fx_h1_chunked *c, unsigned char ch)
     }
 }
 
+/* Consume the rest of an extension run from s[*i] on: up to the CR that ends
+ * the size line (left for the next call) or the end of the input. Returns 0
+ * or FX_ECHUNK with *i at the offending byte. */
+static int ext_span(struct fx_h1_chunked *c, const unsigned char *s, size_t len, size_t *i)
+{
+    while (*i < len && c->state == FX_H1_CH_EXT && s[*i] != '\r') {
+        int rc = on_byte(c, s[*i]);
+        if (rc < 0)
+            return rc;
+        (*i)++;
+    }
+    return 0;
+}
+
 int fx_h1_chunked_step(struct fx_h1_chunked *c, const char *p, size_t len, size_t *consumed,
                        struct fx_str *data)
 {
@@ -267,19 +280,10 @@ int fx_h1_chunked_step(struct fx_h1_chunked *c, const char *p, size_t len, size_
             return 1;
         }
         if (c->state == FX_H1_CH_EXT) {
-            /* Hand out the extension bytes as one span ending the consumed
-             * region; the CR that ends the line is left for the next call. */
-            while (i < len && c->state == FX_H1_CH_EXT && s[i] != '\r') {
-                rc = on_byte(c, s[i]);
-                if (rc < 0) {
-                    *consumed = i;
-                    return rc;
-                }
-                i++;
-            }
+            rc = ext_span(c, s, len, &i);
             c->ext_span = i - start;
             *consumed = i;
-            return 0;
+            return rc;
         }
     }
     *consumed = i;

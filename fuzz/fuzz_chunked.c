@@ -1,6 +1,8 @@
 /* Fuzz fx_h1_chunked_step(): decoding in random-sized pieces (each in its own
  * buffer) and byte by byte must give the same verdict, the same consumed
- * length and the same reassembled data as decoding in one shot. */
+ * length, the same reassembled data and the same bytes once the extension
+ * spans are cut out (what the proxy forwards) as decoding in one shot; and
+ * that forwarded stream must decode to the same message with no extension. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,6 +24,9 @@ struct result {
     size_t consumed; /* bytes consumed before stopping */
     size_t out_len;
     char *out; /* owned: reassembled chunk data */
+    size_t fwd_len;
+    char *fwd;        /* owned: consumed bytes minus extension spans */
+    size_t ext_total; /* extension bytes cut */
 };
 
 /* xorshift64*, seeded from the input so runs are reproducible. */
@@ -61,13 +66,17 @@ static bool feed(struct fx_h1_chunked *c, const char *p, size_t n, struct result
         int rc = fx_h1_chunked_step(c, p + off, n - off, &used, &d);
         CHECK(rc == 0 || rc == 1 || rc == FX_ECHUNK);
         CHECK(used <= n - off);
+        CHECK(c->ext_span <= used && (c->ext_span == 0 || d.len == 0));
+        memcpy(r->fwd + r->fwd_len, p + off, used - c->ext_span);
+        r->fwd_len += used - c->ext_span;
+        r->ext_total += c->ext_span;
         if (d.len > 0) {
             /* The span is the tail of the consumed bytes. */
             CHECK(rc == 0 && d.ptr + d.len == p + off + used && d.len <= used);
             memcpy(r->out + r->out_len, d.ptr, d.len);
             r->out_len += d.len;
-        } else if (rc == 0) {
-            /* Without data, a call stops early only at the end of input. */
+        } else if (rc == 0 && c->ext_span == 0) {
+            /* Without data or extensions, a call stops early only at the end of input. */
             CHECK(used == n - off);
         }
         off += used;
@@ -89,7 +98,10 @@ static void decode(const uint8_t *data, size_t size, bool small, size_t mode, st
     r->consumed = 0;
     r->out_len = 0;
     r->out = malloc(size + 1);
-    CHECK(r->out != NULL);
+    r->fwd_len = 0;
+    r->ext_total = 0;
+    r->fwd = malloc(size + 1);
+    CHECK(r->out != NULL && r->fwd != NULL);
     if (mode == 0) {
         feed(&c, (const char *)data, size, r);
         return;
@@ -124,9 +136,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             CHECK(inc.rc == one.rc && inc.consumed == one.consumed);
             CHECK(inc.out_len == one.out_len);
             CHECK(one.out_len == 0 || memcmp(inc.out, one.out, one.out_len) == 0);
+            CHECK(inc.fwd_len == one.fwd_len && inc.ext_total == one.ext_total);
+            CHECK(one.fwd_len == 0 || memcmp(inc.fwd, one.fwd, one.fwd_len) == 0);
             free(inc.out);
+            free(inc.fwd);
+        }
+        if (one.rc == 1) {
+            /* What the proxy forwards is a complete message with the same payload. */
+            struct result again;
+            decode((const uint8_t *)one.fwd, one.fwd_len, small != 0, 0, &again);
+            CHECK(again.rc == 1 && again.consumed == one.fwd_len && again.ext_total == 0);
+            CHECK(again.out_len == one.out_len);
+            CHECK(one.out_len == 0 || memcmp(again.out, one.out, one.out_len) == 0);
+            free(again.out);
+            free(again.fwd);
         }
         free(one.out);
+        free(one.fwd);
     }
     return 0;
 }

@@ -1,5 +1,29 @@
 /* Client connections: request heads, the exchange pump in both directions,
- * local responses and keep-alive. Everything runs on the worker's thread. */
+ * local responses and keep-alive. Everything runs on the worker's thread.
+ *
+ * Headers an attacker controls, and what Ficus does with them:
+ * - Content-Length, Transfer-Encoding: framing; anything ambiguous is refused
+ *   by the parser (400 / 502), never repaired. Chunk extensions are checked
+ *   and cut, so the upstream never has to interpret them.
+ * - Connection: its hop-by-hop names are dropped before forwarding; naming
+ *   Content-Length, Transfer-Encoding or Host is refused (it would strip the
+ *   framing and let a body become a second message on a pooled connection).
+ * - Host / absolute-form: routing input; duplicates and invalid values are a
+ *   400; absolute-form replaces Host.
+ * - X-Forwarded-For: the client's chain is kept and Ficus appends the peer
+ *   address; an upstream may trust only the last element. X-Forwarded-Proto
+ *   and -Host from the client are dropped and set by Ficus.
+ * - X-Request-Id, traceparent: forwarded as sent (a client may pick its id or
+ *   join a trace); only the first 64 bytes of the id reach the access log,
+ *   JSON-escaped. Neither is trusted for anything else.
+ * - X-Ficus-*: Ficus's own names (X-Ficus-Shadow marks copies); client copies
+ *   are dropped. The migration override header is honoured only from the
+ *   addresses in migrate.override.from.
+ * - Sticky key (header, cookie, query): a client chooses its bucket; this is
+ *   stickiness, not access control.
+ * - Upgrade, Expect, TE, Trailer, Keep-Alive, Proxy-*: hop-by-hop, dropped
+ *   (100-continue is answered by Ficus). A 101 or a response whose Connection
+ *   names its framing is a 502 and the upstream connection is closed. */
 #include <arpa/inet.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>

@@ -205,12 +205,16 @@ static void flush_route(struct fx_shadow *s, struct fx_shadow__route *r,
 }
 
 /* Persist every route (force) or, at most once a second, the changed ones;
- * routes that left the configuration are written a last time and dropped. */
-static void flush_all(struct fx_shadow *s, struct fx_conf *conf, bool force)
+ * routes that left the configuration are written a last time and dropped.
+ * With `nowait`, gives up (returns false) when the state lock is taken. */
+static bool flush_all(struct fx_shadow *s, struct fx_conf *conf, bool force, bool nowait)
 {
     struct fx_shadow_state *st = s->st;
     uint64_t now = fx_shadow__mono_ms();
-    (void)pthread_mutex_lock(&st->lock);
+    if (!nowait)
+        (void)pthread_mutex_lock(&st->lock);
+    else if (pthread_mutex_trylock(&st->lock) != 0)
+        return false;
     if (force || now - st->last_flush_ms >= FLUSH_EVERY_MS) {
         st->last_flush_ms = now;
         size_t k = 0;
@@ -230,6 +234,7 @@ static void flush_all(struct fx_shadow *s, struct fx_conf *conf, bool force)
         st->nroutes = k;
     }
     (void)pthread_mutex_unlock(&st->lock);
+    return true;
 }
 
 /* ---- one job ---------------------------------------------------------------- */
@@ -428,11 +433,11 @@ static void *run(void *arg)
         }
         fx_shadow_job_free(job);
         if (job == NULL && stop) {
-            flush_all(s, conf, true);
+            (void)flush_all(s, conf, true, false);
             fx_conf_unref(conf);
             break;
         }
-        flush_all(s, conf, false);
+        (void)flush_all(s, conf, false, false);
         fx_conf_unref(conf);
     }
     (void)pthread_mutex_lock(&s->lock);
@@ -611,8 +616,12 @@ void fx_shadow_stop(struct fx_shadow *s)
            " result=%s",
            (uint64_t)atomic_load(&s->discarded), n, fx_shadow__mono_ms() - t0,
            exited ? "ok" : "drain_timeout");
-    if (!exited)
-        return; /* still comparing: its state stays allocated until the process exits */
+    if (!exited) {
+        /* Still comparing: persist the discards now unless the thread holds
+         * the state; its state stays allocated until the process exits. */
+        (void)flush_all(s, s->conf, true, true);
+        return;
+    }
     (void)pthread_join(s->thread, NULL);
     /* The lock stays usable: a late fx_shadow_submit() sees running == false. */
     (void)pthread_mutex_lock(&s->lock);

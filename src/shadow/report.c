@@ -381,9 +381,9 @@ static void render_queue(struct fx_shadow *s, FILE *f)
 {
     struct fx_shadow_queue_stats q;
     fx_shadow_queue_stats(s, &q);
-    help(f, "ficus_shadow_queue_jobs", "gauge", "Shadow jobs waiting for or in comparison.");
+    help(f, "ficus_shadow_queue_jobs", "gauge", "Shadow jobs waiting for comparison.");
     (void)fprintf(f, "ficus_shadow_queue_jobs %zu\n", q.jobs);
-    help(f, "ficus_shadow_queue_bytes", "gauge", "Bytes held by queued shadow jobs.");
+    help(f, "ficus_shadow_queue_bytes", "gauge", "Bytes of queued jobs and the one compared.");
     (void)fprintf(f, "ficus_shadow_queue_bytes %zu\n", q.bytes);
     help(f, "ficus_shadow_queue_budget_bytes", "gauge", "limits.shadow_queue_bytes.");
     (void)fprintf(f, "ficus_shadow_queue_budget_bytes %" PRIu64 "\n", q.budget);

@@ -1180,6 +1180,10 @@ static int parse_limits(struct loader *ld, const struct field *f, yaml_node_t *v
                   DURATION_MAX_MS),
         FIELD_NUM("max_connections", parse_uint_field, struct fx_conf_limits, max_connections, 1,
                   1000000),
+        FIELD_NUM("shadow_queue_bytes", parse_size_field, struct fx_conf_limits, shadow_queue_bytes,
+                  1u << 20, 64ull << 30),
+        FIELD_NUM("shadow_inflight_bytes", parse_size_field, struct fx_conf_limits,
+                  shadow_inflight_bytes, 1u << 20, 64ull << 30),
     };
     struct fx_conf *c = obj;
     int rc = expect_map(ld, val);
@@ -2439,6 +2443,8 @@ static struct fx_conf *conf_new(const char *path)
         .idle_timeout_ms = 60000,
         .drain_timeout_ms = 30000,
         .max_connections = 10000,
+        .shadow_queue_bytes = 64u << 20,
+        .shadow_inflight_bytes = 64u << 20,
     };
     c->paths = (struct fx_conf_paths){
         .merge_slashes = true,
@@ -2768,12 +2774,14 @@ static json_t *dump_servers(const struct fx_conf_upstream *u)
 static json_t *dump_limits(const struct fx_conf_limits *l)
 {
     return json_pack(
-        "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "header_bytes", (json_int_t)l->header_bytes,
+        "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "header_bytes", (json_int_t)l->header_bytes,
         "max_headers", (json_int_t)l->max_headers, "client_header_timeout_ms",
         (json_int_t)l->client_header_timeout_ms, "client_body_timeout_ms",
         (json_int_t)l->client_body_timeout_ms, "send_timeout_ms", (json_int_t)l->send_timeout_ms,
         "idle_timeout_ms", (json_int_t)l->idle_timeout_ms, "drain_timeout_ms",
-        (json_int_t)l->drain_timeout_ms, "max_connections", (json_int_t)l->max_connections);
+        (json_int_t)l->drain_timeout_ms, "max_connections", (json_int_t)l->max_connections,
+        "shadow_queue_bytes", (json_int_t)l->shadow_queue_bytes, "shadow_inflight_bytes",
+        (json_int_t)l->shadow_inflight_bytes);
 }
 
 static json_t *dump_upstream(const struct fx_conf_upstream *u)

@@ -189,6 +189,8 @@ static void test_conf_load_string_defaults(void **state)
     assert_int_equal(c->access_mode, FX_CONF_LOG_STDOUT);
     assert_null(c->access_path);
     assert_int_equal(c->limits.header_bytes, 16384);
+    assert_int_equal(c->limits.shadow_queue_bytes, 64u << 20);
+    assert_int_equal(c->limits.shadow_inflight_bytes, 64u << 20);
     assert_int_equal(c->limits.max_headers, 100);
     assert_int_equal(c->limits.client_header_timeout_ms, 10000);
     assert_int_equal(c->limits.client_body_timeout_ms, 60000);
@@ -447,10 +449,30 @@ static void test_conf_error_sizes_and_counts(void **state)
                       "t.yaml:6:24: limits.header_bytes: 2MiB is out of range 1024..1048576 bytes");
     assert_conf_error(BASE "limits: {max_headers: 129}\n",
                       "t.yaml:6:23: limits.max_headers: 129 is out of range 1..128");
+    assert_conf_error(BASE "limits: {shadow_queue_bytes: 512KiB}\n",
+                      "t.yaml:6:30: limits.shadow_queue_bytes: 512KiB is out of range "
+                      "1048576..68719476736 bytes");
+    assert_conf_error(BASE "limits: {shadow_inflight_bytes: 65GiB}\n",
+                      "t.yaml:6:33: limits.shadow_inflight_bytes: 65GiB is out of range "
+                      "1048576..68719476736 bytes");
     assert_conf_error(BASE "limits: {max_connections: lots}\n",
                       "t.yaml:6:27: limits.max_connections: expected an integer, got \"lots\"");
     assert_conf_error(BASE_LISTEN "upstreams: {a: {servers: [\"127.0.0.1:1\"], max_idle: 10001}}\n",
                       "t.yaml:2:53: upstream \"a\": max_idle: 10001 is out of range 0..10000");
+}
+
+static void test_conf_limits_shadow_budgets(void **state)
+{
+    (void)state;
+    static const char y[] =
+        BASE "limits: {shadow_queue_bytes: 16MiB, shadow_inflight_bytes: 1GiB}\n";
+    struct fx_conf *c = NULL;
+    struct fx_err err;
+    memset(&err, 0, sizeof(err));
+    assert_int_equal(fx_conf_load_string("t.yaml", y, strlen(y), &c, &err), 0);
+    assert_int_equal(c->limits.shadow_queue_bytes, 16u << 20);
+    assert_int_equal(c->limits.shadow_inflight_bytes, 1u << 30);
+    fx_conf_unref(c);
 }
 
 static void test_conf_error_wrong_types(void **state)
@@ -1835,6 +1857,7 @@ int main(void)
         cmocka_unit_test(test_conf_error_names),
         cmocka_unit_test(test_conf_error_durations),
         cmocka_unit_test(test_conf_error_sizes_and_counts),
+        cmocka_unit_test(test_conf_limits_shadow_budgets),
         cmocka_unit_test(test_conf_error_wrong_types),
         cmocka_unit_test(test_conf_error_missing_required),
         cmocka_unit_test(test_conf_error_match_values),

@@ -130,6 +130,8 @@ struct fx_conf_limits {
     uint64_t idle_timeout_ms;          /* default 60000: keep-alive idle */
     uint64_t drain_timeout_ms;         /* default 30000: SIGTERM grace period */
     unsigned int max_connections;      /* default 10000, per process */
+    uint64_t shadow_queue_bytes;       /* default 64 MiB: shadow jobs waiting for comparison */
+    uint64_t shadow_inflight_bytes;    /* default 64 MiB: captures of shadow copies in flight */
 };
 
 /* The `paths` section: how request paths are normalised before routing. */

@@ -28,9 +28,27 @@ static uint64_t wall_ms(void)
     return (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
 }
 
-/* Append n bytes to a growable area, up to `limit` bytes in all. Returns 0,
- * 1 when bytes beyond the limit were cut, or FX_ENOMEM. */
-static int grow_append(char **p, size_t *len, size_t *cap, const char *src, size_t n, size_t limit)
+/* Charge n more bytes of this job against limits.shadow_inflight_bytes. False, and
+ * the job marked over budget (dropped as `inflight` when it ends), when the
+ * budget is spent. */
+static bool job_charge(struct fx_mjob *mj, size_t n)
+{
+    if (mj->over_budget)
+        return false;
+    if (!fx_shadow_inflight_charge(&mj->w->sh->shadow, n,
+                                   mj->wc->conf->limits.shadow_inflight_bytes)) {
+        mj->over_budget = true;
+        return false;
+    }
+    mj->charged += n;
+    return true;
+}
+
+/* Append n bytes to a growable area of job `mj`, up to `limit` bytes in all;
+ * growth is charged to the job. Returns 0, 1 when bytes beyond the limit
+ * were cut, FX_ELIMIT when the in-flight budget is spent, or FX_ENOMEM. */
+static int grow_append(struct fx_mjob *mj, char **p, size_t *len, size_t *cap, const char *src,
+                       size_t n, size_t limit)
 {
     int rc = 0;
     if (*len + n > limit) {
@@ -42,6 +60,9 @@ static int grow_append(char **p, size_t *len, size_t *cap, const char *src, size
         while (ncap < *len + n)
             ncap *= 2;
         ncap = ncap > limit ? limit : ncap;
+        size_t more = ncap - *cap + (*p == NULL ? 1 + FX_SHADOW_ALLOC_OVERHEAD : 0);
+        if (!job_charge(mj, more))
+            return FX_ELIMIT;
         char *np = realloc(*p, ncap + 1);
         if (np == NULL)
             return FX_ENOMEM;
@@ -74,6 +95,8 @@ static void job_free(struct fx_mjob *mj)
     unsigned int rid = mj->route->id;
     if (w->mirror_inflight[rid] > 0)
         w->mirror_inflight[rid]--;
+    fx_shadow_inflight_release(&w->sh->shadow, mj->charged);
+    mj->charged = 0;
     job_unlink(mj);
     fx_shadow_job_free(mj->job);
     free(mj->body);
@@ -88,7 +111,9 @@ static void job_maybe_end(struct fx_mjob *mj)
     if (mj->attached || mj->running > 0)
         return;
     struct fx_shadow *s = &mj->w->sh->shadow;
-    if (!mj->primary_ok || !mj->launched) {
+    if (mj->over_budget) {
+        fx_shadow_count_drop(s, mj->route->id, FX_SHADOW_DROP_INFLIGHT);
+    } else if (!mj->primary_ok || !mj->launched) {
         fx_shadow_count_drop(s, mj->route->id, FX_SHADOW_DROP_PRIMARY);
     } else {
         (void)fx_shadow_submit(s, mj->job); /* counts its own drop when the queue is full */
@@ -142,17 +167,18 @@ static void mc_finish(struct fx_mconn *mc, const char *error)
 }
 
 /* Keep a response's status and header lines as "Name: value\r\n". */
-static int keep_head(struct fx_shadow_resp *o, size_t *cap, const struct fx_h1_resp *r)
+static int keep_head(struct fx_mjob *mj, struct fx_shadow_resp *o, size_t *cap,
+                     const struct fx_h1_resp *r)
 {
     const size_t lim = SIZE_MAX - 1;
     o->status = r->status;
     o->head_len = 0;
     for (size_t i = 0; i < r->nheaders; i++) {
         const struct fx_h1_header *h = &r->headers[i];
-        if (grow_append(&o->head, &o->head_len, cap, h->name.ptr, h->name.len, lim) < 0 ||
-            grow_append(&o->head, &o->head_len, cap, ": ", 2, lim) < 0 ||
-            grow_append(&o->head, &o->head_len, cap, h->value.ptr, h->value.len, lim) < 0 ||
-            grow_append(&o->head, &o->head_len, cap, "\r\n", 2, lim) < 0)
+        if (grow_append(mj, &o->head, &o->head_len, cap, h->name.ptr, h->name.len, lim) < 0 ||
+            grow_append(mj, &o->head, &o->head_len, cap, ": ", 2, lim) < 0 ||
+            grow_append(mj, &o->head, &o->head_len, cap, h->value.ptr, h->value.len, lim) < 0 ||
+            grow_append(mj, &o->head, &o->head_len, cap, "\r\n", 2, lim) < 0)
             return FX_ENOMEM;
     }
     return 0;
@@ -174,7 +200,7 @@ static bool mc_body(struct fx_mconn *mc, const char *p, size_t n, const char **e
                 return true;
             }
             pos += used;
-            int a = grow_append(&o->body, &o->body_len, &mc->body_cap, data.ptr, data.len,
+            int a = grow_append(mc->job, &o->body, &o->body_len, &mc->body_cap, data.ptr, data.len,
                                 FX_SHADOW_MAX_RESP);
             if (a != 0) {
                 o->truncated = a > 0;
@@ -186,7 +212,7 @@ static bool mc_body(struct fx_mconn *mc, const char *p, size_t n, const char **e
     }
     if (mc->mode == FX_H1_BODY_LENGTH && n > mc->left)
         n = (size_t)mc->left;
-    int a = grow_append(&o->body, &o->body_len, &mc->body_cap, p, n, FX_SHADOW_MAX_RESP);
+    int a = grow_append(mc->job, &o->body, &o->body_len, &mc->body_cap, p, n, FX_SHADOW_MAX_RESP);
     if (a != 0) {
         o->truncated = a > 0;
         *error = a < 0 ? "nomem" : NULL;
@@ -227,7 +253,7 @@ static bool mc_head(struct fx_mconn *mc, const char **error)
         if (mc->mode == FX_H1_BODY_CHUNKED)
             fx_h1_chunked_init(&mc->ch);
         size_t cap = 0;
-        if (keep_head(mc->out, &cap, r) != 0) {
+        if (keep_head(mc->job, mc->out, &cap, r) != 0) {
             *error = "nomem";
             return true;
         }
@@ -332,6 +358,12 @@ static bool mc_start(struct fx_mjob *mj, size_t slot, const struct fx_conf_upstr
                      struct fx_shadow_resp *out)
 {
     struct fx_worker *w = mj->w;
+    size_t conn_bytes =
+        sizeof(struct fx_mconn) + FX_MCONN_IN + 2 * (size_t)FX_SHADOW_ALLOC_OVERHEAD;
+    if (!job_charge(mj, conn_bytes)) {
+        out->error = "nomem"; /* the job is over budget: dropped as `inflight` */
+        return false;
+    }
     struct fx_mconn *mc = calloc(1, sizeof(*mc));
     if (mc == NULL) {
         out->error = "nomem";
@@ -416,7 +448,9 @@ static bool method_listed(const struct fx_conf_shadow *sh, struct fx_str m)
     return false;
 }
 
-static struct fx_mjob *job_new(struct fx_cconn *cc, struct fx_exch *x)
+/* A new copy attached to exchange x; NULL (with *over set when the in-flight
+ * budget is spent) on failure. */
+static struct fx_mjob *job_new(struct fx_cconn *cc, struct fx_exch *x, bool *over)
 {
     struct fx_worker *w = cc->w;
     struct fx_mjob *mj = calloc(1, sizeof(*mj));
@@ -439,6 +473,15 @@ static struct fx_mjob *job_new(struct fx_cconn *cc, struct fx_exch *x)
     j->has_secondary = x->route->shadow->secondary != NULL;
     mj->w = w;
     mj->wc = x->wc;
+    if (!fx_shadow_inflight_charge(&w->sh->shadow, sizeof(*mj) + sizeof(*j) + hlen + 64,
+                                   x->wc->conf->limits.shadow_inflight_bytes)) {
+        free(head);
+        free(mj);
+        free(j);
+        *over = true;
+        return NULL;
+    }
+    mj->charged = sizeof(*mj) + sizeof(*j) + hlen + 64;
     mj->wc->users++;
     mj->route = x->route;
     mj->job = j;
@@ -468,9 +511,10 @@ void fx_proxy__mirror_begin(struct fx_cconn *cc, struct fx_exch *x)
         fx_shadow_count_drop(s, rid, FX_SHADOW_DROP_INFLIGHT);
         return;
     }
-    x->mirror = job_new(cc, x);
+    bool over = false;
+    x->mirror = job_new(cc, x, &over);
     if (x->mirror == NULL)
-        fx_shadow_count_drop(s, rid, FX_SHADOW_DROP_NOMEM);
+        fx_shadow_count_drop(s, rid, over ? FX_SHADOW_DROP_INFLIGHT : FX_SHADOW_DROP_NOMEM);
 }
 
 /* Drop the attached copy before it was launched. */
@@ -488,9 +532,11 @@ void fx_proxy__mirror_req_body(struct fx_exch *x, const char *p, size_t n)
     if (mj == NULL || mj->launched || n == 0)
         return;
     int rc =
-        grow_append(&mj->body, &mj->body_len, &mj->body_cap, p, n, mj->route->shadow->max_body);
+        grow_append(mj, &mj->body, &mj->body_len, &mj->body_cap, p, n, mj->route->shadow->max_body);
     if (rc != 0)
-        mirror_drop(x, rc > 0 ? FX_SHADOW_DROP_BODY : FX_SHADOW_DROP_NOMEM);
+        mirror_drop(x, rc > 0            ? FX_SHADOW_DROP_BODY
+                       : rc == FX_ELIMIT ? FX_SHADOW_DROP_INFLIGHT
+                                         : FX_SHADOW_DROP_NOMEM);
 }
 
 static bool build_request(struct fx_mjob *mj)
@@ -504,6 +550,8 @@ static bool build_request(struct fx_mjob *mj)
     if (cn < 0)
         return false;
     size_t total = j->req_head_len + (size_t)cn + mj->body_len;
+    if (!job_charge(mj, total + (size_t)cn + 2 * (size_t)FX_SHADOW_ALLOC_OVERHEAD))
+        return false;
     mj->req = malloc(total);
     if (mj->req == NULL)
         return false;
@@ -529,7 +577,7 @@ void fx_proxy__mirror_launch(struct fx_exch *x)
     if (mj == NULL || mj->launched)
         return;
     if (!build_request(mj)) {
-        mirror_drop(x, FX_SHADOW_DROP_NOMEM);
+        mirror_drop(x, mj->over_budget ? FX_SHADOW_DROP_INFLIGHT : FX_SHADOW_DROP_NOMEM);
         return;
     }
     mj->launched = true;
@@ -542,7 +590,7 @@ void fx_proxy__mirror_launch(struct fx_exch *x)
 void fx_proxy__mirror_resp_head(struct fx_exch *x, const struct fx_h1_resp *r)
 {
     struct fx_mjob *mj = x->mirror;
-    if (mj != NULL && keep_head(&mj->job->primary, &mj->phead_cap, r) != 0)
+    if (mj != NULL && keep_head(mj, &mj->job->primary, &mj->phead_cap, r) != 0)
         mj->job->primary.status = 0;
 }
 
@@ -554,7 +602,7 @@ void fx_proxy__mirror_resp_body(struct fx_exch *x, const char *p, size_t n)
     struct fx_shadow_resp *o = &mj->job->primary;
     if (o->truncated)
         return;
-    int rc = grow_append(&o->body, &o->body_len, &mj->pbody_cap, p, n, FX_SHADOW_MAX_RESP);
+    int rc = grow_append(mj, &o->body, &o->body_len, &mj->pbody_cap, p, n, FX_SHADOW_MAX_RESP);
     if (rc > 0)
         o->truncated = true;
     else if (rc < 0)
@@ -583,6 +631,7 @@ void fx_proxy__mirror_shutdown(struct fx_worker *w)
                 mj->conns[i] = NULL;
             }
         }
+        fx_shadow_count_discard(&w->sh->shadow, mj->route->id); /* abandoned, not compared */
         job_free(mj);
         mj = next;
     }

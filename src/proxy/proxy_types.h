@@ -259,6 +259,8 @@ struct fx_mjob {
     bool launched;               /* copies started */
     bool attached;               /* still owned by the client exchange */
     bool primary_ok;             /* the primary answer was captured whole */
+    bool over_budget;            /* limits.shadow_inflight_bytes hit: dropped at the end */
+    size_t charged;              /* bytes charged against limits.shadow_inflight_bytes */
     struct fx_mjob *prev, *next; /* worker's list */
 };
 

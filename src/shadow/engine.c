@@ -1,12 +1,14 @@
 /* The comparison engine: a bounded queue fed by the workers and one thread
  * that compares, learns noise, aggregates, samples and persists. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "../conf/conf.h"
 #include "../core/err.h"
+#include "../core/log.h"
 #include "../store/store.h"
 #include "shadow.h"
 #include "shadow_int.h"
@@ -16,7 +18,7 @@
 static const char *const drop_names[FX_SHADOW_DROP__N] = {
     [FX_SHADOW_DROP_BODY] = "body_too_large", [FX_SHADOW_DROP_INFLIGHT] = "inflight",
     [FX_SHADOW_DROP_QUEUE] = "queue_full",    [FX_SHADOW_DROP_PRIMARY] = "primary_incomplete",
-    [FX_SHADOW_DROP_NOMEM] = "nomem",
+    [FX_SHADOW_DROP_NOMEM] = "nomem",         [FX_SHADOW_DROP_SHUTDOWN] = "shutdown",
 };
 
 /* Errored-copy reasons; the last one collects anything else. */
@@ -72,6 +74,74 @@ void fx_shadow_job_free(struct fx_shadow_job *job)
     resp_fini(&job->candidate);
     resp_fini(&job->secondary);
     free(job);
+}
+
+static size_t resp_bytes(const struct fx_shadow_resp *r)
+{
+    return (r->head != NULL ? r->head_len + 1 + FX_SHADOW_ALLOC_OVERHEAD : 0) +
+           (r->body != NULL ? r->body_len + 1 + FX_SHADOW_ALLOC_OVERHEAD : 0);
+}
+
+size_t fx_shadow_job_bytes(const struct fx_shadow_job *job)
+{
+    return sizeof(*job) + FX_SHADOW_ALLOC_OVERHEAD +
+           (job->req_head != NULL ? job->req_head_len + 1 + FX_SHADOW_ALLOC_OVERHEAD : 0) +
+           resp_bytes(&job->primary) + resp_bytes(&job->candidate) + resp_bytes(&job->secondary);
+}
+
+/* Shrink a capture buffer to its length (+1): captures grow by doubling, so
+ * up to half of an area can be slack that the budget would not see. */
+static void trim(char **p, size_t len)
+{
+    if (*p == NULL)
+        return;
+    char *np = realloc(*p, len + 1);
+    if (np != NULL)
+        *p = np;
+}
+
+static void job_trim(struct fx_shadow_job *job)
+{
+    trim(&job->req_head, job->req_head_len);
+    struct fx_shadow_resp *rs[] = { &job->primary, &job->candidate, &job->secondary };
+    for (size_t i = 0; i < 3; i++) {
+        trim(&rs[i]->head, rs[i]->head_len);
+        trim(&rs[i]->body, rs[i]->body_len);
+    }
+}
+
+bool fx_shadow_inflight_charge(struct fx_shadow *s, size_t n, uint64_t budget)
+{
+    size_t before = atomic_fetch_add_explicit(&s->inflight_bytes, n, memory_order_relaxed);
+    if ((uint64_t)before + n <= budget)
+        return true;
+    atomic_fetch_sub_explicit(&s->inflight_bytes, n, memory_order_relaxed);
+    return false;
+}
+
+void fx_shadow_inflight_release(struct fx_shadow *s, size_t n)
+{
+    atomic_fetch_sub_explicit(&s->inflight_bytes, n, memory_order_relaxed);
+}
+
+void fx_shadow_count_discard(struct fx_shadow *s, unsigned int route_id)
+{
+    fx_shadow_count_drop(s, route_id, FX_SHADOW_DROP_SHUTDOWN);
+    atomic_fetch_add_explicit(&s->discarded, 1, memory_order_relaxed);
+}
+
+void fx_shadow_queue_stats(struct fx_shadow *s, struct fx_shadow_queue_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    (void)pthread_mutex_lock(&s->lock);
+    out->jobs = s->queued;
+    out->bytes = s->queued_bytes;
+    if (s->conf != NULL) {
+        out->budget = s->conf->limits.shadow_queue_bytes;
+        out->inflight_budget = s->conf->limits.shadow_inflight_bytes;
+    }
+    (void)pthread_mutex_unlock(&s->lock);
+    out->inflight_bytes = atomic_load_explicit(&s->inflight_bytes, memory_order_relaxed);
 }
 
 /* The route of `conf` named `name` with a shadow section, or NULL. */
@@ -135,12 +205,16 @@ static void flush_route(struct fx_shadow *s, struct fx_shadow__route *r,
 }
 
 /* Persist every route (force) or, at most once a second, the changed ones;
- * routes that left the configuration are written a last time and dropped. */
-static void flush_all(struct fx_shadow *s, struct fx_conf *conf, bool force)
+ * routes that left the configuration are written a last time and dropped.
+ * With `nowait`, gives up (returns false) when the state lock is taken. */
+static bool flush_all(struct fx_shadow *s, struct fx_conf *conf, bool force, bool nowait)
 {
     struct fx_shadow_state *st = s->st;
     uint64_t now = fx_shadow__mono_ms();
-    (void)pthread_mutex_lock(&st->lock);
+    if (!nowait)
+        (void)pthread_mutex_lock(&st->lock);
+    else if (pthread_mutex_trylock(&st->lock) != 0)
+        return false;
     if (force || now - st->last_flush_ms >= FLUSH_EVERY_MS) {
         st->last_flush_ms = now;
         size_t k = 0;
@@ -160,6 +234,7 @@ static void flush_all(struct fx_shadow *s, struct fx_conf *conf, bool force)
         st->nroutes = k;
     }
     (void)pthread_mutex_unlock(&st->lock);
+    return true;
 }
 
 /* ---- one job ---------------------------------------------------------------- */
@@ -330,8 +405,12 @@ static void process(struct fx_shadow *s, const struct fx_conf *conf,
 static void *run(void *arg)
 {
     struct fx_shadow *s = arg;
+    size_t done_bytes = 0; /* of the job just compared: released with the next lock */
     for (;;) {
         (void)pthread_mutex_lock(&s->lock);
+        FX_ASSERT(s->queued_bytes >= done_bytes);
+        s->queued_bytes -= done_bytes;
+        done_bytes = 0;
         struct timespec until;
         (void)clock_gettime(CLOCK_MONOTONIC, &until);
         until.tv_sec += 1;
@@ -348,16 +427,23 @@ static void *run(void *arg)
         struct fx_conf *conf = s->conf;
         fx_conf_ref(conf);
         (void)pthread_mutex_unlock(&s->lock);
-        if (job != NULL)
+        if (job != NULL) {
+            done_bytes = job->bytes;
             process(s, conf, job);
+        }
         fx_shadow_job_free(job);
         if (job == NULL && stop) {
+            (void)flush_all(s, conf, true, false);
             fx_conf_unref(conf);
             break;
         }
-        flush_all(s, conf, false);
+        (void)flush_all(s, conf, false, false);
         fx_conf_unref(conf);
     }
+    (void)pthread_mutex_lock(&s->lock);
+    s->exited = true;
+    (void)pthread_cond_broadcast(&s->wake);
+    (void)pthread_mutex_unlock(&s->lock);
     return NULL;
 }
 
@@ -366,8 +452,11 @@ bool fx_shadow_submit(struct fx_shadow *s, struct fx_shadow_job *job)
     if (job == NULL)
         return false;
     job->next = NULL;
+    job_trim(job);
+    job->bytes = fx_shadow_job_bytes(job);
     (void)pthread_mutex_lock(&s->lock);
-    bool ok = s->running && !s->stop && s->queued < FX_SHADOW_QUEUE_MAX;
+    bool ok = s->running && !s->stop && s->queued < FX_SHADOW_QUEUE_MAX &&
+              (uint64_t)s->queued_bytes + job->bytes <= s->conf->limits.shadow_queue_bytes;
     if (ok) {
         if (s->tail != NULL)
             s->tail->next = job;
@@ -375,6 +464,7 @@ bool fx_shadow_submit(struct fx_shadow *s, struct fx_shadow_job *job)
             s->head = job;
         s->tail = job;
         s->queued++;
+        s->queued_bytes += job->bytes;
         (void)pthread_cond_signal(&s->wake);
     }
     (void)pthread_mutex_unlock(&s->lock);
@@ -443,6 +533,7 @@ int fx_shadow_start(struct fx_shadow *s, struct fx_conf *conf, struct fx_err *er
     ensure_all(s, conf);
     st->last_flush_ms = fx_shadow__mono_ms();
     s->stop = false;
+    s->exited = false;
     if (pthread_create(&s->thread, NULL, run, s) != 0) {
         s->st = NULL;
         state_free(st);
@@ -467,16 +558,71 @@ void fx_shadow_reload(struct fx_shadow *s, struct fx_conf *conf)
     ensure_all(s, conf);
 }
 
+/* Detach the queue (s->lock held) and count its jobs as discarded; returns
+ * the list, freed by the caller without the lock. Jobs of routes that lost
+ * their shadow section are not counted, as in process(). */
+static struct fx_shadow_job *discard_queue(struct fx_shadow *s, size_t *n)
+{
+    struct fx_shadow_job *list = s->head;
+    *n = 0;
+    for (struct fx_shadow_job *j = list; j != NULL; j = j->next) {
+        if (shadow_route(s->conf, j->route) != NULL)
+            fx_shadow_count_discard(s, j->route_id);
+        s->queued_bytes -= j->bytes;
+        (*n)++;
+    }
+    s->head = s->tail = NULL;
+    s->queued = 0;
+    return list;
+}
+
+/* Wait until the thread has exited or `deadline` (monotonic) passed (s->lock held). */
+static bool wait_exit(struct fx_shadow *s, const struct timespec *deadline)
+{
+    int wr = 0;
+    while (!s->exited && wr != ETIMEDOUT)
+        wr = pthread_cond_timedwait(&s->wake, &s->lock, deadline);
+    return s->exited;
+}
+
 void fx_shadow_stop(struct fx_shadow *s)
 {
     if (!s->running)
         return;
+    uint64_t t0 = fx_shadow__mono_ms();
     (void)pthread_mutex_lock(&s->lock);
     s->stop = true;
-    (void)pthread_cond_signal(&s->wake);
+    size_t n = 0;
+    struct fx_shadow_job *list = discard_queue(s, &n);
+    (void)pthread_cond_broadcast(&s->wake);
+    uint64_t drain_ms = s->conf->limits.drain_timeout_ms;
     (void)pthread_mutex_unlock(&s->lock);
+    while (list != NULL) {
+        struct fx_shadow_job *next = list->next;
+        fx_shadow_job_free(list);
+        list = next;
+    }
+    struct timespec deadline;
+    (void)clock_gettime(CLOCK_MONOTONIC, &deadline);
+    uint64_t ns = (uint64_t)deadline.tv_nsec + (drain_ms % 1000u) * 1000000u;
+    deadline.tv_sec += (time_t)(drain_ms / 1000u + ns / 1000000000u);
+    deadline.tv_nsec = (long)(ns % 1000000000u);
+    (void)pthread_mutex_lock(&s->lock);
+    bool exited = wait_exit(s, &deadline);
+    (void)pthread_mutex_unlock(&s->lock);
+    struct fx_log log = { FX_LOG_INFO, 2 };
+    fx_log(&log, FX_LOG_INFO,
+           "event=shadow_stop discarded=%" PRIu64 " discarded_queued=%zu elapsed_ms=%" PRIu64
+           " result=%s",
+           (uint64_t)atomic_load(&s->discarded), n, fx_shadow__mono_ms() - t0,
+           exited ? "ok" : "drain_timeout");
+    if (!exited) {
+        /* Still comparing: persist the discards now unless the thread holds
+         * the state; its state stays allocated until the process exits. */
+        (void)flush_all(s, s->conf, true, true);
+        return;
+    }
     (void)pthread_join(s->thread, NULL);
-    flush_all(s, s->conf, true);
     /* The lock stays usable: a late fx_shadow_submit() sees running == false. */
     (void)pthread_mutex_lock(&s->lock);
     s->running = false;

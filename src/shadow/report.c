@@ -376,6 +376,23 @@ static void render_paths(struct fx_shadow *s, const struct fx_conf *c, FILE *f)
     (void)pthread_mutex_unlock(&st->lock);
 }
 
+/* Process-wide gauges of the queue and of the copies in flight. */
+static void render_queue(struct fx_shadow *s, FILE *f)
+{
+    struct fx_shadow_queue_stats q;
+    fx_shadow_queue_stats(s, &q);
+    help(f, "ficus_shadow_queue_jobs", "gauge", "Shadow jobs waiting for comparison.");
+    (void)fprintf(f, "ficus_shadow_queue_jobs %zu\n", q.jobs);
+    help(f, "ficus_shadow_queue_bytes", "gauge", "Bytes of queued jobs and the one compared.");
+    (void)fprintf(f, "ficus_shadow_queue_bytes %zu\n", q.bytes);
+    help(f, "ficus_shadow_queue_budget_bytes", "gauge", "limits.shadow_queue_bytes.");
+    (void)fprintf(f, "ficus_shadow_queue_budget_bytes %" PRIu64 "\n", q.budget);
+    help(f, "ficus_shadow_inflight_bytes", "gauge", "Bytes captured by shadow copies in flight.");
+    (void)fprintf(f, "ficus_shadow_inflight_bytes %zu\n", q.inflight_bytes);
+    help(f, "ficus_shadow_inflight_budget_bytes", "gauge", "limits.shadow_inflight_bytes.");
+    (void)fprintf(f, "ficus_shadow_inflight_budget_bytes %" PRIu64 "\n", q.inflight_budget);
+}
+
 void fx_shadow_render_metrics(struct fx_shadow *s, FILE *f)
 {
     struct fx_conf *c = conf_get(s);
@@ -384,5 +401,6 @@ void fx_shadow_render_metrics(struct fx_shadow *s, FILE *f)
     render_copies(s, c, f);
     render_rates(s, c, f);
     render_paths(s, c, f);
+    render_queue(s, f);
     fx_conf_unref(c);
 }

@@ -20,15 +20,43 @@ int fx_shadow_start(struct fx_shadow *s, struct fx_conf *conf, struct fx_err *er
  * counts of routes that keep theirs are kept. Main thread. */
 void fx_shadow_reload(struct fx_shadow *s, struct fx_conf *conf);
 
-/* Compare what is queued, flush to the store, stop the thread, release all.
- * Safe on a zeroed, never started engine. Main thread. */
+/* Stop: the queued jobs are discarded and counted (FX_SHADOW_DROP_SHUTDOWN),
+ * the job being compared may finish, then the thread flushes to the store and
+ * exits. Waits at most the config's limits.drain_timeout for that; when the
+ * thread is not done by then, returns leaving it running and its state
+ * allocated (a later call waits again and releases). Writes one
+ * "event=shadow_stop" line on stderr. Safe on a zeroed, never started engine
+ * and when called twice. Main thread, after the workers have joined. */
 void fx_shadow_stop(struct fx_shadow *s);
 
 /* Hand a completed job to the comparison thread (ownership passes in every
- * case). When the queue is full or the engine stopped, the job is freed and
- * counted as FX_SHADOW_DROP_QUEUE; returns false then. Any thread; never
+ * case). Its buffers are first trimmed to their lengths. When the queue holds
+ * FX_SHADOW_QUEUE_MAX jobs, when adding fx_shadow_job_bytes(job) would exceed
+ * the config's limits.shadow_queue_bytes, or when the engine is stopped, the job is
+ * freed and counted as FX_SHADOW_DROP_QUEUE; returns false then. The bytes are
+ * released once the comparison thread is done with the job. Any thread; never
  * blocks beyond the queue lock. */
 bool fx_shadow_submit(struct fx_shadow *s, struct fx_shadow_job *job);
+
+/* Bytes a job holds (struct, request head, the three heads and bodies, plus
+ * FX_SHADOW_ALLOC_OVERHEAD per buffer): what the queue budget counts. */
+size_t fx_shadow_job_bytes(const struct fx_shadow_job *job);
+
+/* Charge `n` bytes of a copy in flight against the config's
+ * limits.shadow_inflight_bytes (`budget`). Returns false, charging nothing, when the
+ * budget would be exceeded. Any thread (one atomic add). */
+bool fx_shadow_inflight_charge(struct fx_shadow *s, size_t n, uint64_t budget);
+
+/* Give back bytes charged by fx_shadow_inflight_charge(). Any thread. */
+void fx_shadow_inflight_release(struct fx_shadow *s, size_t n);
+
+/* Count a copy in flight that a stopping worker abandons (as
+ * FX_SHADOW_DROP_SHUTDOWN, and in the event=shadow_stop line). Any thread. */
+void fx_shadow_count_discard(struct fx_shadow *s, unsigned int route_id);
+
+/* Fill *out with the queue's current figures (read under the queue lock).
+ * Any thread. */
+void fx_shadow_queue_stats(struct fx_shadow *s, struct fx_shadow_queue_stats *out);
 
 /* Count a copy that was not made or not compared. Any thread. */
 static inline void fx_shadow_count_drop(struct fx_shadow *s, unsigned int route_id,
@@ -42,7 +70,7 @@ static inline void fx_shadow_count_drop(struct fx_shadow *s, unsigned int route_
 void fx_shadow_job_free(struct fx_shadow_job *job);
 
 /* Static name of a drop reason ("body_too_large", "inflight", "queue_full",
- * "primary_incomplete", "nomem"). */
+ * "primary_incomplete", "nomem", "shutdown"). */
 const char *fx_shadow_drop_name(enum fx_shadow_drop why);
 
 /* Write the diff report of `route` as JSON (shape in docs/shadow.md):

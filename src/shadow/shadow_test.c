@@ -398,6 +398,7 @@ static void test_shadow_drop_name_all(void **state)
     assert_string_equal(fx_shadow_drop_name(FX_SHADOW_DROP_QUEUE), "queue_full");
     assert_string_equal(fx_shadow_drop_name(FX_SHADOW_DROP_PRIMARY), "primary_incomplete");
     assert_string_equal(fx_shadow_drop_name(FX_SHADOW_DROP_NOMEM), "nomem");
+    assert_string_equal(fx_shadow_drop_name(FX_SHADOW_DROP_SHUTDOWN), "shutdown");
     assert_string_equal(fx_shadow_drop_name(FX_SHADOW_DROP__N), "unknown");
 }
 
@@ -432,6 +433,7 @@ struct fixture {
     bool started;
     struct fx_conf *conf; /* owned reference */
     unsigned int rid;     /* id of route "r" */
+    const char *top;      /* extra top-level YAML (limits), or NULL */
 };
 
 #define SH_SECONDARY                                                            \
@@ -484,12 +486,12 @@ static struct fx_conf *load(struct fixture *fx, const char *shadow)
 {
     char yaml[2048];
     (void)snprintf(yaml, sizeof(yaml),
-                   "listen: \"127.0.0.1:0\"\n"
+                   "listen: \"127.0.0.1:0\"\n%s"
                    "store: \"sqlite:%s\"\n"
                    "upstreams: {a: {servers: [\"127.0.0.1:3000\"]},"
                    " b: {servers: [\"127.0.0.1:4000\"]}, c: {servers: [\"127.0.0.1:5000\"]}}\n"
                    "routes:\n  - name: plain\n    to: a\n  - name: r\n    to: a\n%s",
-                   fx->db, shadow);
+                   fx->top != NULL ? fx->top : "", fx->db, shadow);
     struct fx_conf *c = NULL;
     struct fx_err err;
     memset(&err, 0, sizeof(err));
@@ -818,6 +820,172 @@ static void test_shadow_store_json_after_stop(void **state)
     fx_store_close(st);
 }
 
+/* ---- byte budget and shutdown ----------------------------------------------- */
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    (void)nanosleep(&ts, NULL);
+}
+
+static struct fx_shadow_queue_stats qstats(const struct fixture *fx)
+{
+    struct fx_shadow_queue_stats q;
+    fx_shadow_queue_stats(fx->s, &q);
+    return q;
+}
+
+/* A matching job whose primary and candidate bodies are `blen` bytes each. */
+static struct fx_shadow_job *big_job(const struct fixture *fx, size_t blen)
+{
+    struct fx_shadow_job *j = job_new(fx, "GET /big HTTP/1.1\r\n\r\n");
+    char *body = malloc(blen);
+    assert_non_null(body);
+    memset(body, 'x', blen);
+    resp_set(&j->primary, 200, NULL, body, blen);
+    resp_set(&j->candidate, 200, NULL, body, blen);
+    free(body);
+    return j;
+}
+
+/* Block the comparison thread: it takes one job and waits for the state lock
+ * (held by the test) to record it. Returns once that job has left the queue. */
+static void hold_comparison(struct fixture *fx)
+{
+    (void)pthread_mutex_lock(&fx->s->st->lock);
+    assert_true(fx_shadow_submit(fx->s, big_job(fx, 16)));
+    for (int i = 0; i < 500 && qstats(fx).jobs != 0; i++)
+        sleep_ms(10);
+    assert_int_equal(qstats(fx).jobs, 0);
+}
+
+static void test_shadow_submit_queue_bytes_budget(void **state)
+{
+    struct fixture *fx = *state;
+    fx->top = "limits: {shadow_queue_bytes: 1MiB}\n";
+    start(fx, "    shadow: {to: b}\n");
+    assert_int_equal(qstats(fx).budget, 1u << 20);
+    hold_comparison(fx);
+    size_t held = qstats(fx).bytes; /* the job being compared still counts */
+    assert_true(held > 0);
+    /* 2 x 128 KiB per job: 3 fit in 1 MiB, the 4th does not. */
+    struct fx_shadow_job *j = big_job(fx, 128u << 10);
+    size_t per = fx_shadow_job_bytes(j);
+    assert_true(per > 256u << 10);
+    assert_true(fx_shadow_submit(fx->s, j));
+    size_t accepted = 1;
+    while (fx_shadow_submit(fx->s, big_job(fx, 128u << 10)))
+        accepted++;
+    assert_int_equal(accepted, ((1u << 20) - held) / per);
+    const struct fx_shadow_counters *c = &fx->s->ctr[fx->rid];
+    assert_int_equal(atomic_load(&c->dropped[FX_SHADOW_DROP_QUEUE]), 1);
+    struct fx_shadow_queue_stats q = qstats(fx);
+    assert_int_equal(q.jobs, accepted);
+    assert_int_equal(q.bytes, held + accepted * per);
+    assert_true(q.bytes <= q.budget);
+    /* A small job still fits beside them. */
+    assert_true(fx_shadow_submit(fx->s, big_job(fx, 16)));
+    (void)pthread_mutex_unlock(&fx->s->st->lock);
+    wait_done(fx, accepted + 2);
+    for (int i = 0; i < 500 && qstats(fx).bytes != 0; i++)
+        sleep_ms(10);
+    assert_int_equal(qstats(fx).bytes, 0); /* released once compared */
+    assert_int_equal(atomic_load(&c->dropped[FX_SHADOW_DROP_QUEUE]), 1);
+    /* The budget is free again. */
+    for (size_t i = 0; i < accepted; i++)
+        assert_true(fx_shadow_submit(fx->s, big_job(fx, 128u << 10)));
+    wait_done(fx, 2 * accepted + 2);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    fx_shadow_render_metrics(fx->s, f);
+    assert_int_equal(fclose(f), 0);
+    assert_non_null(strstr(buf, "# TYPE ficus_shadow_queue_bytes gauge\n"));
+    assert_non_null(strstr(buf, "ficus_shadow_queue_budget_bytes 1048576\n"));
+    assert_non_null(strstr(buf, "ficus_shadow_inflight_budget_bytes 67108864\n"));
+    assert_non_null(
+        strstr(buf, "ficus_shadow_dropped_total{route=\"r\",reason=\"queue_full\"} 1\n"));
+    free(buf);
+}
+
+static void test_shadow_job_bytes_counts_buffers(void **state)
+{
+    struct fixture *fx = *state;
+    struct fx_shadow_job *j = big_job(fx, 1000);
+    size_t base = fx_shadow_job_bytes(j);
+    assert_true(base >= sizeof(*j) + 2000 + j->req_head_len);
+    resp_set(&j->secondary, 200, "A: b\r\n", "yy", 2);
+    assert_int_equal(fx_shadow_job_bytes(j), base + 6 + 1 + 2 + 1 + 2 * FX_SHADOW_ALLOC_OVERHEAD);
+    fx_shadow_job_free(j);
+}
+
+struct stopper {
+    struct fx_shadow *s;
+    uint64_t took_ms;
+};
+
+static void *stop_thread(void *arg)
+{
+    struct stopper *st = arg;
+    uint64_t t0 = fx_shadow__mono_ms();
+    fx_shadow_stop(st->s);
+    st->took_ms = fx_shadow__mono_ms() - t0;
+    return NULL;
+}
+
+static void test_shadow_stop_discards_queued(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, "    shadow: {to: b}\n");
+    hold_comparison(fx);
+    for (int i = 0; i < 5; i++)
+        assert_true(fx_shadow_submit(fx->s, big_job(fx, 64u << 10)));
+    struct stopper sp = { fx->s, 0 };
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, stop_thread, &sp), 0);
+    for (int i = 0; i < 500 && atomic_load(&fx->s->discarded) < 5; i++)
+        sleep_ms(10);
+    const struct fx_shadow_counters *c = &fx->s->ctr[fx->rid];
+    assert_int_equal(atomic_load(&c->dropped[FX_SHADOW_DROP_SHUTDOWN]), 5);
+    assert_int_equal(qstats(fx).jobs, 0);
+    /* The job being compared finishes; nothing queued is compared. */
+    (void)pthread_mutex_unlock(&fx->s->st->lock);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    fx->started = false;
+    assert_int_equal(atomic_load(&c->compared), 1);
+    assert_false(fx_shadow_submit(fx->s, big_job(fx, 16)));
+    /* The discarded copies are persisted with the other drops. */
+    char *buf = store_doc(fx, "r");
+    json_t *doc = json_loads(buf, 0, NULL);
+    free(buf);
+    assert_non_null(doc);
+    assert_int_equal(jint(json_object_get(doc, "dropped"), "shutdown"), 5);
+    assert_int_equal(jint(doc, "compared"), 1);
+    json_decref(doc);
+}
+
+static void test_shadow_stop_bounded_by_drain_timeout(void **state)
+{
+    struct fixture *fx = *state;
+    fx->top = "limits: {drain_timeout: 200ms}\n";
+    start(fx, "    shadow: {to: b}\n");
+    hold_comparison(fx);
+    struct stopper sp = { fx->s, 0 };
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, stop_thread, &sp), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    /* The comparison thread is still blocked: the stop gave up after 200 ms. */
+    assert_true(sp.took_ms >= 190 && sp.took_ms < 2000);
+    assert_true(fx->s->running);
+    (void)pthread_mutex_unlock(&fx->s->st->lock);
+    /* A second stop waits again and releases everything. */
+    fx_shadow_stop(fx->s);
+    assert_false(fx->s->running);
+    fx->started = false;
+    assert_int_equal(atomic_load(&fx->s->ctr[fx->rid].compared), 1);
+}
+
 static void test_shadow_start_restores_counts_and_noise(void **state)
 {
     struct fixture *fx = *state;
@@ -924,6 +1092,10 @@ int main(void)
         cmocka_unit_test(test_compare_truncated_compares_bytes),
         cmocka_unit_test(test_shadow_endpoint_normalises),
         cmocka_unit_test(test_shadow_drop_name_all),
+        cmocka_unit_test_setup_teardown(test_shadow_job_bytes_counts_buffers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shadow_submit_queue_bytes_budget, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shadow_stop_discards_queued, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shadow_stop_bounded_by_drain_timeout, setup, teardown),
         cmocka_unit_test(test_shadow_aggregates_bounded),
         cmocka_unit_test_setup_teardown(test_shadow_submit_learns_noise, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shadow_submit_mismatch_only_real_path, setup,

@@ -12,13 +12,17 @@
 #define FX_SHADOW_MAX_RESP   (1u << 20) /* captured body bytes per response */
 #define FX_SHADOW_QUEUE_MAX  4096       /* jobs waiting for the comparison thread */
 
+/* Bytes the queue budget counts per allocation besides its size. */
+#define FX_SHADOW_ALLOC_OVERHEAD 32u
+
 /* Why a copy was not compared (counted per route). */
 enum fx_shadow_drop {
     FX_SHADOW_DROP_BODY = 0, /* request body above max_body */
     FX_SHADOW_DROP_INFLIGHT, /* max_inflight copies already in flight on the worker */
-    FX_SHADOW_DROP_QUEUE,    /* comparison queue full */
+    FX_SHADOW_DROP_QUEUE,    /* comparison queue full (jobs or limits.shadow_queue_bytes) */
     FX_SHADOW_DROP_PRIMARY,  /* the primary exchange did not complete (client gone, 5xx local) */
     FX_SHADOW_DROP_NOMEM,
+    FX_SHADOW_DROP_SHUTDOWN, /* queued or in flight when the process stopped: discarded */
     FX_SHADOW_DROP__N,
 };
 
@@ -54,6 +58,7 @@ struct fx_shadow_job {
     struct fx_shadow_resp candidate; /* shadow.to */
     struct fx_shadow_resp secondary; /* shadow.secondary (status 0, error NULL when none) */
     bool has_secondary;
+    size_t bytes; /* engine: bytes counted against the queue budget while queued */
 };
 
 /* Live counters of one route: written by workers (drops) and the comparison
@@ -67,6 +72,15 @@ struct fx_shadow_counters {
     atomic_uint_fast64_t noise; /* differences excluded as learned noise */
 };
 
+/* Queue figures for metrics (fx_shadow_queue_stats()). */
+struct fx_shadow_queue_stats {
+    size_t jobs;
+    size_t bytes;
+    uint64_t budget; /* limits.shadow_queue_bytes of the current config */
+    size_t inflight_bytes;
+    uint64_t inflight_budget; /* limits.shadow_inflight_bytes */
+};
+
 struct fx_shadow_state; /* comparison state: aggregates, noise, store (shadow module only) */
 struct fx_conf;
 struct fx_store;
@@ -75,12 +89,22 @@ struct fx_store;
  * process-wide shared state. */
 struct fx_shadow {
     pthread_mutex_t lock; /* guards the queue, conf and st */
-    pthread_cond_t wake;
+    pthread_cond_t wake;  /* the thread waits for jobs; fx_shadow_stop for its exit */
     pthread_t thread;
     bool running;
     bool stop;
+    bool exited;                       /* the comparison thread has finished (lock) */
     struct fx_shadow_job *head, *tail; /* owned queue */
     size_t queued;
+
+    /* fx_shadow_job_bytes() of the queued jobs and of the one being compared,
+     * at most limits.shadow_queue_bytes (guarded by lock). */
+    size_t queued_bytes;
+    /* Captures of copies in flight, charged and released by the workers, at
+     * most limits.shadow_inflight_bytes. */
+    atomic_size_t inflight_bytes;
+    atomic_uint_fast64_t discarded; /* shutdown drops of this process (queued + in flight) */
+
     struct fx_conf *conf;                                /* owned reference: the current config */
     struct fx_shadow_state *st;                          /* owned */
     struct fx_shadow_counters ctr[FX_SHADOW_MAX_ROUTES]; /* by route id */

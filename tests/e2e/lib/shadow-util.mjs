@@ -103,7 +103,7 @@ function defaultRespond(rec, app) {
  * Config with the given upstreams ({name: app | addr string | {servers,
  * ...options}}) and routes; the store lives in the instance's temp dir.
  */
-export function shadowConfig({ upstreams, routes, workers = 1, admin }) {
+export function shadowConfig({ upstreams, routes, workers = 1, admin, limits }) {
     const ups = {};
     for (const [n, u] of Object.entries(upstreams)) {
         if (typeof u === 'string') ups[n] = { servers: [u] };
@@ -115,6 +115,7 @@ export function shadowConfig({ upstreams, routes, workers = 1, admin }) {
         routes,
         workers,
         admin: admin ?? { listen: '127.0.0.1:0' },
+        limits,
         extra: { store: 'sqlite:ficus.db' },
     });
 }
@@ -211,9 +212,9 @@ export function storeBytes(dir) {
     return Buffer.concat(parts);
 }
 
-/** Start Ficus on `cfg` (env: fast control tick). */
-export function startShadow(cfg, { env = {} } = {}) {
-    return Ficus.start(cfg, { env: { FICUS_CONTROL_TICK_MS: '100', ...env } });
+/** Start Ficus on `cfg` (env: fast control tick; dir: reuse a temp dir and its store). */
+export function startShadow(cfg, { env = {}, dir } = {}) {
+    return Ficus.start(cfg, { env: { FICUS_CONTROL_TICK_MS: '100', ...env }, dir });
 }
 
 /** Run sequential GETs; resolves the responses. */
@@ -221,6 +222,16 @@ export async function getSeq(port, paths, headers = {}) {
     const out = [];
     for (const p of paths) out.push(await request({ port, path: p, headers }));
     return out;
+}
+
+/** Resident set size of process `pid` in bytes (VmRSS of /proc/PID/status), 0 if gone. */
+export function vmRss(pid) {
+    try {
+        const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+        return m ? Number(m[1]) * 1024 : 0;
+    } catch {
+        return 0;
+    }
 }
 
 export const median = (xs) => {

@@ -1280,10 +1280,10 @@ static bool x_finished(const struct fx_exch *x)
            ((x->flags & FX_X_F_REQ_DONE) || (x->flags & FX_X_F_CLOSE));
 }
 
-/* Lingering close (nginx's lingering_close): after an error response the client
- * may still be sending; closing at once would turn that into a TCP reset that
- * can destroy the response in flight. Shut the write side, discard input for
- * up to a second or 1 MiB, then close. */
+/* Lingering close (nginx's lingering_close): after the last response the client
+ * may still be sending (a body after an error, pipelined requests); closing at
+ * once would turn that into a TCP reset that can destroy the response in flight.
+ * Shut the write side, discard input for up to a second or 1 MiB, then close. */
 #define FX_LINGER_MS    1000u
 #define FX_LINGER_BYTES ((uint64_t)1 << 20)
 
@@ -1329,7 +1329,11 @@ static void x_finish(struct fx_cconn *cc)
         fx_proxy__uc_release(uc, reusable, x->up->max_idle);
     }
     bool close_conn = (x->flags & FX_X_F_CLOSE) || !(x->flags & FX_X_F_REQ_DONE) || w->draining;
-    bool linger = close_conn && (x->flags & FX_X_F_LOCAL) && x->status >= 400 && !w->draining;
+    /* Any close may leave pipelined client bytes unread in the socket (the
+     * upstream delimited its body by closing, the client asked to close and
+     * sent more anyway): close() would then send a reset that can destroy
+     * the response in flight (RFC 9112 9.6), so every close lingers. */
+    bool linger = close_conn && !w->draining;
     if (x->req_ready > 0)
         fx_buf_consume(&cc->in, x->req_ready); /* body the upstream did not wait for */
     x_free(cc);

@@ -107,7 +107,7 @@ export function checkConn(conn, bytes, closed, timedOut) {
         // An HTTP/1.0 client gets a chunked answer de-chunked and delimited by
         // the close: a truncated one then looks complete (inherent to 1.0).
         if (m.eof && e.cut && r.minor === 0 && r.plan.mode === 'chunked' && m.get('x-echo-id') === r.id
-            && respBody(r.id, r.plan.len).subarray(0, m.body.length).equals(m.body) && m.body.length < r.plan.len) {
+            && respBody(r.id, r.plan.len).subarray(0, m.body.length).equals(m.body) && m.body.length <= r.plan.len) {
             return fails;
         }
         // A complete final response.

@@ -179,7 +179,7 @@ function badHeadWire(kind, method, target, id, smuggled) {
     case 'dup_host': return `${method} ${target} HTTP/1.1\r\n${H}${x}Host: b.test\r\n\r\n`;
     case 'conn_cl': return `POST ${target} HTTP/1.1\r\n${H}${x}Content-Length: ${smuggled.length}\r\nConnection: Content-Length\r\n\r\n${smuggled}`;
     case 'http20': return `${method} ${target} HTTP/2.0\r\n${H}${x}\r\n`;
-    case 'bad_pct': return `${method} ${target}%zz HTTP/1.1\r\n${H}${x}\r\n`;
+    case 'bad_pct': return `${method} ${target.replace(/z(\?|$)/, 'z%zz$1')} HTTP/1.1\r\n${H}${x}\r\n`;
     case 'above_root': return `${method} /../../${target.slice(1)} HTTP/1.1\r\n${H}${x}\r\n`;
     default: throw new Error(kind);
     }

@@ -884,6 +884,19 @@ static int chunked_pass(struct fx_exch *x, struct fx_h1_chunked *ch, struct fx_b
     return rc;
 }
 
+/* A malformed request chunk: a 400 and close, unless the upstream answered
+ * early and its response is being relayed: a 400 now would land inside it,
+ * so the connection is cut instead. */
+static void x_req_bad_chunk(struct fx_cconn *cc)
+{
+    if (cc->x->flags & FX_X_F_RESP_HEAD) {
+        cc->x->error = "bad_request";
+        fx_proxy__cc_close(cc);
+        return;
+    }
+    x_local(cc, 400, "bad_request", true);
+}
+
 /* Validate body bytes already buffered; read more when useful. */
 static bool x_req_recv(struct fx_cconn *cc)
 {
@@ -907,7 +920,7 @@ static bool x_req_recv(struct fx_cconn *cc)
                               x->mirror != NULL ? fx_proxy__mirror_req_body : NULL, &raw);
         x->bytes_in += raw;
         if (rc < 0) {
-            x_local(cc, 400, "bad_request", true);
+            x_req_bad_chunk(cc);
             return true;
         }
         if (rc == 1)

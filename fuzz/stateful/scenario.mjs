@@ -274,8 +274,9 @@ export function expectation(r) {
     if (r.malformed) {
         e.local = [r.malformed.status];
         e.close = 'must';
-        // Only an upstream that answers on the head can answer first.
-        if (r.malformed.where === 'body' && p.early) e.exact = true;
+        // Only an upstream that answers on the head can answer first; if the
+        // bad chunk comes while that answer is relayed, the connection is cut.
+        if (r.malformed.where === 'body' && p.early) e.exact = e.cut = true;
         return e;
     }
     switch (p.kind) {

@@ -176,8 +176,11 @@ export async function startUpstream(name, routes, ctx) {
             if (kind === 'close_silent' && plan.firstOnly && attempt > 1) kind = 'ok';
             switch (kind) {
             case 'ok': {
-                let bytes = okResponse(rng, r.id, req, plan, { early });
-                if (plan.garbage) bytes = Buffer.concat([bytes, Buffer.from(poison(otherId(r.id)))]);
+                const bytes = okResponse(rng, r.id, req, plan, { early });
+                // The poison goes out in the same write as the last byte of the answer:
+                // excess arriving later on an idle pooled connection cannot be told from
+                // the answer to the next request by any proxy.
+                const tail = plan.garbage ? Buffer.from(poison(otherId(r.id))) : null;
                 const closeAfter = plan.upClose || plan.mode === 'eof';
                 if (closeAfter) dead = true;
                 send(async () => {
@@ -188,7 +191,9 @@ export async function startUpstream(name, routes, ctx) {
                     let prev = 0;
                     for (const c of [...cuts, bytes.length]) {
                         if (sock.destroyed) return;
-                        if (c > prev) sock.write(bytes.subarray(prev, c));
+                        const piece = bytes.subarray(prev, c);
+                        if (c === bytes.length && tail) sock.write(Buffer.concat([piece, tail]));
+                        else if (c > prev) sock.write(piece);
                         prev = c;
                         if (plan.pieceDelay && c < bytes.length) await sleep(plan.pieceDelay);
                     }

@@ -206,54 +206,105 @@ static void out_trace_id(struct alog_out *o, const struct fx_exch *x)
         out_str(o, v.ptr + 3, 32, 32);
 }
 
+static void out_cstr(struct alog_out *o, const char *s, size_t max)
+{
+    out_str(o, s != NULL ? s : "", s != NULL ? strlen(s) : 0, max);
+}
+
+static void out_lit_c(struct alog_out *o, const char *lit)
+{
+    out_raw(o, lit, strlen(lit));
+}
+
+/* The fields added with log.fields (every one after FX_CONF_LOG_F_ERROR). */
+static void out_field_extra(struct alog_out *o, const struct fx_exch *x, uint64_t dur_us,
+                            enum fx_conf_log_field f)
+{
+    switch (f) {
+    case FX_CONF_LOG_F_HOST:
+        out_header(o, x, "host", HOST_MAX);
+        break;
+    case FX_CONF_LOG_F_USER_AGENT:
+        out_header(o, x, "user-agent", UA_MAX);
+        break;
+    case FX_CONF_LOG_F_REFERER:
+        out_header(o, x, "referer", REFERER_MAX);
+        break;
+    case FX_CONF_LOG_F_PROTOCOL:
+        out_lit_c(o, x->minor == 0 ? "\"HTTP/1.0\"" : "\"HTTP/1.1\"");
+        break;
+    case FX_CONF_LOG_F_UPSTREAM_CONNECT_US:
+        out_since(o, x, x->connect_us);
+        break;
+    case FX_CONF_LOG_F_UPSTREAM_HEADER_US:
+        out_since(o, x, x->header_us);
+        break;
+    case FX_CONF_LOG_F_TOTAL_US:
+        out_u64(o, dur_us);
+        break;
+    case FX_CONF_LOG_F_OVERRIDE_USED:
+        out_lit_c(o, x->pinned ? "true" : "false");
+        break;
+    case FX_CONF_LOG_F_TRACE_ID:
+        out_trace_id(o, x);
+        break;
+    default:
+        OUT_LIT(o, "null");
+        break;
+    }
+}
+
+/* The method (or the path) from the upstream request head. */
+static void out_req_part(struct alog_out *o, const struct fx_exch *x, bool path)
+{
+    if (x->uhead.data == NULL) {
+        OUT_LIT(o, "\"\"");
+        return;
+    }
+    const char *base = fx_buf_rptr(&x->uhead);
+    if (path)
+        out_str(o, base + x->path_off, x->path_len, 2048);
+    else
+        out_str(o, base, x->method_len, 32);
+}
+
 static void out_field(struct alog_out *o, struct fx_worker *w, const struct fx_cconn *cc,
                       const struct fx_exch *x, uint64_t dur_us, enum fx_conf_log_field f)
 {
-    const char *base = x->uhead.data != NULL ? fx_buf_rptr(&x->uhead) : NULL;
     char ms[8];
     switch (f) {
     case FX_CONF_LOG_F_TIME: {
         const char *t = now_text(w, ms);
         OUT_LIT(o, "\"");
-        out_raw(o, t, strlen(t));
-        out_raw(o, ms, strlen(ms));
+        out_lit_c(o, t);
+        out_lit_c(o, ms);
         OUT_LIT(o, "\"");
         break;
     }
     case FX_CONF_LOG_F_REQUEST_ID:
-        out_str(o, x->request_id, strlen(x->request_id), 64);
+        out_cstr(o, x->request_id, 64);
         break;
     case FX_CONF_LOG_F_CLIENT:
-        out_str(o, cc->peer_text, strlen(cc->peer_text), sizeof(cc->peer_text));
+        out_cstr(o, cc->peer_text, sizeof(cc->peer_text));
         break;
     case FX_CONF_LOG_F_METHOD:
-        out_str(o, base, base ? x->method_len : 0, 32);
-        break;
     case FX_CONF_LOG_F_PATH:
-        out_str(o, base ? base + x->path_off : "", base ? x->path_len : 0, 2048);
+        out_req_part(o, x, f == FX_CONF_LOG_F_PATH);
         break;
     case FX_CONF_LOG_F_ROUTE:
-        out_str(o, x->route ? x->route->name : "", x->route ? strlen(x->route->name) : 0, 256);
+        out_cstr(o, x->route ? x->route->name : NULL, 256);
         break;
     case FX_CONF_LOG_F_UPSTREAM:
-        out_str(o, x->up ? x->up->name : "", x->up ? strlen(x->up->name) : 0, 256);
+        out_cstr(o, x->up ? x->up->name : NULL, 256);
         break;
     case FX_CONF_LOG_F_SERVER:
-        out_str(o, x->srv ? x->srv->addr.text : "", x->srv ? strlen(x->srv->addr.text) : 0, 128);
+        out_cstr(o, x->srv ? x->srv->addr.text : NULL, 128);
         break;
     case FX_CONF_LOG_F_SIDE:
-        if (x->side < 0)
-            OUT_LIT(o, "null");
-        else if (x->side == FX_SIDE_NEW)
-            OUT_LIT(o, "\"new\"");
-        else
-            OUT_LIT(o, "\"legacy\"");
+        out_lit_c(o, x->side < 0 ? "null" : (x->side == FX_SIDE_NEW ? "\"new\"" : "\"legacy\""));
         break;
     case FX_CONF_LOG_F_SHADOW:
-        if (x->mirror != NULL)
-            OUT_LIT(o, "true");
-        else
-            OUT_LIT(o, "false");
+        out_lit_c(o, x->mirror != NULL ? "true" : "false");
         break;
     case FX_CONF_LOG_F_STATUS:
         out_u64(o, x->status > 0 ? (uint64_t)x->status : 0);
@@ -265,44 +316,13 @@ static void out_field(struct alog_out *o, struct fx_worker *w, const struct fx_c
         out_u64(o, x->bytes_out);
         break;
     case FX_CONF_LOG_F_DURATION_US:
-    case FX_CONF_LOG_F_TOTAL_US:
         out_u64(o, dur_us);
         break;
     case FX_CONF_LOG_F_ERROR:
         out_opt(o, x->error, x->error ? strlen(x->error) : 0, 128);
         break;
-    case FX_CONF_LOG_F_HOST:
-        out_header(o, x, "host", HOST_MAX);
-        break;
-    case FX_CONF_LOG_F_USER_AGENT:
-        out_header(o, x, "user-agent", UA_MAX);
-        break;
-    case FX_CONF_LOG_F_REFERER:
-        out_header(o, x, "referer", REFERER_MAX);
-        break;
-    case FX_CONF_LOG_F_PROTOCOL:
-        if (x->minor == 0)
-            OUT_LIT(o, "\"HTTP/1.0\"");
-        else
-            OUT_LIT(o, "\"HTTP/1.1\"");
-        break;
-    case FX_CONF_LOG_F_UPSTREAM_CONNECT_US:
-        out_since(o, x, x->connect_us);
-        break;
-    case FX_CONF_LOG_F_UPSTREAM_HEADER_US:
-        out_since(o, x, x->header_us);
-        break;
-    case FX_CONF_LOG_F_OVERRIDE_USED:
-        if (x->pinned)
-            OUT_LIT(o, "true");
-        else
-            OUT_LIT(o, "false");
-        break;
-    case FX_CONF_LOG_F_TRACE_ID:
-        out_trace_id(o, x);
-        break;
     default:
-        OUT_LIT(o, "null");
+        out_field_extra(o, x, dur_us, f);
         break;
     }
 }

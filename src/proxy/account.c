@@ -1,5 +1,13 @@
 /* Per-exchange accounting: counters, histograms, the JSON access log, and the
- * Prometheus rendering of all workers' counters. */
+ * Prometheus rendering of all workers' counters.
+ *
+ * Headers an attacker controls that reach the access log (log.fields):
+ * - Host, User-Agent, Referer, traceparent: logged only, never trusted. They
+ *   are read back from the upstream request head, cut (Host and User-Agent
+ *   at 256 bytes, Referer at 512, the trace id at 32) and JSON-escaped ('"'
+ *   and '\\' escaped, bytes below 0x20 and from 0x7f up as \u00XX), so a
+ *   hostile value can neither end its string, add a key, nor split the line
+ *   (tests/e2e/56-access-log-fields.test.mjs). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -44,7 +44,8 @@ const char *fx_conf_log_field_name(enum fx_conf_log_field f);
 
 /* The access log field called `name` (exact, lower case). Returns its enum
  * value (>= 0), or -1 with the closest known name in *suggest (NULL when
- * nothing is close). `name` is borrowed; *suggest is a static string. */
+ * nothing is close; NULL too on success). `name` is borrowed; *suggest is a
+ * static string. */
 int fx_conf_log_field_find(const char *name, const char **suggest);
 
 #endif

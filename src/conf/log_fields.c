@@ -45,8 +45,10 @@ int fx_conf_log_field_find(const char *name, const char **suggest)
     size_t best = SIZE_MAX;
     *suggest = NULL;
     for (size_t i = 0; i < FX_CONF_LOG_NFIELDS; i++) {
-        if (strcmp(name, names[i]) == 0)
+        if (strcmp(name, names[i]) == 0) {
+            *suggest = NULL;
             return (int)i;
+        }
         size_t d = edit_distance(name, names[i]);
         /* "useragent" and "agent" should still find user_agent: a name that
          * contains the input (or the reverse) is a good guess too. */

@@ -89,11 +89,12 @@ describe('docs: man page and admin API reference', () => {
         api = read('docs/admin-api.md');
     });
 
-    test('every subcommand of `ficus help` has an entry in ficus.1', async () => {
+    test('every subcommand of `ficus help` has an entry in ficus.1 and is named in admin-api.md', async () => {
         const cmds = commandsOf(await help(['help']));
         assert.ok(cmds.includes('serve') && cmds.includes('ctl'), `parsed ${cmds}`);
         for (const c of cmds) {
             assert.ok(tags.some((t) => new RegExp(`^${c}\\b`).test(t)), `ficus.1 has an entry for "${c}"`);
+            assert.ok(api.includes(`\`ficus ${c}`), `admin-api.md says whether "ficus ${c}" uses the admin API`);
             assert.ok(tags.includes(`ficus ${c}`) || tags.some((t) => t.startsWith(`ficus ${c} `)), `ficus.1 SYNOPSIS lists "ficus ${c}"`);
         }
     });

@@ -125,8 +125,12 @@ fuzz-replay: deps
 bench: all
 	bench/run.sh
 
+# make demo [PORT=8080] [ADMIN_PORT=9901] [LEGACY_PORT=3000] [NEW_PORT=4000]: only
+# values given on the command line count (a PORT in the environment does not).
+DEMO_ARG = $(if $(filter command line,$(origin $(1))),$(2) $($(1)))
 demo: all
-	scripts/demo.sh
+	scripts/demo.sh $(call DEMO_ARG,PORT,--port) $(call DEMO_ARG,ADMIN_PORT,--admin-port) \
+	  $(call DEMO_ARG,LEGACY_PORT,--legacy-port) $(call DEMO_ARG,NEW_PORT,--new-port)
 
 # 10 minutes of mixed load with RSS sampled every 10 s (SOAK_SECONDS to change).
 soak: all

@@ -1147,12 +1147,44 @@ static int parse_log_format(struct loader *ld, const struct field *f, yaml_node_
     return 0;
 }
 
+/* log.fields: [time, method, ...], the access log's keys in line order. */
+static int parse_log_fields(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+{
+    (void)f;
+    struct fx_conf *c = obj;
+    char q[QBUF];
+    if (val->type != YAML_SEQUENCE_NODE || seq_len(val) == 0)
+        return fail_key(ld, val,
+                        "expected a non-empty list like [time, method, path, status], got %s",
+                        describe(q, val));
+    unsigned char seen[FX_CONF_LOG_NFIELDS] = { 0 };
+    c->nlog_fields = 0;
+    for (size_t i = 0; i < seq_len(val); i++) {
+        yaml_node_t *item = get_node(ld, val->data.sequence.items.start[i]);
+        if (item == NULL)
+            return fail(ld, val, "malformed YAML document");
+        int rc = expect_string(ld, item, i);
+        if (rc != 0)
+            return rc;
+        const char *hint = NULL;
+        int id = fx_conf_log_field_find(scalar(item), &hint);
+        if (id < 0)
+            return fail_item(ld, item, i, "unknown field %s%s%s%s", quote_node(q, item),
+                             hint ? " (did you mean " : "", hint ? hint : "", hint ? "?)" : "");
+        if (seen[id]++)
+            return fail_item(ld, item, i, "field %s is listed twice", quote_node(q, item));
+        c->log_fields[c->nlog_fields++] = (unsigned char)id;
+    }
+    return 0;
+}
+
 static int parse_log(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
 {
     (void)f;
     static const struct field fields[] = {
         FIELD("access", parse_log_access, false),
         FIELD("format", parse_log_format, false),
+        FIELD("fields", parse_log_fields, false),
     };
     int rc = expect_map(ld, val);
     if (rc != 0)
@@ -2747,6 +2779,23 @@ static bool put(json_t *obj, const char *key, json_t *v)
     return v != NULL && json_object_set_new(obj, key, v) == 0;
 }
 
+/* The log section; `fields` is always written out, the default list included. */
+static json_t *dump_log(const struct fx_conf *c, const char *access)
+{
+    size_t n = c->nlog_fields ? c->nlog_fields : FX_CONF_LOG_NDEFAULT;
+    json_t *fields = json_array();
+    for (size_t i = 0; fields != NULL && i < n; i++) {
+        unsigned int id = c->nlog_fields ? c->log_fields[i] : (unsigned int)i;
+        if (json_array_append_new(fields, json_string(fx_conf_log_field_name(id))) != 0) {
+            json_decref(fields);
+            return NULL;
+        }
+    }
+    return fields != NULL
+               ? json_pack("{s:s,s:s,s:o}", "access", access, "format", "json", "fields", fields)
+               : NULL;
+}
+
 static json_t *dump_listen(const struct fx_conf *c)
 {
     json_t *arr = json_array();
@@ -3005,7 +3054,7 @@ static json_t *dump_conf(const struct fx_conf *c)
     const char *access = c->access_mode == FX_CONF_LOG_OFF    ? "off"
                          : c->access_mode == FX_CONF_LOG_FILE ? c->access_path
                                                               : "stdout";
-    ok = ok && put(root, "log", json_pack("{s:s,s:s}", "access", access, "format", "json")) &&
+    ok = ok && put(root, "log", dump_log(c, access)) &&
          put(root, "limits", dump_limits(&c->limits)) &&
          put(root, "upstreams", dump_upstreams(c)) && put(root, "routes", dump_routes(c));
     ok = ok && put(root, "paths",

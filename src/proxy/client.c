@@ -1001,6 +1001,7 @@ static bool x_req_send(struct fx_cconn *cc)
     struct fx_uconn *uc = x->u;
     if (uc == NULL || (x->flags & FX_X_F_REQ_SENT) || !uc_check_connected(cc, uc))
         return false;
+    x->connect_us = x->connect_us ? x->connect_us : cc->w->loop.now_us; /* access log */
     if (cc->flags & FX_IO_F_CLOSED || x->u == NULL)
         return true;
     size_t hl = x->uhead.len - x->uhead_sent;
@@ -1080,6 +1081,7 @@ static void x_resp_head(struct fx_cconn *cc, const struct fx_h1_resp *r)
 {
     struct fx_exch *x = cc->x;
     struct fx_str method = { fx_buf_rptr(&x->uhead), x->method_len };
+    x->header_us = cc->w->loop.now_us; /* access log */
     x->status = r->status;
     x->resp_mode = fx_h1_resp_body(r, method);
     x->resp_left = r->content_length;

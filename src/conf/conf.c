@@ -1513,8 +1513,8 @@ static int parse_path_regex(struct loader *ld, const struct field *f, yaml_node_
         return fail_key(ld, val, "must not be empty");
     int code = 0;
     PCRE2_SIZE off = 0;
-    r->path_re = pcre2_compile((PCRE2_SPTR)scalar(val), val->data.scalar.length, 0, &code, &off,
-                               NULL);
+    r->path_re =
+        pcre2_compile((PCRE2_SPTR)scalar(val), val->data.scalar.length, 0, &code, &off, NULL);
     if (r->path_re == NULL) {
         PCRE2_UCHAR msg[160];
         if (pcre2_get_error_message(code, msg, sizeof(msg)) < 0)
@@ -2338,8 +2338,7 @@ static const yaml_node_t *find_scalar(struct loader *ld, const yaml_node_t *map,
 
 /* strip_prefix: like path_prefix, a normalised path; "/" and a trailing '/'
  * are refused (the boundary is the '/' after the prefix). */
-static int parse_strip_prefix(struct loader *ld, const struct field *f, yaml_node_t *val,
-                              void *obj)
+static int parse_strip_prefix(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
 {
     (void)f;
     struct fx_conf_route *r = obj;
@@ -2367,11 +2366,18 @@ static int parse_strip_prefix(struct loader *ld, const struct field *f, yaml_nod
  * upstream connection; X-Forwarded-* and X-Ficus-* are Ficus's own. */
 static const char *rewrite_refused(const char *name, bool removing)
 {
-    static const char *const framing[] = {
-        "content-length", "transfer-encoding", "connection", "upgrade", "te", "trailer",
-        "keep-alive", "expect", "proxy-connection", "x-forwarded-for", "x-forwarded-proto",
-        "x-forwarded-host",
-    };
+    static const char *const framing[] = { "content-length",
+                                           "transfer-encoding",
+                                           "connection",
+                                           "upgrade",
+                                           "te",
+                                           "trailer",
+                                           "keep-alive",
+                                           "expect",
+                                           "proxy-connection",
+                                           "x-forwarded-for",
+                                           "x-forwarded-proto",
+                                           "x-forwarded-host" };
     struct fx_str n = fx_str_c(name);
     for (size_t i = 0; i < sizeof(framing) / sizeof(framing[0]); i++) {
         if (fx_str_eqi(n, fx_str_c(framing[i])))
@@ -3186,9 +3192,10 @@ static json_t *dump_shadow(const struct fx_conf_shadow *sh)
 static bool dump_rewrites(json_t *o, const struct fx_conf_route *r)
 {
     json_t *set = json_object(); /* owned by `o` once put (put releases it on failure) */
-    bool ok = put(o, "set_headers", set) &&
-              put(o, "strip_prefix", r->strip_prefix ? json_string(r->strip_prefix) : json_null()) &&
-              put(o, "remove_headers", dump_strings(r->remove_headers, r->nremove_headers));
+    bool ok =
+        put(o, "set_headers", set) &&
+        put(o, "strip_prefix", r->strip_prefix ? json_string(r->strip_prefix) : json_null()) &&
+        put(o, "remove_headers", dump_strings(r->remove_headers, r->nremove_headers));
     for (size_t i = 0; ok && i < r->nset_headers; i++)
         ok = put(set, r->set_headers[i].name, json_string(r->set_headers[i].value));
     return ok;

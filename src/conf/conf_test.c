@@ -1837,13 +1837,13 @@ static void test_conf_dump_json_migrate(void **state)
 static void test_conf_route_regex_wildcards_rewrites(void **state)
 {
     (void)state;
-    struct fx_conf *c = load_ok(ROUTE_HEAD
-                                "  - name: r\n"
-                                "    match: {path_regex: \"^/api/v[0-9]+/orders\", host: \"*.ex.com\"}\n"
-                                "    strip_prefix: /api\n"
-                                "    set_headers: {X-Env: prod, Host: legacy.internal, X-Empty: \"\"}\n"
-                                "    remove_headers: [Cookie, x-debug]\n"
-                                "    to: a\n");
+    struct fx_conf *c =
+        load_ok(ROUTE_HEAD "  - name: r\n"
+                           "    match: {path_regex: \"^/api/v[0-9]+/orders\", host: \"*.ex.com\"}\n"
+                           "    strip_prefix: /api\n"
+                           "    set_headers: {X-Env: prod, Host: legacy.internal, X-Empty: \"\"}\n"
+                           "    remove_headers: [Cookie, x-debug]\n"
+                           "    to: a\n");
     const struct fx_conf_route *r = &c->routes[0];
     assert_string_equal(r->path_regex, "^/api/v[0-9]+/orders");
     assert_non_null(r->path_re);
@@ -1858,6 +1858,31 @@ static void test_conf_route_regex_wildcards_rewrites(void **state)
     assert_string_equal(r->set_headers[2].value, "");
     assert_int_equal(r->nremove_headers, 2);
     assert_string_equal(r->remove_headers[1], "x-debug");
+    /* The canonical dump shows the keys as written. */
+    json_t *root = dump_to_json(c);
+    json_t *jr = json_array_get(json_object_get(root, "routes"), 0);
+    json_t *m = json_object_get(jr, "match");
+    assert_string_equal(json_string_value(json_object_get(m, "path_regex")),
+                        "^/api/v[0-9]+/orders");
+    assert_string_equal(json_string_value(json_object_get(m, "host")), "*.ex.com");
+    assert_string_equal(json_string_value(json_object_get(jr, "strip_prefix")), "/api");
+    json_t *set = json_object_get(jr, "set_headers");
+    assert_int_equal(json_object_size(set), 3);
+    assert_string_equal(json_string_value(json_object_get(set, "Host")), "legacy.internal");
+    json_t *rm = json_object_get(jr, "remove_headers");
+    assert_int_equal(json_array_size(rm), 2);
+    assert_string_equal(json_string_value(json_array_get(rm, 0)), "Cookie");
+    json_decref(root);
+    fx_conf_unref(c);
+    /* Unset: null, {} and [], and no path_regex key. */
+    c = load_ok(BASE);
+    root = dump_to_json(c);
+    jr = json_array_get(json_object_get(root, "routes"), 0);
+    assert_true(json_is_null(json_object_get(jr, "strip_prefix")));
+    assert_int_equal(json_object_size(json_object_get(jr, "set_headers")), 0);
+    assert_int_equal(json_array_size(json_object_get(jr, "remove_headers")), 0);
+    assert_null(json_object_get(json_object_get(jr, "match"), "path_regex"));
+    json_decref(root);
     fx_conf_unref(c);
 }
 
@@ -1872,7 +1897,8 @@ static void test_conf_error_path_regex(void **state)
                       "character class at offset 5 in \"/a[z-a]\"");
     assert_conf_error(ROUTE_HEAD "  - {name: x, match: {path_regex: \"\"}, to: a}\n",
                       "t.yaml:4:35: route \"x\": match.path_regex: must not be empty");
-    assert_conf_error(ROUTE_HEAD "  - {name: x, match: {path_prefix: /a, path_regex: \"^/a\"}, to: a}\n",
+    assert_conf_error(ROUTE_HEAD
+                      "  - {name: x, match: {path_prefix: /a, path_regex: \"^/a\"}, to: a}\n",
                       "t.yaml:4:52: route \"x\": match.path_regex: cannot be combined with "
                       "match.path_prefix (anchor the regex instead: \"^/api/...\")");
 }
@@ -1880,13 +1906,13 @@ static void test_conf_error_path_regex(void **state)
 static void test_conf_error_host_wildcards(void **state)
 {
     (void)state;
-    static const char *const bad[] = { "a.*.com", "*", "*.", "**.a.com", "*.a.*", "a*.com",
-                                       ".*.a.com", "*..a.com", "*.a.com*" };
+    static const char *const bad[] = { "a.*.com", "*",        "*.",       "**.a.com", "*.a.*",
+                                       "a*.com",  ".*.a.com", "*..a.com", "*.a.com*" };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char yaml[256];
         char want[512];
-        (void)snprintf(yaml, sizeof(yaml), ROUTE_HEAD "  - {name: r, match: {host: \"%s\"}, to: a}\n",
-                       bad[i]);
+        (void)snprintf(yaml, sizeof(yaml),
+                       ROUTE_HEAD "  - {name: r, match: {host: \"%s\"}, to: a}\n", bad[i]);
         (void)snprintf(want, sizeof(want),
                        "t.yaml:4:29: route \"r\": match.host: invalid host \"%s\"", bad[i]);
         assert_conf_error_prefix(yaml, want);
@@ -1904,20 +1930,28 @@ static void test_conf_error_host_wildcards(void **state)
 static void test_conf_error_rewrites(void **state)
 {
     (void)state;
-    static const char *const refused[] = { "Content-Length", "transfer-encoding", "Connection",
-                                           "Upgrade", "TE", "Trailer", "Keep-Alive", "Expect",
-                                           "X-Ficus-Shadow", "x-ficus-anything", "Proxy-Authorization",
+    static const char *const refused[] = { "Content-Length",
+                                           "transfer-encoding",
+                                           "Connection",
+                                           "Upgrade",
+                                           "TE",
+                                           "Trailer",
+                                           "Keep-Alive",
+                                           "Expect",
+                                           "X-Ficus-Shadow",
+                                           "x-ficus-anything",
+                                           "Proxy-Authorization",
                                            "X-Forwarded-For" };
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
         char yaml[256];
         char want[256];
-        (void)snprintf(yaml, sizeof(yaml), ROUTE_HEAD "  - {name: r, to: a, set_headers: {%s: v}}\n",
-                       refused[i]);
+        (void)snprintf(yaml, sizeof(yaml),
+                       ROUTE_HEAD "  - {name: r, to: a, set_headers: {%s: v}}\n", refused[i]);
         (void)snprintf(want, sizeof(want), "t.yaml:4:36: route \"r\": set_headers: \"%s\" is ",
                        refused[i]);
         assert_conf_error_prefix(yaml, want);
-        (void)snprintf(yaml, sizeof(yaml), ROUTE_HEAD "  - {name: r, to: a, remove_headers: [%s]}\n",
-                       refused[i]);
+        (void)snprintf(yaml, sizeof(yaml),
+                       ROUTE_HEAD "  - {name: r, to: a, remove_headers: [%s]}\n", refused[i]);
         (void)snprintf(want, sizeof(want), "t.yaml:4:39: route \"r\": remove_headers: \"%s\" is ",
                        refused[i]);
         assert_conf_error_prefix(yaml, want);
@@ -1927,8 +1961,9 @@ static void test_conf_error_rewrites(void **state)
                       "with set_headers)");
     assert_conf_error(ROUTE_HEAD "  - {name: r, to: a, set_headers: {X-A: \"1\", x-a: \"2\"}}\n",
                       "t.yaml:4:46: route \"r\": set_headers: \"x-a\" is already in set_headers");
-    assert_conf_error(ROUTE_HEAD "  - {name: r, to: a, set_headers: {X-A: \"1\"}, remove_headers: [X-A]}\n",
-                      "t.yaml:4:64: route \"r\": remove_headers: \"X-A\" is already in set_headers");
+    assert_conf_error(
+        ROUTE_HEAD "  - {name: r, to: a, set_headers: {X-A: \"1\"}, remove_headers: [X-A]}\n",
+        "t.yaml:4:64: route \"r\": remove_headers: \"X-A\" is already in set_headers");
     assert_conf_error(ROUTE_HEAD "  - {name: r, to: a, set_headers: {X-A: \" v\"}}\n",
                       "t.yaml:4:41: route \"r\": set_headers: \"X-A\": not a field value (control "
                       "characters or edge spaces)");

@@ -124,8 +124,8 @@ struct fx_conf_route {
                                           JIT-compiled when the platform allows */
     char **methods;                    /* owned array of owned strings; empty = any method */
     size_t nmethods;
-    char *host;                           /* owned or NULL = any host; compared case-insensitively,
-                                             ignoring a ":port" suffix in the request */
+    char *host; /* owned or NULL = any host; compared case-insensitively,
+                   ignoring a ":port" suffix in the request */
     enum fx_conf_host_kind host_kind;
     const char *host_pat; /* borrowed: points into host; the bytes compared per host_kind */
     size_t host_pat_len;

@@ -9,7 +9,32 @@
  *   Content-Length, Transfer-Encoding or Host is refused (it would strip the
  *   framing and let a body become a second message on a pooled connection).
  * - Host / absolute-form: routing input; duplicates and invalid values are a
- *   400; absolute-form replaces Host.
+ *   400; absolute-form replaces Host. Host wildcards (match.host
+ *   "*.example.com", ".example.com", "www.example.*") route on the name the
+ *   client sent, port and case ignored: any client can claim any subdomain,
+ *   so a wildcard route is routing, not access control. A suffix pattern
+ *   compares whole trailing labels ("a.example.com.evil" is no match).
+ * - Request path: normalised (paths) before routing; match.path_regex sees
+ *   that path without its query, so a client cannot steer a regex with
+ *   %-spellings or the query string. Its backtracking is bounded
+ *   (FX_ROUTE_MATCH_LIMIT, route_types.h): a hostile path ("^(a+)+$" on
+ *   "aaaa...b") costs at most the limit, then a 500 (route_match_limit);
+ *   the route walk stops there, so a later, less guarded route never gets
+ *   a request an earlier regex route might have claimed. strip_prefix cuts
+ *   only at a segment boundary of the normalised path ("/apiary" is not
+ *   under "/api"; %2F stays encoded, so it never makes a boundary).
+ * - Route rewrites (set_headers, remove_headers): every client copy of a set
+ *   or removed name is dropped whatever its case or count, then the
+ *   configured value is written once: a client cannot undo set_headers by
+ *   sending the header twice, nor smuggle a removed one under another
+ *   spelling. Framing, hop-by-hop, X-Forwarded-* and X-Ficus-* names are
+ *   refused at load, so a route can never desync the upstream connection.
+ *   Routing, sticky keys and the override header read the client's request,
+ *   not the rewritten one (set_headers Host does not reroute). Removing
+ *   X-Request-Id makes Ficus send its own id; removing traceparent starts a
+ *   new trace. The upstream, a retry, both migration sides and shadow
+ *   copies all get the same rewritten head (x->uhead); the access log's
+ *   path is the one sent upstream.
  * - X-Forwarded-For: the client's chain is kept and Ficus appends the peer
  *   address; an upstream may trust only the last element. X-Forwarded-Proto
  *   and -Host from the client are dropped and set by Ficus.

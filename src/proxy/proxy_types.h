@@ -300,7 +300,7 @@ struct fx_worker {
     struct fx_blk *free_bufs;
     size_t nfree_bufs;
     size_t bufsize;
-    struct fx_h1_req req; /* parse scratch: one parse at a time per worker */
+    struct fx_h1_req req;          /* parse scratch: one parse at a time per worker */
     struct fx_route_scratch route; /* owned: regex match data for fx_route_pick */
     struct fx_h1_resp resp;
     struct fx_stats *stats; /* owned */

@@ -117,8 +117,8 @@ static int match_regex(const struct fx_conf_route *r, struct fx_str path,
 }
 
 /* 1 on a match, 0 on none, a PCRE2 error (< 0). */
-static int match_one(const struct fx_conf_route *r, const struct fx_h1_req *req,
-                     struct fx_str host, struct fx_route_scratch *s)
+static int match_one(const struct fx_conf_route *r, const struct fx_h1_req *req, struct fx_str host,
+                     struct fx_route_scratch *s)
 {
     struct fx_str prefix = { r->path_prefix, r->path_prefix_len };
     if (!fx_str_has_prefix(req->path, prefix))

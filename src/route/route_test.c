@@ -301,9 +301,10 @@ static void test_route_pick_no_match_is_null(void **state)
 static void test_route_pick_path_regex(void **state)
 {
     (void)state;
-    struct fx_conf *c = load(HEAD "  - {name: orders, match: {path_regex: \"^/api/v[0-9]+/orders\"}, "
-                                  "to: a}\n"
-                                  "  - {name: any, match: {path_regex: \"\\\\.php$\"}, to: b}\n");
+    struct fx_conf *c =
+        load(HEAD "  - {name: orders, match: {path_regex: \"^/api/v[0-9]+/orders\"}, "
+                  "to: a}\n"
+                  "  - {name: any, match: {path_regex: \"\\\\.php$\"}, to: b}\n");
     assert_pick(c, GET("/api/v1/orders", "x"), "orders");
     assert_pick(c, GET("/api/v12/orders/7?x=1", "x"), "orders");
     assert_pick(c, GET("/api/vX/orders", "x"), NULL);
@@ -376,8 +377,8 @@ static void test_route_host_match_table(void **state)
                        cases[i].pattern);
         struct fx_conf *c = load(yaml);
         const struct fx_conf_route *r = &c->routes[0];
-        bool got = fx_route_host_match(r->host_kind, (struct fx_str){ r->host_pat, r->host_pat_len },
-                                       fx_str_c(cases[i].host));
+        bool got = fx_route_host_match(
+            r->host_kind, (struct fx_str){ r->host_pat, r->host_pat_len }, fx_str_c(cases[i].host));
         if (got != cases[i].want)
             fail_msg("host %s against %s: got %d", cases[i].host, cases[i].pattern, got);
         fx_conf_unref(c);
@@ -402,8 +403,8 @@ static void assert_strip(const struct fx_conf_route *r, const char *path, const 
 {
     struct fx_str got = fx_route_strip_prefix(r, fx_str_c(path));
     if (!fx_str_eq(got, fx_str_c(want)))
-        fail_msg("strip %s from %s: got \"%.*s\", want \"%s\"", r->strip_prefix, path,
-                 (int)got.len, got.ptr, want);
+        fail_msg("strip %s from %s: got \"%.*s\", want \"%s\"", r->strip_prefix, path, (int)got.len,
+                 got.ptr, want);
 }
 
 static void test_route_strip_prefix_boundaries(void **state)

@@ -44,20 +44,23 @@ static struct fx_str host_without_port(struct fx_str h)
     return h;
 }
 
+/* `host` ends with `suffix` (".example.com") after at least one byte of label. */
+static bool below(struct fx_str host, struct fx_str suffix)
+{
+    return host.len > suffix.len &&
+           fx_str_eqi((struct fx_str){ host.ptr + host.len - suffix.len, suffix.len }, suffix);
+}
+
 bool fx_route_host_match(enum fx_conf_host_kind kind, struct fx_str pat, struct fx_str host)
 {
     switch (kind) {
     case FX_CONF_HOST_EXACT:
         return fx_str_eqi(host, pat);
-    case FX_CONF_HOST_DOMAIN:
-        /* ".example.com": the bare domain too. */
-        if (pat.len > 1 && fx_str_eqi(host, (struct fx_str){ pat.ptr + 1, pat.len - 1 }))
-            return true;
-        /* fall through */
+    case FX_CONF_HOST_DOMAIN: /* ".example.com": the bare domain too */
+        return (pat.len > 1 && fx_str_eqi(host, (struct fx_str){ pat.ptr + 1, pat.len - 1 })) ||
+               below(host, pat);
     case FX_CONF_HOST_SUBDOMAINS:
-        /* At least one byte of label before the suffix's dot. */
-        return host.len > pat.len &&
-               fx_str_eqi((struct fx_str){ host.ptr + host.len - pat.len, pat.len }, pat);
+        return below(host, pat);
     case FX_CONF_HOST_PREFIX:
         return host.len > pat.len && fx_str_eqi((struct fx_str){ host.ptr, pat.len }, pat);
     }

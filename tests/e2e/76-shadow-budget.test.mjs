@@ -10,7 +10,7 @@ import http from 'node:http';
 import { after, afterEach, before, describe, test } from 'node:test';
 import zlib from 'node:zlib';
 
-import { SCALE, metric, parseLogfmt, requireBinary, scrape, sleep, t, waitFor } from './lib/harness.mjs';
+import { SANITIZED, metric, parseLogfmt, requireBinary, scrape, sleep, t, waitFor } from './lib/harness.mjs';
 import { diffs, ordersRoute, shadowConfig, startApp, startShadow, vmRss } from './lib/shadow-util.mjs';
 
 const MiB = 1 << 20;
@@ -114,7 +114,7 @@ describe('shadow memory budget', () => {
         // decode buffers (2 x 4 MiB at most), the workers' buffers and the
         // allocator's slack (freed 1 MiB areas kept by 3 threads' arenas;
         // peaks seen: base + 47..51 MiB). Under ASan
-        // (FICUS_TEST_SCALE > 1) the quarantine keeps freed blocks and the
+        // (SANITIZED: FICUS_TEST_SCALE > 1 or an ASan binary) the quarantine keeps freed blocks and the
         // shadow memory adds to the RSS: the bound is not checked there.
         const limit = base + queue + inflight + 32 * MiB;
         let peak = base;
@@ -123,7 +123,7 @@ describe('shadow memory budget', () => {
         const duration = t(10000);
         const timer = setInterval(() => {
             peak = Math.max(peak, vmRss(f.pid));
-            if (SCALE === 1 && peak > limit) over = true; // stop early: today's code climbs by GBs
+            if (!SANITIZED && peak > limit) over = true; // stop early: today's code climbs by GBs
         }, 50);
         let ok;
         try {
@@ -147,7 +147,7 @@ describe('shadow memory budget', () => {
             `queue_full ${drops('queue_full')}, inflight ${drops('inflight')}, ` +
             `matched ${metric(m, 'ficus_shadow_copies_total', { route: 'orders', result: 'matched' })}, mismatched ${metric(m, 'ficus_shadow_copies_total', { route: 'orders', result: 'mismatched' })}, errored ${metric(m, 'ficus_shadow_copies_total', { route: 'orders', result: 'errored' })}, primary_incomplete ${drops('primary_incomplete')}`;
         console.log(`${info}`);
-        if (SCALE === 1) {
+        if (!SANITIZED) {
             assert.ok(peak <= limit, `RSS peak above ${(limit / MiB).toFixed(1)} MiB: ${info}`);
         }
         assert.ok(ok > 50, `load ran: ${info}`);

@@ -23,6 +23,19 @@ export const REPO = path.resolve(HERE, '..', '..', '..');
 export const FICUS_BIN = process.env.FICUS_BIN || path.join(REPO, 'build', 'ficus');
 export const SCALE = Math.max(1, Number(process.env.FICUS_TEST_SCALE) || 1);
 
+/**
+ * True when the binary under test is a sanitizer build (FICUS_TEST_SCALE > 1,
+ * or the binary links the ASan runtime): memory figures (RSS) mean nothing
+ * there, ASan's quarantine keeps freed blocks.
+ */
+export const SANITIZED = SCALE > 1 || (() => {
+    try {
+        return fs.readFileSync(FICUS_BIN).includes('__asan_init');
+    } catch {
+        return false;
+    }
+})();
+
 /** Scale a timeout in milliseconds for slow (sanitizer) builds. */
 export const t = (ms) => Math.round(ms * SCALE);
 

@@ -1,0 +1,13 @@
+/* The registry of schema sections: the one place that names every module's
+ * table, so that the engine never includes a module. Order is the order of
+ * the configuration reference. */
+#include <stddef.h>
+
+#include "conf_int.h"
+#include "schema.h"
+
+const struct fx_conf_section *const fx_conf_sections[] = {
+    &fx_conf_limits_section,
+    &fx_conf_paths_section,
+    NULL,
+};

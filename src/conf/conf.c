@@ -707,29 +707,53 @@ static bool addr_has_port(const struct fx_addr *a)
 
 /* ---- top-level keys ----------------------------------------------------- */
 
+/* FX_CONF_T_ADDRS: one address or a non-empty list, into a new array of
+ * f->elem_size elements (each starting with a struct fx_addr). */
+static int parse_addrs_field(struct fx_conf_loader *ld, const struct fx_conf_key *f,
+                             yaml_node_t *val, void *obj)
+{
+    unsigned char *o = obj;
+    size_t n = count_addrs(ld, val);
+    if (n == 0)
+        return FX_ECONF;
+    unsigned char *arr = calloc(n, f->elem_size);
+    if (arr == NULL)
+        return fail_oom(ld);
+    memcpy(o + f->off, &arr, sizeof(arr));
+    memcpy(o + f->count_off, &n, sizeof(n));
+    bool port0 = (f->flags & FX_CONF_K_PORT0) != 0;
+    int result = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct fx_addr *a = (struct fx_addr *)(void *)(arr + i * f->elem_size);
+        int rc = parse_addr_at(ld, val, i, port0, a);
+        result = rc != 0 ? rc : result;
+        if (rc != 0 || (f->flags & FX_CONF_K_UNIQUE) == 0 || !addr_has_port(a))
+            continue;
+        for (size_t j = 0; j < i; j++) {
+            const struct fx_addr *b = (const struct fx_addr *)(void *)(arr + j * f->elem_size);
+            if (strcmp(a->text, b->text) == 0) {
+                result = fail_item(ld, get_node(ld, val->data.sequence.items.start[i]), i,
+                                   "duplicate address \"%s\"", a->text);
+                break;
+            }
+        }
+    }
+    return result;
+}
+
 static int parse_listen(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
                         void *obj)
 {
     (void)f;
-    struct fx_conf *c = obj;
-    size_t n = count_addrs(ld, val);
-    if (n == 0)
-        return FX_ECONF;
-    c->listen = calloc(n, sizeof(*c->listen));
-    if (c->listen == NULL)
-        return fail_oom(ld);
-    c->nlisten = n;
-    for (size_t i = 0; i < n; i++) {
-        int rc = parse_addr_at(ld, val, i, true, &c->listen[i]);
-        if (rc != 0)
-            return rc;
-        for (size_t j = 0; j < i && addr_has_port(&c->listen[i]); j++) {
-            if (strcmp(c->listen[i].text, c->listen[j].text) == 0)
-                return fail_item(ld, get_node(ld, val->data.sequence.items.start[i]), i,
-                                 "duplicate address \"%s\"", c->listen[i].text);
-        }
-    }
-    return 0;
+    static const struct fx_conf_key key = {
+        .name = "listen",
+        .type = FX_CONF_T_ADDRS,
+        .flags = FX_CONF_K_PORT0 | FX_CONF_K_UNIQUE,
+        .off = offsetof(struct fx_conf, listen),
+        .count_off = offsetof(struct fx_conf, nlisten),
+        .elem_size = sizeof(struct fx_addr),
+    };
+    return parse_addrs_field(ld, &key, val, obj);
 }
 
 static int parse_admin_listen(struct fx_conf_loader *ld, const struct fx_conf_key *f,
@@ -1208,6 +1232,8 @@ static int parse_builtin(struct fx_conf_loader *ld, const struct fx_conf_key *f,
         return parse_bool_field(ld, f, val, obj);
     case FX_CONF_T_PERCENT:
         return parse_percent_field(ld, f, val, obj);
+    case FX_CONF_T_ADDRS:
+        return parse_addrs_field(ld, f, val, obj);
     case FX_CONF_T_CUSTOM:
     default:
         FX_ASSERT(f->parse != NULL);
@@ -1330,51 +1356,21 @@ static int check_name(struct fx_conf_loader *ld, const yaml_node_t *n, const cha
     return 0;
 }
 
-static int parse_servers(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
-                         void *obj)
-{
-    (void)f;
-    struct fx_conf_upstream *u = obj;
-    size_t n = count_addrs(ld, val);
-    if (n == 0)
-        return FX_ECONF;
-    u->servers = calloc(n, sizeof(*u->servers));
-    if (u->servers == NULL)
-        return fail_oom(ld);
-    u->nservers = n;
-    for (size_t i = 0; i < n; i++) {
-        int rc = parse_addr_at(ld, val, i, false, &u->servers[i].addr);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
-}
-
 static int parse_upstream_body(struct fx_conf_loader *ld, struct fx_conf_upstream *u,
                                yaml_node_t *val)
 {
-    static const struct fx_conf_key fields[] = {
-        FIELD("servers", parse_servers, true),
-        FIELD_NUM("connect_timeout", FX_CONF_T_DURATION, struct fx_conf_upstream,
-                  connect_timeout_ms, 1, DURATION_MAX_MS),
-        FIELD_NUM("read_timeout", FX_CONF_T_DURATION, struct fx_conf_upstream, read_timeout_ms, 1,
-                  DURATION_MAX_MS),
-        FIELD_NUM("send_timeout", FX_CONF_T_DURATION, struct fx_conf_upstream, send_timeout_ms, 1,
-                  DURATION_MAX_MS),
-        FIELD_NUM("max_idle", FX_CONF_T_UINT, struct fx_conf_upstream, max_idle, 0, 10000),
-        FIELD_NUM("idle_timeout", FX_CONF_T_DURATION, struct fx_conf_upstream, idle_timeout_ms, 1,
-                  DURATION_MAX_MS),
-    };
+    const struct fx_conf_section *sec = fx_conf_schema_find("upstreams.NAME");
     char q[QBUF];
     char got[QBUF];
     char where[QBUF + 16];
     char ctx[QBUF + 16];
+    FX_ASSERT(sec != NULL);
     quote(q, u->name, strlen(u->name));
     if (val->type != YAML_MAPPING_NODE)
         return fail(ld, val, "upstream %s: expected a mapping, got %s", q, describe(got, val));
     (void)snprintf(where, sizeof(where), "upstream %s", q);
     (void)snprintf(ctx, sizeof(ctx), "upstream %s: ", q);
-    return walk_section(ld, val, where, ctx, fields, NFIELDS(fields), u);
+    return walk_section(ld, val, where, ctx, sec->keys, sec->nkeys, u);
 }
 
 static int parse_upstream(struct fx_conf_loader *ld, yaml_node_t *k, yaml_node_t *v, size_t idx)
@@ -1399,11 +1395,7 @@ static int parse_upstream(struct fx_conf_loader *ld, yaml_node_t *k, yaml_node_t
         return rc;
     c->nupstreams = idx + 1;
     u->line = (unsigned int)k->start_mark.line + 1;
-    u->connect_timeout_ms = 2000;
-    u->read_timeout_ms = 30000;
-    u->send_timeout_ms = 30000;
-    u->max_idle = 512;
-    u->idle_timeout_ms = 60000;
+    fx_conf_schema_defaults(fx_conf_schema_find("upstreams.NAME"), u);
     return parse_upstream_body(ld, u, v);
 }
 
@@ -2789,60 +2781,61 @@ static bool put(json_t *obj, const char *key, json_t *v)
     return v != NULL && json_object_set_new(obj, key, v) == 0;
 }
 
-static json_t *dump_listen(const struct fx_conf *c)
+/* The addresses of an FX_CONF_T_ADDRS key as a new JSON list of text. */
+static json_t *dump_addrs(const struct fx_conf_key *k, const void *obj)
 {
-    json_t *arr = json_array();
-    for (size_t i = 0; arr != NULL && i < c->nlisten; i++) {
-        if (json_array_append_new(arr, json_string(c->listen[i].text)) != 0) {
-            json_decref(arr);
+    const unsigned char *arr = NULL;
+    size_t n = 0;
+    memcpy(&arr, (const unsigned char *)obj + k->off, sizeof(arr));
+    memcpy(&n, (const unsigned char *)obj + k->count_off, sizeof(n));
+    json_t *list = json_array();
+    for (size_t i = 0; list != NULL && i < n; i++) {
+        const struct fx_addr *a = (const struct fx_addr *)(const void *)(arr + i * k->elem_size);
+        if (json_array_append_new(list, json_string(a->text)) != 0) {
+            json_decref(list);
             return NULL;
         }
     }
-    return arr;
+    return list;
 }
 
-static json_t *dump_servers(const struct fx_conf_upstream *u)
+/* The value of a scalar key in stored units. */
+static uint64_t load_uint(const struct fx_conf_key *k, const void *obj)
 {
-    json_t *arr = json_array();
-    for (size_t i = 0; arr != NULL && i < u->nservers; i++) {
-        if (json_array_append_new(arr, json_string(u->servers[i].addr.text)) != 0) {
-            json_decref(arr);
-            return NULL;
-        }
+    const unsigned char *p = (const unsigned char *)obj + k->off;
+    if (k->size == sizeof(uint64_t)) {
+        uint64_t v = 0;
+        memcpy(&v, p, sizeof(v));
+        return v;
     }
-    return arr;
+    uint32_t x = 0;
+    memcpy(&x, p, sizeof(x));
+    return x;
 }
 
-/* Add each scalar key of `sec` in `obj` to `o`, in table order: durations
- * as NAME_ms, percentages as NAME_bp, in stored units. */
+/* Add each key of `sec` in `obj` that the engine parsed to `o`, in table
+ * order: durations as NAME_ms, percentages as NAME_bp, in stored units. */
 static bool dump_keys(json_t *o, const struct fx_conf_section *sec, const void *obj)
 {
     char name[80];
     bool ok = o != NULL;
     for (size_t i = 0; ok && i < sec->nkeys; i++) {
         const struct fx_conf_key *k = &sec->keys[i];
-        const unsigned char *p = (const unsigned char *)obj + k->off;
         if (k->type == FX_CONF_T_CUSTOM || (k->flags & FX_CONF_K_NO_DUMP) != 0)
             continue;
         const char *suffix = k->type == FX_CONF_T_DURATION  ? "_ms"
                              : k->type == FX_CONF_T_PERCENT ? "_bp"
                                                             : "";
         (void)snprintf(name, sizeof(name), "%s%s", k->name, suffix);
-        if (k->type == FX_CONF_T_BOOL) {
+        if (k->type == FX_CONF_T_ADDRS) {
+            ok = put(o, name, dump_addrs(k, obj));
+        } else if (k->type == FX_CONF_T_BOOL) {
             bool b = false;
-            memcpy(&b, p, sizeof(b));
+            memcpy(&b, (const unsigned char *)obj + k->off, sizeof(b));
             ok = put(o, name, json_boolean(b));
-            continue;
-        }
-        uint64_t v = 0;
-        if (k->size == sizeof(uint64_t)) {
-            memcpy(&v, p, sizeof(v));
         } else {
-            uint32_t x = 0;
-            memcpy(&x, p, sizeof(x));
-            v = x;
+            ok = put(o, name, json_integer((json_int_t)load_uint(k, obj)));
         }
-        ok = put(o, name, json_integer((json_int_t)v));
     }
     return ok;
 }
@@ -2858,27 +2851,24 @@ static json_t *dump_section(const struct fx_conf_section *sec, const void *obj)
     return o;
 }
 
-static json_t *dump_upstream(const struct fx_conf_upstream *u)
+static json_t *dump_listen(const struct fx_conf *c)
 {
-    json_t *o = json_object();
-    bool ok = o != NULL && put(o, "servers", dump_servers(u)) &&
-              put(o, "connect_timeout_ms", json_integer((json_int_t)u->connect_timeout_ms)) &&
-              put(o, "read_timeout_ms", json_integer((json_int_t)u->read_timeout_ms)) &&
-              put(o, "send_timeout_ms", json_integer((json_int_t)u->send_timeout_ms)) &&
-              put(o, "max_idle", json_integer((json_int_t)u->max_idle)) &&
-              put(o, "idle_timeout_ms", json_integer((json_int_t)u->idle_timeout_ms));
-    if (!ok) {
-        json_decref(o);
-        return NULL;
+    json_t *arr = json_array();
+    for (size_t i = 0; arr != NULL && i < c->nlisten; i++) {
+        if (json_array_append_new(arr, json_string(c->listen[i].text)) != 0) {
+            json_decref(arr);
+            return NULL;
+        }
     }
-    return o;
+    return arr;
 }
 
 static json_t *dump_upstreams(const struct fx_conf *c)
 {
     json_t *all = json_object();
     for (size_t i = 0; all != NULL && i < c->nupstreams; i++) {
-        if (!put(all, c->upstreams[i].name, dump_upstream(&c->upstreams[i]))) {
+        if (!put(all, c->upstreams[i].name,
+                 dump_section(fx_conf_schema_find("upstreams.NAME"), &c->upstreams[i]))) {
             json_decref(all);
             return NULL;
         }

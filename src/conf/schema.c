@@ -86,7 +86,8 @@ static void store_default(void *obj, const struct fx_conf_key *k)
 void fx_conf_schema_defaults(const struct fx_conf_section *s, void *obj)
 {
     for (size_t i = 0; i < s->nkeys; i++) {
-        if (s->keys[i].type != FX_CONF_T_CUSTOM && s->keys[i].size != 0)
+        if (s->keys[i].type != FX_CONF_T_CUSTOM && s->keys[i].type != FX_CONF_T_ADDRS &&
+            s->keys[i].size != 0)
             store_default(obj, &s->keys[i]);
     }
 }
@@ -117,6 +118,8 @@ static const char *type_text(const struct fx_conf_key *k)
         return "`true` or `false`";
     case FX_CONF_T_PERCENT:
         return "percentage";
+    case FX_CONF_T_ADDRS:
+        return "address, or list of addresses";
     case FX_CONF_T_CUSTOM:
     default:
         return "";
@@ -152,7 +155,7 @@ static const char *default_text(char *buf, size_t cap, const struct fx_conf_key 
         return k->def_doc;
     if ((k->flags & FX_CONF_K_REQUIRED) != 0)
         return "required";
-    if (k->type == FX_CONF_T_CUSTOM)
+    if (k->type == FX_CONF_T_CUSTOM || k->type == FX_CONF_T_ADDRS)
         return "";
     char v[48];
     (void)snprintf(buf, cap, "`%s`", value_text(v, sizeof(v), k, k->def));
@@ -165,6 +168,8 @@ static const char *range_text(char *buf, size_t cap, const struct fx_conf_key *k
     char hi[48];
     if (k->range_doc != NULL)
         return k->range_doc;
+    if (k->type == FX_CONF_T_ADDRS)
+        return (k->flags & FX_CONF_K_PORT0) != 0 ? "port 0..65535" : "port 1..65535";
     if (k->type == FX_CONF_T_CUSTOM || k->type == FX_CONF_T_BOOL)
         return "";
     (void)snprintf(buf, cap, "%s..%s", value_text(lo, sizeof(lo), k, k->min),

@@ -6,8 +6,12 @@
 #include "conf_int.h"
 #include "schema.h"
 
+/* Tables owned by the modules. */
+extern const struct fx_conf_section fx_proxy_upstream_conf;
+
 const struct fx_conf_section *const fx_conf_sections[] = {
     &fx_conf_limits_section,
     &fx_conf_paths_section,
+    &fx_proxy_upstream_conf,
     NULL,
 };

@@ -1062,6 +1062,8 @@ static int parse_admin_allowed_hosts(struct fx_conf_loader *ld, const struct fx_
 }
 
 /* admin.open: [healthz, metrics], the endpoints answered without a token. */
+static const char *const endpoints[] = { "healthz", "metrics" };
+
 static int parse_admin_open(struct fx_conf_loader *ld, const struct fx_conf_key *f,
                             yaml_node_t *val, void *obj)
 {
@@ -1083,6 +1085,10 @@ static int parse_admin_open(struct fx_conf_loader *ld, const struct fx_conf_key 
             c->admin_open |= FX_CONF_ADMIN_OPEN_HEALTHZ;
         else if (strcmp(scalar(item), "metrics") == 0)
             c->admin_open |= FX_CONF_ADMIN_OPEN_METRICS;
+        else if (fx_conf_suggest(scalar(item), endpoints, 2, sizeof(endpoints[0])) != NULL)
+            return fail_item(ld, item, i, "unknown endpoint %s (did you mean \"%s\"?)",
+                             quote_node(q, item),
+                             fx_conf_suggest(scalar(item), endpoints, 2, sizeof(endpoints[0])));
         else
             return fail_item(ld, item, i, "unknown endpoint %s (use healthz or metrics)",
                              quote_node(q, item));
@@ -1482,6 +1488,32 @@ static int parse_path_prefix(struct fx_conf_loader *ld, const struct fx_conf_key
     return rc;
 }
 
+/* A method is a token compared case-sensitively: "get" would never match
+ * a GET request, so a standard method in another case is refused with the
+ * upper-case spelling as a suggestion. */
+static int check_method(struct fx_conf_loader *ld, const yaml_node_t *item, size_t i)
+{
+    static const char *const standard[] = { "GET",     "HEAD",    "POST",  "PUT",  "DELETE",
+                                            "CONNECT", "OPTIONS", "TRACE", "PATCH" };
+    char q[QBUF];
+    char upper[16];
+    const char *s = scalar(item);
+    if (!is_token(s))
+        return fail_item(ld, item, i, "invalid method %s", quote_node(q, item));
+    size_t n = strlen(s);
+    if (n >= sizeof(upper))
+        return 0;
+    for (size_t j = 0; j <= n; j++)
+        upper[j] = (s[j] >= 'a' && s[j] <= 'z') ? (char)(s[j] - 'a' + 'A') : s[j];
+    for (size_t j = 0; j < NFIELDS(standard); j++) {
+        if (strcmp(upper, standard[j]) == 0 && strcmp(s, standard[j]) != 0)
+            return fail_item(ld, item, i,
+                             "%s: HTTP methods are case-sensitive; did you mean \"%s\"?",
+                             quote_node(q, item), standard[j]);
+    }
+    return 0;
+}
+
 static int parse_methods(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
                          void *obj)
 {
@@ -1496,21 +1528,25 @@ static int parse_methods(struct fx_conf_loader *ld, const struct fx_conf_key *f,
     r->methods = calloc(n, sizeof(*r->methods));
     if (r->methods == NULL)
         return fail_oom(ld);
+    int result = 0;
     for (size_t i = 0; i < n; i++) {
         yaml_node_t *item = get_node(ld, val->data.sequence.items.start[i]);
         if (item == NULL)
             return fail(ld, val, "malformed YAML document");
         int rc = expect_string(ld, item, i);
-        if (rc != 0)
-            return rc;
-        if (!is_token(scalar(item)))
-            return fail_item(ld, item, i, "invalid method %s", quote_node(q, item));
-        rc = dup_string(ld, item, &r->methods[i]);
+        if (rc == 0)
+            rc = check_method(ld, item, i);
+        if (rc == FX_ECONF) {
+            result = rc; /* go on: every bad method is listed */
+            continue;
+        }
+        if (rc == 0)
+            rc = dup_string(ld, item, &r->methods[i]);
         if (rc != 0)
             return rc;
         r->nmethods = i + 1;
     }
-    return 0;
+    return result;
 }
 
 static int parse_host(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
@@ -2043,7 +2079,10 @@ static int parse_shadow_methods(struct fx_conf_loader *ld, const struct fx_conf_
         FX_FREE(sh->methods[i]);
     FX_FREE(sh->methods);
     sh->nmethods = 0;
-    return parse_string_list(ld, val, is_token, "method", &sh->methods, &sh->nmethods);
+    int rc = parse_string_list(ld, val, is_token, "method", &sh->methods, &sh->nmethods);
+    for (size_t i = 0; rc == 0 && i < sh->nmethods; i++)
+        rc = check_method(ld, get_node(ld, val->data.sequence.items.start[i]), i);
+    return rc;
 }
 
 static int parse_ignore_headers(struct fx_conf_loader *ld, const struct fx_conf_key *f,

@@ -1919,6 +1919,23 @@ static void test_conf_schema_defaults_match_dump(void **state)
     fx_conf_unref(c);
 }
 
+static void test_conf_error_methods_case(void **state)
+{
+    (void)state;
+    assert_conf_error(BASE_LISTEN BASE_UP "routes:\n  - name: r\n    to: a\n"
+                                          "    match: {methods: [GET, get]}\n",
+                      "t.yaml:7:28: route \"r\": match.methods[1]: \"get\": HTTP methods are "
+                      "case-sensitive; did you mean \"GET\"?");
+    assert_conf_error(BASE "admin: {listen: \"127.0.0.1:0\", open: [helthz]}\n",
+                      "t.yaml:6:39: admin.open[0]: unknown endpoint \"helthz\" (did you mean "
+                      "\"healthz\"?)");
+    /* A method that is not a standard one in another case is still a token. */
+    struct fx_conf *c = load_ok(BASE_LISTEN BASE_UP "routes:\n  - name: r\n    to: a\n"
+                                                    "    match: {methods: [PURGE, purge]}\n");
+    assert_int_equal(c->routes[0].nmethods, 2);
+    fx_conf_unref(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1931,6 +1948,7 @@ int main(void)
         cmocka_unit_test(test_conf_load_string_port0_listen_twice),
         cmocka_unit_test(test_conf_ref_unref),
         cmocka_unit_test(test_conf_suggest_nearest_key),
+        cmocka_unit_test(test_conf_error_methods_case),
         cmocka_unit_test(test_conf_parse_percent_forms),
         cmocka_unit_test(test_conf_check_lists_every_error),
         cmocka_unit_test(test_conf_schema_defaults_match_dump),

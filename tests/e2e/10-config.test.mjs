@@ -353,3 +353,27 @@ routes:
             + 'run `make && node scripts/conf-reference.mjs` and commit the result');
     });
 });
+
+describe('examples/ficus.yaml', () => {
+    const EXAMPLE = path.join(REPO, 'examples', 'ficus.yaml');
+
+    test('passes ficus check', async () => {
+        const r = await runFicus(['check', '-c', EXAMPLE]);
+        assert.equal(r.code, 0, r.stderr);
+    });
+
+    test('shows every key of the schema (commented out is fine)', async () => {
+        const r = await runFicus(['config', 'reference', '--format', 'md']);
+        assert.equal(r.code, 0, r.stderr);
+        const text = fs.readFileSync(EXAMPLE, 'utf8');
+        const missing = [];
+        let section = null;
+        for (const line of r.stdout.split('\n')) {
+            const b = /^<!-- BEGIN GENERATED: ficus config reference (\S+) -->$/.exec(line);
+            if (b) section = b[1];
+            const k = /^\| `([a-z_]+)` \|/.exec(line);
+            if (k && !new RegExp(`^[ \\t]*(#[ \\t]*)?${k[1]}:`, 'm').test(text)) missing.push(`${section}.${k[1]}`);
+        }
+        assert.deepEqual(missing, [], `keys missing from examples/ficus.yaml: ${missing.join(', ')}`);
+    });
+});

@@ -50,8 +50,6 @@
 #define TOKEN_FILE_MAX  (64u << 10) /* largest admin token file */
 #define RAMP_MIN_MS     100ull      /* ramp.interval; short only for tests */
 #define RAMP_MAX_MS     (7ull * 24 * 3600 * 1000)
-#define WINDOW_MIN_MS   1000ull
-#define MIN_REQ_MAX     1000000000ull
 #define DECIMAL_MAX     100000ull /* guard ratios: 100, in thousandths */
 #define STORE_DEFAULT   "ficus.db"
 
@@ -1240,6 +1238,14 @@ static int parse_builtin(struct fx_conf_loader *ld, const struct fx_conf_key *f,
         return parse_percent_field(ld, f, val, obj);
     case FX_CONF_T_ADDRS:
         return parse_addrs_field(ld, f, val, obj);
+    case FX_CONF_T_DECIMAL: {
+        double d = 0;
+        FX_ASSERT(f->size == sizeof(d));
+        int rc = parse_decimal(ld, val, f->min, (f->flags & FX_CONF_K_ABOVE) != 0, f->max, &d);
+        if (rc == 0)
+            memcpy((unsigned char *)obj + f->off, &d, sizeof(d));
+        return rc;
+    }
     case FX_CONF_T_CUSTOM:
     default:
         FX_ASSERT(f->parse != NULL);
@@ -1800,42 +1806,18 @@ static int parse_ramp(struct fx_conf_loader *ld, const struct fx_conf_key *f, ya
     return walk_section(ld, val, where, "ramp.", fields, NFIELDS(fields), obj);
 }
 
-static int parse_p99_ratio(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
-                           void *obj)
-{
-    (void)f;
-    struct fx_conf_migrate *m = obj;
-    return parse_decimal(ld, val, 1000, true, DECIMAL_MAX, &m->guard_max_p99_ratio);
-}
-
-static int parse_rollback_factor(struct fx_conf_loader *ld, const struct fx_conf_key *f,
-                                 yaml_node_t *val, void *obj)
-{
-    (void)f;
-    struct fx_conf_migrate *m = obj;
-    return parse_decimal(ld, val, 1000, false, DECIMAL_MAX, &m->guard_rollback_factor);
-}
-
 static int parse_guard(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
                        void *obj)
 {
     (void)f;
-    static const struct fx_conf_key fields[] = {
-        FIELD_NUM("max_error_rate_increase", FX_CONF_T_PERCENT, struct fx_conf_migrate,
-                  guard_max_err_increase_bp, 0, PCT_MAX_BP),
-        FIELD("max_p99_ratio", parse_p99_ratio, false),
-        FIELD_NUM("min_requests", FX_CONF_T_UINT, struct fx_conf_migrate, guard_min_requests, 1,
-                  MIN_REQ_MAX),
-        FIELD_NUM("window", FX_CONF_T_DURATION, struct fx_conf_migrate, guard_window_ms,
-                  WINDOW_MIN_MS, DURATION_MAX_MS),
-        FIELD("rollback_factor", parse_rollback_factor, false),
-    };
+    const struct fx_conf_section *sec = fx_conf_schema_find("routes[].migrate.guard");
     char where[sizeof(ld->where) + 8];
+    FX_ASSERT(sec != NULL);
     int rc = expect_map(ld, val);
     if (rc != 0)
         return rc;
     (void)snprintf(where, sizeof(where), "%s.guard", ld->where);
-    return walk_section(ld, val, where, "guard.", fields, NFIELDS(fields), obj);
+    return walk_section(ld, val, where, "guard.", sec->keys, sec->nkeys, obj);
 }
 
 /* Parse "10.0.0.0/8", "::1/128" or a bare address (a /32 or /128 block).
@@ -1966,11 +1948,7 @@ static int parse_migrate(struct fx_conf_loader *ld, const struct fx_conf_key *f,
         return fail_oom(ld);
     r->migrate = m;
     m->sticky = FX_STICKY_NONE;
-    m->guard_max_err_increase_bp = 100;
-    m->guard_max_p99_ratio = 1.5;
-    m->guard_min_requests = 200;
-    m->guard_window_ms = 300000;
-    m->guard_rollback_factor = 2.0;
+    fx_conf_schema_defaults(fx_conf_schema_find("routes[].migrate.guard"), m);
     m->line = (unsigned int)val->start_mark.line + 1;
     (void)snprintf(where, sizeof(where), "%s migrate", ld->where);
     return walk_section(ld, val, where, "migrate.", fields, NFIELDS(fields), m);
@@ -2868,6 +2846,10 @@ static bool dump_keys(json_t *o, const struct fx_conf_section *sec, const void *
         (void)snprintf(name, sizeof(name), "%s%s", k->name, suffix);
         if (k->type == FX_CONF_T_ADDRS) {
             ok = put(o, name, dump_addrs(k, obj));
+        } else if (k->type == FX_CONF_T_DECIMAL) {
+            double d = 0;
+            memcpy(&d, (const unsigned char *)obj + k->off, sizeof(d));
+            ok = put(o, name, json_real(d));
         } else if (k->type == FX_CONF_T_BOOL) {
             bool b = false;
             memcpy(&b, (const unsigned char *)obj + k->off, sizeof(b));
@@ -2989,11 +2971,7 @@ static json_t *dump_override(const struct fx_conf_migrate *m)
 
 static json_t *dump_guard(const struct fx_conf_migrate *m)
 {
-    return json_pack("{s:I,s:f,s:I,s:I,s:f}", "max_error_rate_increase_bp",
-                     (json_int_t)m->guard_max_err_increase_bp, "max_p99_ratio",
-                     m->guard_max_p99_ratio, "min_requests", (json_int_t)m->guard_min_requests,
-                     "window_ms", (json_int_t)m->guard_window_ms, "rollback_factor",
-                     m->guard_rollback_factor);
+    return dump_section(fx_conf_schema_find("routes[].migrate.guard"), m);
 }
 
 /* The migrate section with defaults resolved; weights in basis points. */

@@ -70,7 +70,11 @@ const char *fx_conf__format_fixed(char *buf, size_t cap, uint64_t v, unsigned in
 static void store_default(void *obj, const struct fx_conf_key *k)
 {
     unsigned char *p = (unsigned char *)obj + k->off;
-    if (k->size == sizeof(uint64_t)) {
+    if (k->type == FX_CONF_T_DECIMAL) {
+        FX_ASSERT(k->size == sizeof(double));
+        double d = (double)k->def / 1000.0;
+        memcpy(p, &d, sizeof(d));
+    } else if (k->size == sizeof(uint64_t)) {
         uint64_t x = k->def;
         memcpy(p, &x, sizeof(x));
     } else if (k->size == sizeof(uint32_t)) {
@@ -118,6 +122,8 @@ static const char *type_text(const struct fx_conf_key *k)
         return "`true` or `false`";
     case FX_CONF_T_PERCENT:
         return "percentage";
+    case FX_CONF_T_DECIMAL:
+        return "number";
     case FX_CONF_T_ADDRS:
         return "address, or list of addresses";
     case FX_CONF_T_CUSTOM:
@@ -141,6 +147,8 @@ static const char *value_text(char *buf, size_t cap, const struct fx_conf_key *k
     case FX_CONF_T_PERCENT:
         (void)snprintf(buf, cap, "%s%%", fx_conf__format_fixed(num, sizeof(num), v, 2));
         return buf;
+    case FX_CONF_T_DECIMAL:
+        return fx_conf__format_fixed(buf, cap, v, 3);
     case FX_CONF_T_UINT:
     case FX_CONF_T_CUSTOM:
     default:
@@ -172,8 +180,12 @@ static const char *range_text(char *buf, size_t cap, const struct fx_conf_key *k
         return (k->flags & FX_CONF_K_PORT0) != 0 ? "port 0..65535" : "port 1..65535";
     if (k->type == FX_CONF_T_CUSTOM || k->type == FX_CONF_T_BOOL)
         return "";
-    (void)snprintf(buf, cap, "%s..%s", value_text(lo, sizeof(lo), k, k->min),
-                   value_text(hi, sizeof(hi), k, k->max));
+    if ((k->flags & FX_CONF_K_ABOVE) != 0)
+        (void)snprintf(buf, cap, "more than %s, at most %s", value_text(lo, sizeof(lo), k, k->min),
+                       value_text(hi, sizeof(hi), k, k->max));
+    else
+        (void)snprintf(buf, cap, "%s..%s", value_text(lo, sizeof(lo), k, k->min),
+                       value_text(hi, sizeof(hi), k, k->max));
     return buf;
 }
 

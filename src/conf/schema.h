@@ -35,16 +35,19 @@ enum fx_conf_type {
     FX_CONF_T_UINT,       /* decimal integer (unsigned int, uint64_t or size_t) */
     FX_CONF_T_BOOL,       /* true or false (bool) */
     FX_CONF_T_PERCENT,    /* "5%", "0.25%": uint32_t basis points; dumped NAME_bp */
+    FX_CONF_T_DECIMAL,    /* "1.5": at most three decimals, a double; min/max/def in
+                             thousandths */
     FX_CONF_T_ADDRS,      /* an address or a non-empty list: an owned array at `off` of
                              `elem_size` elements, each starting with a struct fx_addr, and
                              its length (size_t) at `count_off`; dumped as a list of text */
 };
 
 /* Key flags. */
-#define FX_CONF_K_REQUIRED 0x1u /* the key must be present */
-#define FX_CONF_K_NO_DUMP  0x2u /* the dump of this key is written by the section's owner */
-#define FX_CONF_K_PORT0    0x4u /* FX_CONF_T_ADDRS: port 0 (pick a free port) allowed */
-#define FX_CONF_K_UNIQUE   0x8u /* FX_CONF_T_ADDRS: an address (other than port 0) only once */
+#define FX_CONF_K_REQUIRED 0x1u  /* the key must be present */
+#define FX_CONF_K_NO_DUMP  0x2u  /* the dump of this key is written by the section's owner */
+#define FX_CONF_K_PORT0    0x4u  /* FX_CONF_T_ADDRS: port 0 (pick a free port) allowed */
+#define FX_CONF_K_UNIQUE   0x8u  /* FX_CONF_T_ADDRS: an address (other than port 0) only once */
+#define FX_CONF_K_ABOVE    0x10u /* FX_CONF_T_DECIMAL: min is exclusive */
 
 /* One key of a section. Scalar types store into the member at `off` (of
  * `size` bytes) after checking min..max (stored units); `def` is the default

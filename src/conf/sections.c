@@ -8,10 +8,12 @@
 
 /* Tables owned by the modules. */
 extern const struct fx_conf_section fx_proxy_upstream_conf;
+extern const struct fx_conf_section fx_mig_guard_conf;
 
 const struct fx_conf_section *const fx_conf_sections[] = {
     &fx_conf_limits_section,
     &fx_conf_paths_section,
     &fx_proxy_upstream_conf,
+    &fx_mig_guard_conf,
     NULL,
 };

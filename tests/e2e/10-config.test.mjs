@@ -371,7 +371,7 @@ describe('examples/ficus.yaml', () => {
         for (const line of r.stdout.split('\n')) {
             const b = /^<!-- BEGIN GENERATED: ficus config reference (\S+) -->$/.exec(line);
             if (b) section = b[1];
-            const k = /^\| `([a-z_]+)` \|/.exec(line);
+            const k = /^\| `([a-z0-9_]+)` \|/.exec(line);
             if (k && !new RegExp(`^[ \\t]*(#[ \\t]*)?${k[1]}:`, 'm').test(text)) missing.push(`${section}.${k[1]}`);
         }
         assert.deepEqual(missing, [], `keys missing from examples/ficus.yaml: ${missing.join(', ')}`);

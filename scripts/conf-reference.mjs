@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DOC = path.join(REPO, 'docs', 'configuration.md');
-const BLOCK = /<!-- BEGIN GENERATED: ficus config reference (\S+) -->\n[\s\S]*?<!-- END GENERATED -->\n/g;
+const BLOCK = /<!-- BEGIN GENERATED: ficus config reference (.+?) -->\n[\s\S]*?<!-- END GENERATED -->\n/g;
 
 /** Map of section path -> block text (with its marker lines). */
 export function blocks(text) {

@@ -418,6 +418,8 @@ static const struct fx_conf_key *find_field(const struct fx_conf_key *fields, si
 
 static int parse_builtin(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
                          void *obj);
+static int parse_schema_section(struct fx_conf_loader *ld, yaml_node_t *val,
+                                const struct fx_conf_section *sec, void *obj);
 
 /* Report an unknown key `k` of the current mapping, with the closest known
  * key as a suggestion. */
@@ -739,7 +741,7 @@ static int parse_addrs_field(struct fx_conf_loader *ld, const struct fx_conf_key
     return result;
 }
 
-static int parse_listen(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+int fx_conf__top_listen(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
                         void *obj)
 {
     (void)f;
@@ -1094,7 +1096,7 @@ static int parse_admin_open(struct fx_conf_loader *ld, const struct fx_conf_key 
     return 0;
 }
 
-static int parse_admin(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+int fx_conf__top_admin(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
                        void *obj)
 {
     (void)f;
@@ -1112,7 +1114,7 @@ static int parse_admin(struct fx_conf_loader *ld, const struct fx_conf_key *f, y
     return walk_section(ld, val, "admin", "admin.", fields, NFIELDS(fields), obj);
 }
 
-static int parse_workers(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+int fx_conf__top_workers(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
                          void *obj)
 {
     (void)f;
@@ -1133,8 +1135,8 @@ static int parse_workers(struct fx_conf_loader *ld, const struct fx_conf_key *f,
     return 0;
 }
 
-static int parse_log_access(struct fx_conf_loader *ld, const struct fx_conf_key *f,
-                            yaml_node_t *val, void *obj)
+int fx_conf__log_access(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+                        void *obj)
 {
     (void)f;
     struct fx_conf *c = obj;
@@ -1154,8 +1156,8 @@ static int parse_log_access(struct fx_conf_loader *ld, const struct fx_conf_key 
     return dup_string(ld, val, &c->access_path);
 }
 
-static int parse_log_format(struct fx_conf_loader *ld, const struct fx_conf_key *f,
-                            yaml_node_t *val, void *obj)
+int fx_conf__log_format(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+                        void *obj)
 {
     (void)f;
     (void)obj;
@@ -1168,18 +1170,13 @@ static int parse_log_format(struct fx_conf_loader *ld, const struct fx_conf_key 
     return 0;
 }
 
-static int parse_log(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+int fx_conf__top_log(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
                      void *obj)
 {
     (void)f;
-    static const struct fx_conf_key fields[] = {
-        FIELD("access", parse_log_access, false),
-        FIELD("format", parse_log_format, false),
-    };
-    int rc = expect_map(ld, val);
-    if (rc != 0)
-        return rc;
-    return walk_section(ld, val, "log", "log.", fields, NFIELDS(fields), obj);
+    const struct fx_conf_section *sec = fx_conf_schema_find("log");
+    FX_ASSERT(sec != NULL);
+    return parse_schema_section(ld, val, sec, obj);
 }
 
 /* Walk a top-level section declared in a schema table into `obj`. */
@@ -1197,7 +1194,7 @@ static int parse_schema_section(struct fx_conf_loader *ld, yaml_node_t *val,
     return rc;
 }
 
-static int parse_limits(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+int fx_conf__top_limits(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
                         void *obj)
 {
     (void)f;
@@ -1253,7 +1250,7 @@ static int parse_builtin(struct fx_conf_loader *ld, const struct fx_conf_key *f,
     }
 }
 
-static int parse_paths(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+int fx_conf__top_paths(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
                        void *obj)
 {
     (void)f;
@@ -1314,7 +1311,7 @@ static size_t scheme_len(const char *s)
     return 0;
 }
 
-static int parse_store(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+int fx_conf__top_store(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
                        void *obj)
 {
     (void)f;
@@ -1411,7 +1408,7 @@ static int parse_upstream(struct fx_conf_loader *ld, yaml_node_t *k, yaml_node_t
     return parse_upstream_body(ld, u, v);
 }
 
-static int parse_upstreams(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+int fx_conf__top_upstreams(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
                            void *obj)
 {
     (void)f;
@@ -2341,7 +2338,7 @@ static int parse_routes(struct fx_conf_loader *ld, yaml_node_t *val)
 
 /* Routes refer to upstreams, which may come later in the file: only check
  * the shape here and parse them after the top-level walk. */
-static int defer_routes(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+int fx_conf__top_routes(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
                         void *obj)
 {
     (void)f;
@@ -2354,14 +2351,6 @@ static int defer_routes(struct fx_conf_loader *ld, const struct fx_conf_key *f, 
     ld->routes = val;
     return 0;
 }
-
-static const struct fx_conf_key top_fields[] = {
-    FIELD("listen", parse_listen, true),       FIELD("admin", parse_admin, false),
-    FIELD("workers", parse_workers, false),    FIELD("log", parse_log, false),
-    FIELD("limits", parse_limits, false),      FIELD("store", parse_store, false),
-    FIELD("upstreams", parse_upstreams, true), FIELD("routes", defer_routes, true),
-    FIELD("paths", parse_paths, false),
-};
 
 /* ---- snapshot lifecycle ------------------------------------------------- */
 
@@ -2586,7 +2575,9 @@ static int build_conf(struct fx_conf_loader *ld, struct fx_conf **out)
         return fail_oom(ld);
     ld->conf = c;
     (void)snprintf(ld->where, sizeof(ld->where), "top level");
-    int rc = walk_map(ld, root, top_fields, NFIELDS(top_fields), c);
+    const struct fx_conf_section *top = fx_conf_schema_find("top level");
+    FX_ASSERT(top != NULL);
+    int rc = walk_map(ld, root, top->keys, top->nkeys, c);
     if (rc != FX_ENOMEM && c->store_path == NULL) {
         c->store_path = resolve_path(c->path, STORE_DEFAULT);
         rc = c->store_path == NULL ? fail_oom(ld) : rc;

@@ -7,9 +7,24 @@
 
 #include "schema.h"
 
+/* Parsers of the top-level and `log` keys (conf.c), named by top_conf.c. */
+fx_conf_parse_fn fx_conf__top_listen;
+fx_conf_parse_fn fx_conf__top_admin;
+fx_conf_parse_fn fx_conf__top_workers;
+fx_conf_parse_fn fx_conf__top_log;
+fx_conf_parse_fn fx_conf__top_limits;
+fx_conf_parse_fn fx_conf__top_store;
+fx_conf_parse_fn fx_conf__top_upstreams;
+fx_conf_parse_fn fx_conf__top_routes;
+fx_conf_parse_fn fx_conf__top_paths;
+fx_conf_parse_fn fx_conf__log_access;
+fx_conf_parse_fn fx_conf__log_format;
+
 /* Process-wide sections, walked by conf.c itself. */
 extern const struct fx_conf_section fx_conf_limits_section;
 extern const struct fx_conf_section fx_conf_paths_section;
+extern const struct fx_conf_section fx_conf_top_section;
+extern const struct fx_conf_section fx_conf_log_section;
 
 /* Format milliseconds with the largest exact unit: "24h", "1ms", "0". */
 const char *fx_conf__format_ms(char *buf, size_t cap, uint64_t ms);

@@ -11,6 +11,8 @@ extern const struct fx_conf_section fx_proxy_upstream_conf;
 extern const struct fx_conf_section fx_mig_guard_conf;
 
 const struct fx_conf_section *const fx_conf_sections[] = {
+    &fx_conf_top_section,
+    &fx_conf_log_section,
     &fx_conf_limits_section,
     &fx_conf_paths_section,
     &fx_proxy_upstream_conf,

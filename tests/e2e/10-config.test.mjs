@@ -369,7 +369,7 @@ describe('examples/ficus.yaml', () => {
         const missing = [];
         let section = null;
         for (const line of r.stdout.split('\n')) {
-            const b = /^<!-- BEGIN GENERATED: ficus config reference (\S+) -->$/.exec(line);
+            const b = /^<!-- BEGIN GENERATED: ficus config reference (.+) -->$/.exec(line);
             if (b) section = b[1];
             const k = /^\| `([a-z0-9_]+)` \|/.exec(line);
             if (k && !new RegExp(`^[ \\t]*(#[ \\t]*)?${k[1]}:`, 'm').test(text)) missing.push(`${section}.${k[1]}`);

@@ -497,6 +497,22 @@ static int walk_section(struct fx_conf_loader *ld, yaml_node_t *map, const char 
     return rc;
 }
 
+/* Walk `val`, the value of key `name` (with its separator: " match",
+ * ".ramp") of the current mapping, as a nested mapping: key errors say
+ * `in <where><name>`, value errors are prefixed `<name>.`. */
+static int walk_nested(struct fx_conf_loader *ld, yaml_node_t *val, const char *name,
+                       const struct fx_conf_key *fields, size_t nfields, void *obj)
+{
+    char where[sizeof(ld->where) + 16];
+    char ctx[32];
+    int rc = expect_map(ld, val);
+    if (rc != 0)
+        return rc;
+    (void)snprintf(where, sizeof(where), "%s%s", ld->where, name);
+    (void)snprintf(ctx, sizeof(ctx), "%s.", name + 1);
+    return walk_section(ld, val, where, ctx, fields, nfields, obj);
+}
+
 /* ---- scalar field parsers ----------------------------------------------- */
 
 static void store_uint(void *obj, const struct fx_conf_key *f, uint64_t v)
@@ -1634,12 +1650,7 @@ static int parse_match(struct fx_conf_loader *ld, const struct fx_conf_key *f, y
         FIELD("host", parse_host, false),
         FIELD("headers", parse_match_headers, false),
     };
-    char where[sizeof(ld->where) + 8];
-    int rc = expect_map(ld, val);
-    if (rc != 0)
-        return rc;
-    (void)snprintf(where, sizeof(where), "%s match", ld->where);
-    return walk_section(ld, val, where, "match.", fields, NFIELDS(fields), obj);
+    return walk_nested(ld, val, " match", fields, NFIELDS(fields), obj);
 }
 
 static int parse_route_name(struct fx_conf_loader *ld, const struct fx_conf_key *f,
@@ -1795,12 +1806,7 @@ static int parse_ramp(struct fx_conf_loader *ld, const struct fx_conf_key *f, ya
         FIELD_NUM_REQ("interval", FX_CONF_T_DURATION, struct fx_conf_migrate, ramp_interval_ms,
                       RAMP_MIN_MS, RAMP_MAX_MS),
     };
-    char where[sizeof(ld->where) + 8];
-    int rc = expect_map(ld, val);
-    if (rc != 0)
-        return rc;
-    (void)snprintf(where, sizeof(where), "%s.ramp", ld->where);
-    return walk_section(ld, val, where, "ramp.", fields, NFIELDS(fields), obj);
+    return walk_nested(ld, val, ".ramp", fields, NFIELDS(fields), obj);
 }
 
 static int parse_guard(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
@@ -1808,13 +1814,8 @@ static int parse_guard(struct fx_conf_loader *ld, const struct fx_conf_key *f, y
 {
     (void)f;
     const struct fx_conf_section *sec = fx_conf_schema_find("routes[].migrate.guard");
-    char where[sizeof(ld->where) + 8];
     FX_ASSERT(sec != NULL);
-    int rc = expect_map(ld, val);
-    if (rc != 0)
-        return rc;
-    (void)snprintf(where, sizeof(where), "%s.guard", ld->where);
-    return walk_section(ld, val, where, "guard.", sec->keys, sec->nkeys, obj);
+    return walk_nested(ld, val, ".guard", sec->keys, sec->nkeys, obj);
 }
 
 /* Parse "10.0.0.0/8", "::1/128" or a bare address (a /32 or /128 block).
@@ -1915,12 +1916,7 @@ static int parse_override(struct fx_conf_loader *ld, const struct fx_conf_key *f
         FIELD("header", parse_override_header, true),
         FIELD("from", parse_override_from, false),
     };
-    char where[sizeof(ld->where) + 12];
-    int rc = expect_map(ld, val);
-    if (rc != 0)
-        return rc;
-    (void)snprintf(where, sizeof(where), "%s.override", ld->where);
-    return walk_section(ld, val, where, "override.", fields, NFIELDS(fields), obj);
+    return walk_nested(ld, val, ".override", fields, NFIELDS(fields), obj);
 }
 
 static int parse_migrate(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
@@ -1936,10 +1932,8 @@ static int parse_migrate(struct fx_conf_loader *ld, const struct fx_conf_key *f,
         FIELD("override", parse_override, false),
     };
     struct fx_conf_route *r = obj;
-    char where[sizeof(ld->where) + 8];
-    int rc = expect_map(ld, val);
-    if (rc != 0)
-        return rc;
+    if (val->type != YAML_MAPPING_NODE)
+        return expect_map(ld, val);
     struct fx_conf_migrate *m = calloc(1, sizeof(*m));
     if (m == NULL)
         return fail_oom(ld);
@@ -1947,8 +1941,7 @@ static int parse_migrate(struct fx_conf_loader *ld, const struct fx_conf_key *f,
     m->sticky = FX_STICKY_NONE;
     fx_conf_schema_defaults(fx_conf_schema_find("routes[].migrate.guard"), m);
     m->line = (unsigned int)val->start_mark.line + 1;
-    (void)snprintf(where, sizeof(where), "%s migrate", ld->where);
-    return walk_section(ld, val, where, "migrate.", fields, NFIELDS(fields), m);
+    return walk_nested(ld, val, " migrate", fields, NFIELDS(fields), m);
 }
 
 /* ---- route shadow section ------------------------------------------------- */
@@ -2095,12 +2088,7 @@ static int parse_compare(struct fx_conf_loader *ld, const struct fx_conf_key *f,
         FIELD("ignore_headers", parse_ignore_headers, false),
         FIELD("ignore_json", parse_ignore_json, false),
     };
-    char where[sizeof(ld->where) + 12];
-    int rc = expect_map(ld, val);
-    if (rc != 0)
-        return rc;
-    (void)snprintf(where, sizeof(where), "%s.compare", ld->where);
-    return walk_section(ld, val, where, "compare.", fields, NFIELDS(fields), obj);
+    return walk_nested(ld, val, ".compare", fields, NFIELDS(fields), obj);
 }
 
 static int shadow_defaults(struct fx_conf_shadow *sh)
@@ -2136,10 +2124,8 @@ static int parse_shadow(struct fx_conf_loader *ld, const struct fx_conf_key *f, 
                   PCT_MAX_BP),
     };
     struct fx_conf_route *r = obj;
-    char where[sizeof(ld->where) + 8];
-    int rc = expect_map(ld, val);
-    if (rc != 0)
-        return rc;
+    if (val->type != YAML_MAPPING_NODE)
+        return expect_map(ld, val);
     struct fx_conf_shadow *sh = calloc(1, sizeof(*sh));
     if (sh == NULL)
         return fail_oom(ld);
@@ -2147,8 +2133,7 @@ static int parse_shadow(struct fx_conf_loader *ld, const struct fx_conf_key *f, 
     if (shadow_defaults(sh) != 0)
         return fail_oom(ld);
     sh->line = (unsigned int)val->start_mark.line + 1;
-    (void)snprintf(where, sizeof(where), "%s shadow", ld->where);
-    return walk_section(ld, val, where, "shadow.", fields, NFIELDS(fields), sh);
+    return walk_nested(ld, val, " shadow", fields, NFIELDS(fields), sh);
 }
 
 /* Checks that need the whole route, once its keys are parsed. */

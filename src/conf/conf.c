@@ -456,15 +456,17 @@ static int walk_map(struct fx_conf_loader *ld, yaml_node_t *map, const struct fx
         if (k == NULL || v == NULL)
             return fail(ld, map, "malformed YAML document");
         const struct fx_conf_key *f = NULL;
-        int rc = 0;
+        int rc = FX_ECONF;
         if (check_string(why, k) != NULL)
-            rc = fail(ld, k, "invalid key in %s: %s", ld->where, why);
+            (void)fail(ld, k, "invalid key in %s: %s", ld->where, why);
         else if ((f = find_field(fields, nfields, scalar(k))) == NULL)
-            rc = fail_unknown_key(ld, k, fields, nfields);
+            (void)fail_unknown_key(ld, k, fields, nfields);
         else if (seen[f - fields] != 0)
-            rc = fail(ld, k, "duplicate key %s in %s (first at line %zu)", quote_node(q, k),
-                      ld->where, seen[f - fields]);
-        if (rc == 0) {
+            (void)fail(ld, k, "duplicate key %s in %s (first at line %zu)", quote_node(q, k),
+                       ld->where, seen[f - fields]);
+        else
+            rc = 0;
+        if (rc == 0 && f != NULL) {
             seen[f - fields] = k->start_mark.line + 1;
             ld->key = f->name;
             rc = f->parse != NULL ? f->parse(ld, f, v, obj) : parse_builtin(ld, f, v, obj);
@@ -1190,8 +1192,7 @@ int fx_conf__top_log(struct fx_conf_loader *ld, const struct fx_conf_key *f, yam
                      void *obj)
 {
     (void)f;
-    const struct fx_conf_section *sec = fx_conf_schema_find("log");
-    FX_ASSERT(sec != NULL);
+    const struct fx_conf_section *sec = fx_conf__section("log");
     return parse_schema_section(ld, val, sec, obj);
 }
 
@@ -1384,12 +1385,11 @@ static int check_name(struct fx_conf_loader *ld, const yaml_node_t *n, const cha
 static int parse_upstream_body(struct fx_conf_loader *ld, struct fx_conf_upstream *u,
                                yaml_node_t *val)
 {
-    const struct fx_conf_section *sec = fx_conf_schema_find("upstreams.NAME");
+    const struct fx_conf_section *sec = fx_conf__section("upstreams.NAME");
     char q[QBUF];
     char got[QBUF];
     char where[QBUF + 16];
     char ctx[QBUF + 16];
-    FX_ASSERT(sec != NULL);
     quote(q, u->name, strlen(u->name));
     if (val->type != YAML_MAPPING_NODE)
         return fail(ld, val, "upstream %s: expected a mapping, got %s", q, describe(got, val));
@@ -1420,7 +1420,7 @@ static int parse_upstream(struct fx_conf_loader *ld, yaml_node_t *k, yaml_node_t
         return rc;
     c->nupstreams = idx + 1;
     u->line = (unsigned int)k->start_mark.line + 1;
-    fx_conf_schema_defaults(fx_conf_schema_find("upstreams.NAME"), u);
+    fx_conf_schema_defaults(fx_conf__section("upstreams.NAME"), u);
     return parse_upstream_body(ld, u, v);
 }
 
@@ -1522,8 +1522,11 @@ static int check_method(struct fx_conf_loader *ld, const yaml_node_t *item, size
     size_t n = strlen(s);
     if (n >= sizeof(upper))
         return 0;
-    for (size_t j = 0; j <= n; j++)
-        upper[j] = (s[j] >= 'a' && s[j] <= 'z') ? (char)(s[j] - 'a' + 'A') : s[j];
+    for (size_t j = 0; j <= n; j++) {
+        upper[j] = s[j];
+        if (upper[j] >= 'a' && upper[j] <= 'z')
+            upper[j] = (char)(upper[j] - ('a' - 'A'));
+    }
     for (size_t j = 0; j < NFIELDS(standard); j++) {
         if (strcmp(upper, standard[j]) == 0 && strcmp(s, standard[j]) != 0)
             return fail_item(ld, item, i,
@@ -1813,8 +1816,7 @@ static int parse_guard(struct fx_conf_loader *ld, const struct fx_conf_key *f, y
                        void *obj)
 {
     (void)f;
-    const struct fx_conf_section *sec = fx_conf_schema_find("routes[].migrate.guard");
-    FX_ASSERT(sec != NULL);
+    const struct fx_conf_section *sec = fx_conf__section("routes[].migrate.guard");
     return walk_nested(ld, val, ".guard", sec->keys, sec->nkeys, obj);
 }
 
@@ -1939,7 +1941,7 @@ static int parse_migrate(struct fx_conf_loader *ld, const struct fx_conf_key *f,
         return fail_oom(ld);
     r->migrate = m;
     m->sticky = FX_STICKY_NONE;
-    fx_conf_schema_defaults(fx_conf_schema_find("routes[].migrate.guard"), m);
+    fx_conf_schema_defaults(fx_conf__section("routes[].migrate.guard"), m);
     m->line = (unsigned int)val->start_mark.line + 1;
     return walk_nested(ld, val, " migrate", fields, NFIELDS(fields), m);
 }
@@ -2560,8 +2562,7 @@ static int build_conf(struct fx_conf_loader *ld, struct fx_conf **out)
         return fail_oom(ld);
     ld->conf = c;
     (void)snprintf(ld->where, sizeof(ld->where), "top level");
-    const struct fx_conf_section *top = fx_conf_schema_find("top level");
-    FX_ASSERT(top != NULL);
+    const struct fx_conf_section *top = fx_conf__section("top level");
     int rc = walk_map(ld, root, top->keys, top->nkeys, c);
     if (rc != FX_ENOMEM && c->store_path == NULL) {
         c->store_path = resolve_path(c->path, STORE_DEFAULT);
@@ -2610,6 +2611,7 @@ static int load_doc(struct fx_conf_loader *ld, const char *text, size_t len, str
     yaml_parser_delete(&p);
     ld->doc = &doc;
     rc = build_conf(ld, out);
+    ld->doc = NULL;
     yaml_document_delete(&doc);
     return rc;
 }
@@ -2865,7 +2867,7 @@ static json_t *dump_upstreams(const struct fx_conf *c)
     json_t *all = json_object();
     for (size_t i = 0; all != NULL && i < c->nupstreams; i++) {
         if (!put(all, c->upstreams[i].name,
-                 dump_section(fx_conf_schema_find("upstreams.NAME"), &c->upstreams[i]))) {
+                 dump_section(fx_conf__section("upstreams.NAME"), &c->upstreams[i]))) {
             json_decref(all);
             return NULL;
         }
@@ -2947,7 +2949,7 @@ static json_t *dump_override(const struct fx_conf_migrate *m)
 
 static json_t *dump_guard(const struct fx_conf_migrate *m)
 {
-    return dump_section(fx_conf_schema_find("routes[].migrate.guard"), m);
+    return dump_section(fx_conf__section("routes[].migrate.guard"), m);
 }
 
 /* The migrate section with defaults resolved; weights in basis points. */

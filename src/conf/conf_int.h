@@ -26,6 +26,10 @@ extern const struct fx_conf_section fx_conf_paths_section;
 extern const struct fx_conf_section fx_conf_top_section;
 extern const struct fx_conf_section fx_conf_log_section;
 
+/* The section registered under `path`; never NULL (a section missing from
+ * sections.c is a build bug and aborts). */
+const struct fx_conf_section *fx_conf__section(const char *path);
+
 /* Format milliseconds with the largest exact unit: "24h", "1ms", "0". */
 const char *fx_conf__format_ms(char *buf, size_t cap, uint64_t ms);
 

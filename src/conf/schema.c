@@ -105,6 +105,13 @@ const struct fx_conf_section *fx_conf_schema_find(const char *path)
     return NULL;
 }
 
+const struct fx_conf_section *fx_conf__section(const char *path)
+{
+    const struct fx_conf_section *s = fx_conf_schema_find(path);
+    FX_ASSERT(s != NULL);
+    return s;
+}
+
 /* ---- reference ---------------------------------------------------------- */
 
 static const char *type_text(const struct fx_conf_key *k)

@@ -18,7 +18,7 @@ VERSION   := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 LIB_OBJ   = $(LIB_SRC:src/%.c=$(O)/obj/%.o)
 TEST_BIN  = $(TEST_SRC:src/%_test.c=$(O)/test/%_test)
 
-.PHONY: all deps test test-unit test-e2e asan lint fuzz bench demo check install clean soak format
+.PHONY: all deps test test-unit test-e2e asan asan-bin lint fuzz bench demo check install clean soak format
 
 all: deps $(O)/ficus
 
@@ -73,8 +73,13 @@ test-e2e: all
 test: test-unit test-e2e
 
 # Whole unit + e2e suite under AddressSanitizer and UBSan (leaks fail the run).
+ASAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 asan:
-	$(MAKE) O=build/asan CC=clang CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" test-unit test-e2e
+	$(MAKE) O=build/asan CC=clang CFLAGS="$(ASAN_CFLAGS)" test-unit test-e2e
+
+# The ASan+UBSan binary alone (for the stateful fuzzer).
+asan-bin:
+	$(MAKE) O=build/asan CC=clang CFLAGS="$(ASAN_CFLAGS)" build/asan/ficus
 
 LINT_SRC := $(filter-out %_test.c,$(wildcard src/*/*.c) src/main.c)
 lint:
@@ -87,6 +92,8 @@ format:
 	clang-format -i $(wildcard src/*/*.c src/*/*.h src/main.c fuzz/*.c)
 
 FUZZ_SECONDS ?= 30
+# Stateful fuzzer (fuzz/stateful/): a real Ficus, ASan+UBSan build, generous timeouts.
+STATEFUL := FICUS_BIN=$(abspath build/asan/ficus) FICUS_TEST_SCALE=3 node fuzz/stateful/run.mjs
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -pthread -O1 -g -fsanitize=fuzzer-no-link,address,undefined
 fuzz: deps
 	@mkdir -p $(O)/fuzz
@@ -100,6 +107,9 @@ fuzz: deps
 	  $(O)/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -dict=fuzz/http.dict -print_final_stats=1 \
 	    $(O)/fuzz/work-$$t fuzz/corpus/$$t; \
 	done
+	$(MAKE) asan-bin
+	@echo "== fuzz stateful for $(FUZZ_SECONDS)s"
+	$(STATEFUL) --seconds $(FUZZ_SECONDS)
 
 # Replay the committed corpora once (fast; part of make check).
 fuzz-replay: deps
@@ -109,12 +119,18 @@ fuzz-replay: deps
 	  clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $(O)/fuzz/$$n $$f $(LIB_SRC) $(LIBS); \
 	  $(O)/fuzz/$$n -runs=0 fuzz/corpus/$$t; \
 	done
+	$(MAKE) asan-bin
+	$(STATEFUL) --replay
 
 bench: all
 	bench/run.sh
 
+# make demo [PORT=8080] [ADMIN_PORT=9901] [LEGACY_PORT=3000] [NEW_PORT=4000]: only
+# values given on the command line count (a PORT in the environment does not).
+DEMO_ARG = $(if $(filter command line,$(origin $(1))),$(2) $($(1)))
 demo: all
-	scripts/demo.sh
+	scripts/demo.sh $(call DEMO_ARG,PORT,--port) $(call DEMO_ARG,ADMIN_PORT,--admin-port) \
+	  $(call DEMO_ARG,LEGACY_PORT,--legacy-port) $(call DEMO_ARG,NEW_PORT,--new-port)
 
 # 10 minutes of mixed load with RSS sampled every 10 s (SOAK_SECONDS to change).
 soak: all

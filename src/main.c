@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "admin/admin.h"
@@ -393,8 +394,16 @@ static void wait_signals(struct server *s, const sigset_t *set)
     }
 }
 
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 static void stop_server(struct server *s)
 {
+    uint64_t t0 = mono_ms();
     atomic_store(&s->sh.stopping, true);
     for (size_t i = 0; i < s->nw; i++)
         fx_worker_wake(&s->ws[i]);
@@ -410,8 +419,13 @@ static void stop_server(struct server *s)
     if (s->control_on)
         fx_control_stop(&s->control);
     s->sh.control = NULL;
-    if (s->shadow_on)
-        fx_shadow_stop(&s->sh.shadow); /* after the workers: no job arrives any more */
+    if (s->shadow_on) {
+        /* After the workers (no job arrives any more), within what is left of
+         * drain_timeout: the whole stop stays within it. */
+        uint64_t drain = s->sh.conf != NULL ? s->sh.conf->limits.drain_timeout_ms : 0;
+        uint64_t spent = mono_ms() - t0;
+        fx_shadow_stop(&s->sh.shadow, spent < drain ? drain - spent : 0);
+    }
     for (size_t i = 0; i < s->nw; i++)
         fx_worker_fini(&s->ws[i]);
     if (s->sh.access_fd > 2)

@@ -1188,6 +1188,38 @@ int fx_conf__log_format(struct fx_conf_loader *ld, const struct fx_conf_key *f, 
     return 0;
 }
 
+/* log.fields: [time, method, ...], the access log's keys in line order. */
+int fx_conf__log_fields(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+                        void *obj)
+{
+    (void)f;
+    struct fx_conf *c = obj;
+    char q[QBUF];
+    if (val->type != YAML_SEQUENCE_NODE || seq_len(val) == 0)
+        return fail_key(ld, val,
+                        "expected a non-empty list like [time, method, path, status], got %s",
+                        describe(q, val));
+    unsigned char seen[FX_CONF_LOG_NFIELDS] = { 0 };
+    c->nlog_fields = 0;
+    for (size_t i = 0; i < seq_len(val); i++) {
+        yaml_node_t *item = get_node(ld, val->data.sequence.items.start[i]);
+        if (item == NULL)
+            return fail(ld, val, "malformed YAML document");
+        int rc = expect_string(ld, item, i);
+        if (rc != 0)
+            return rc;
+        const char *hint = NULL;
+        int id = fx_conf_log_field_find(scalar(item), &hint);
+        if (id < 0)
+            return fail_item(ld, item, i, "unknown field %s%s%s%s", quote_node(q, item),
+                             hint ? " (did you mean " : "", hint ? hint : "", hint ? "?)" : "");
+        if (seen[id]++)
+            return fail_item(ld, item, i, "field %s is listed twice", quote_node(q, item));
+        c->log_fields[c->nlog_fields++] = (unsigned char)id;
+    }
+    return 0;
+}
+
 int fx_conf__top_log(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
                      void *obj)
 {
@@ -2850,6 +2882,23 @@ static json_t *dump_section(const struct fx_conf_section *sec, const void *obj)
     return o;
 }
 
+/* The log section; `fields` is always written out, the default list included. */
+static json_t *dump_log(const struct fx_conf *c, const char *access)
+{
+    size_t n = c->nlog_fields ? c->nlog_fields : FX_CONF_LOG_NDEFAULT;
+    json_t *fields = json_array();
+    for (size_t i = 0; fields != NULL && i < n; i++) {
+        unsigned int id = c->nlog_fields ? c->log_fields[i] : (unsigned int)i;
+        if (json_array_append_new(fields, json_string(fx_conf_log_field_name(id))) != 0) {
+            json_decref(fields);
+            return NULL;
+        }
+    }
+    return fields != NULL
+               ? json_pack("{s:s,s:s,s:o}", "access", access, "format", "json", "fields", fields)
+               : NULL;
+}
+
 static json_t *dump_listen(const struct fx_conf *c)
 {
     json_t *arr = json_array();
@@ -3064,7 +3113,7 @@ static json_t *dump_conf(const struct fx_conf *c)
     const char *access = c->access_mode == FX_CONF_LOG_OFF    ? "off"
                          : c->access_mode == FX_CONF_LOG_FILE ? c->access_path
                                                               : "stdout";
-    ok = ok && put(root, "log", json_pack("{s:s,s:s}", "access", access, "format", "json")) &&
+    ok = ok && put(root, "log", dump_log(c, access)) &&
          put(root, "limits", dump_section(&fx_conf_limits_section, &c->limits)) &&
          put(root, "upstreams", dump_upstreams(c)) && put(root, "routes", dump_routes(c));
     ok = ok && put(root, "paths", dump_section(&fx_conf_paths_section, &c->paths));

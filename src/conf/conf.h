@@ -45,4 +45,13 @@ int fx_conf_parse_size(const char *s, uint64_t *bytes);
  * Returns 0 or FX_EIO. */
 int fx_conf_dump_json(const struct fx_conf *c, FILE *f);
 
+/* The name of access log field `f` ("time", "user_agent", ...); "" when out of range. */
+const char *fx_conf_log_field_name(enum fx_conf_log_field f);
+
+/* The access log field called `name` (exact, lower case). Returns its enum
+ * value (>= 0), or -1 with the closest known name in *suggest (NULL when
+ * nothing is close; NULL too on success). `name` is borrowed; *suggest is a
+ * static string. */
+int fx_conf_log_field_find(const char *name, const char **suggest);
+
 #endif

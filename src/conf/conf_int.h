@@ -19,6 +19,7 @@ fx_conf_parse_fn fx_conf__top_routes;
 fx_conf_parse_fn fx_conf__top_paths;
 fx_conf_parse_fn fx_conf__log_access;
 fx_conf_parse_fn fx_conf__log_format;
+fx_conf_parse_fn fx_conf__log_fields;
 
 /* Process-wide sections, walked by conf.c itself. */
 extern const struct fx_conf_section fx_conf_limits_section;

@@ -1936,6 +1936,62 @@ static void test_conf_error_methods_case(void **state)
     fx_conf_unref(c);
 }
 
+/* ---- log.fields ----------------------------------------------------------------- */
+
+static void test_conf_log_fields(void **state)
+{
+    (void)state;
+    struct fx_conf *c = load_ok(BASE);
+    assert_int_equal(c->nlog_fields, 0); /* the default line */
+    fx_conf_unref(c);
+    c = load_ok(BASE "log: {fields: [status, user_agent, time]}\n");
+    assert_int_equal(c->nlog_fields, 3);
+    assert_int_equal(c->log_fields[0], FX_CONF_LOG_F_STATUS);
+    assert_int_equal(c->log_fields[1], FX_CONF_LOG_F_USER_AGENT);
+    assert_int_equal(c->log_fields[2], FX_CONF_LOG_F_TIME);
+    fx_conf_unref(c);
+    assert_string_equal(fx_conf_log_field_name(FX_CONF_LOG_F_UPSTREAM_HEADER_US),
+                        "upstream_header_us");
+    assert_string_equal(fx_conf_log_field_name(FX_CONF_LOG_NFIELDS), "");
+    /* The default line is today's: time first, error last. */
+    assert_string_equal(fx_conf_log_field_name(0), "time");
+    assert_string_equal(fx_conf_log_field_name(FX_CONF_LOG_NDEFAULT - 1), "error");
+}
+
+static void test_conf_log_field_find_suggests(void **state)
+{
+    (void)state;
+    const char *hint = "x";
+    assert_int_equal(fx_conf_log_field_find("referer", &hint), FX_CONF_LOG_F_REFERER);
+    assert_null(hint);
+    assert_int_equal(fx_conf_log_field_find("user_agnet", &hint), -1);
+    assert_string_equal(hint, "user_agent");
+    assert_int_equal(fx_conf_log_field_find("useragent", &hint), -1);
+    assert_string_equal(hint, "user_agent");
+    assert_int_equal(fx_conf_log_field_find("referrer", &hint), -1);
+    assert_string_equal(hint, "referer");
+    assert_int_equal(fx_conf_log_field_find("Status", &hint), -1); /* names are lower case */
+    assert_string_equal(hint, "status");
+    assert_int_equal(fx_conf_log_field_find("zzzzzzzz", &hint), -1);
+    assert_null(hint);
+    assert_int_equal(fx_conf_log_field_find("", &hint), -1);
+    assert_null(hint);
+}
+
+static void test_conf_error_log_fields(void **state)
+{
+    (void)state;
+    assert_conf_error(BASE "log: {fields: [time, user_agnet]}\n",
+                      "t.yaml:6:22: log.fields[1]: unknown field \"user_agnet\" (did you mean "
+                      "user_agent?)");
+    assert_conf_error(BASE "log: {fields: [status, status]}\n",
+                      "t.yaml:6:24: log.fields[1]: field \"status\" is listed twice");
+    assert_conf_error_prefix(BASE "log: {fields: []}\n",
+                             "t.yaml:6:15: log.fields: expected a non-empty list");
+    assert_conf_error_prefix(BASE "log: {fields: time}\n",
+                             "t.yaml:6:15: log.fields: expected a non-empty list");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2008,6 +2064,9 @@ int main(void)
         cmocka_unit_test(test_conf_admin_hosts_and_open),
         cmocka_unit_test(test_conf_error_admin_tokens),
         cmocka_unit_test(test_conf_dump_json_migrate),
+        cmocka_unit_test(test_conf_log_fields),
+        cmocka_unit_test(test_conf_log_field_find_suggests),
+        cmocka_unit_test(test_conf_error_log_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,6 +15,43 @@ enum fx_conf_log_mode {
     FX_CONF_LOG_FILE,
 };
 
+/* Access log fields (log.fields), as X(ENUM, "name"). The first
+ * FX_CONF_LOG_NDEFAULT, in this order, are the default line. */
+#define FX_CONF_LOG_FIELDS(X)                     \
+    X(TIME, "time")                               \
+    X(REQUEST_ID, "request_id")                   \
+    X(CLIENT, "client")                           \
+    X(METHOD, "method")                           \
+    X(PATH, "path")                               \
+    X(ROUTE, "route")                             \
+    X(UPSTREAM, "upstream")                       \
+    X(SERVER, "server")                           \
+    X(SIDE, "side")                               \
+    X(SHADOW, "shadow")                           \
+    X(STATUS, "status")                           \
+    X(BYTES_IN, "bytes_in")                       \
+    X(BYTES_OUT, "bytes_out")                     \
+    X(DURATION_US, "duration_us")                 \
+    X(ERROR, "error")                             \
+    X(HOST, "host")                               \
+    X(USER_AGENT, "user_agent")                   \
+    X(REFERER, "referer")                         \
+    X(PROTOCOL, "protocol")                       \
+    X(UPSTREAM_CONNECT_US, "upstream_connect_us") \
+    X(UPSTREAM_HEADER_US, "upstream_header_us")   \
+    X(TOTAL_US, "total_us")                       \
+    X(OVERRIDE_USED, "override_used")             \
+    X(TRACE_ID, "trace_id")
+
+enum fx_conf_log_field {
+#define FX_CONF_LOG_ENUM(e, name) FX_CONF_LOG_F_##e,
+    FX_CONF_LOG_FIELDS(FX_CONF_LOG_ENUM)
+#undef FX_CONF_LOG_ENUM
+    FX_CONF_LOG_NFIELDS,
+};
+
+#define FX_CONF_LOG_NDEFAULT 15 /* time .. error */
+
 struct fx_conf_server {
     struct fx_addr addr;
     unsigned int pool_id; /* assigned by the caller after load (0 from the loader) */
@@ -173,7 +210,9 @@ struct fx_conf {
                                 directory); default "ficus.db" beside the config */
     unsigned int workers;    /* 0 = auto (number of online CPUs) */
     enum fx_conf_log_mode access_mode;
-    char *access_path; /* owned, when access_mode == FX_CONF_LOG_FILE */
+    char *access_path;                             /* owned, when access_mode == FX_CONF_LOG_FILE */
+    unsigned char log_fields[FX_CONF_LOG_NFIELDS]; /* enum fx_conf_log_field, in line order */
+    size_t nlog_fields; /* 0: the default line (the first FX_CONF_LOG_NDEFAULT fields) */
     struct fx_conf_limits limits;
     struct fx_conf_paths paths;
     struct fx_conf_upstream *upstreams; /* owned array */

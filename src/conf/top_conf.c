@@ -43,6 +43,8 @@ static const struct fx_conf_key log_keys[] = {
         "Where the JSON access log goes, one object per exchange. Any other string is a file "
         "path, opened for appending. `off` may be written plain or quoted."),
     TOP("format", fx_conf__log_format, 0, "`json`", "`json`", "The only supported format."),
+    TOP("fields", fx_conf__log_fields, 0, "list of field names", "today's 15 fields",
+        "The keys of each access log line, in this order (see *Access log fields*)."),
 };
 
 const struct fx_conf_section fx_conf_log_section = {

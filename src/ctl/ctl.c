@@ -33,6 +33,7 @@
 #define TOKEN_FILE_MAX (64u << 10)
 #define MAX_POS        4
 
+/* Printed with fputs, never as a format: a '%' here is a literal percent sign. */
 static const char usage_ctl[] =
     "usage: ficus ctl [--admin URL | -c FILE] [--token-file PATH] COMMAND [ARGS]\n"
     "\n"
@@ -40,11 +41,11 @@ static const char usage_ctl[] =
     "\n"
     "commands:\n"
     "  routes [NAME]              migrating routes: weight, ramp step, status, guard figures\n"
-    "  weight NAME PERCENT        set the new side's share (e.g. 25%%); stops a running ramp\n"
+    "  weight NAME PERCENT        set the new side's share (e.g. 25%); stops a running ramp\n"
     "  pause NAME                 hold the weight, stop the ramp\n"
     "  resume NAME                resume the ramp (also after a rollback)\n"
-    "  promote NAME               send 100%% to the new side\n"
-    "  rollback NAME              send 0%% to the new side until resumed\n"
+    "  promote NAME               send 100% to the new side\n"
+    "  rollback NAME              send 0% to the new side until resumed\n"
     "  events [NAME] [--limit N]  audit log, oldest first (default 100, at most 10000)\n"
     "  diffs NAME [--limit N]     shadow comparison: mismatches by endpoint and path, samples\n"
     "\n"

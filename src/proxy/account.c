@@ -1,8 +1,17 @@
 /* Per-exchange accounting: counters, histograms, the JSON access log, and the
- * Prometheus rendering of all workers' counters. */
+ * Prometheus rendering of all workers' counters.
+ *
+ * Headers an attacker controls that reach the access log (log.fields):
+ * - Host, User-Agent, Referer, traceparent: logged only, never trusted. They
+ *   are read back from the upstream request head, cut (Host and User-Agent
+ *   at 256 bytes, Referer at 512, the trace id at 32) and JSON-escaped ('"'
+ *   and '\\' escaped, bytes below 0x20 and from 0x7f up as \u00XX), so a
+ *   hostile value can neither end its string, add a key, nor split the line
+ *   (tests/e2e/56-access-log-fields.test.mjs). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -94,8 +103,269 @@ void fx_proxy__alog_flush(struct fx_worker *w)
     w->alog_len = 0;
 }
 
+/* ---- configurable lines (log.fields) ---------------------------------------- */
+
+#define ALOG_LINE_MAX 24576 /* bound of one custom line: every field at its cap, escaped */
+#define UA_MAX        256   /* bytes of User-Agent logged (the rest is cut) */
+#define REFERER_MAX   512
+#define HOST_MAX      256
+
+/* One line being written into the worker's buffer; nothing is committed
+ * until the whole line fits. */
+struct alog_out {
+    char *p;
+    size_t cap;
+    size_t len;
+    bool full;
+};
+
+static void out_raw(struct alog_out *o, const char *s, size_t n)
+{
+    if (o->full || o->cap - o->len < n + 2) {
+        o->full = true;
+        return;
+    }
+    memcpy(o->p + o->len, s, n);
+    o->len += n;
+}
+
+#define OUT_LIT(o, lit) out_raw((o), (lit), sizeof(lit) - 1)
+
+/* A JSON string of at most `max` input bytes of s[0..n), escaped. */
+static void out_str(struct alog_out *o, const char *s, size_t n, size_t max)
+{
+    n = n < max ? n : max;
+    if (o->full || o->cap - o->len < n * 6 + 4) {
+        o->full = true;
+        return;
+    }
+    o->p[o->len++] = '"';
+    o->len += json_escape(o->p + o->len, n * 6 + 8, s, n);
+    o->p[o->len++] = '"';
+}
+
+/* A string field, or null when absent (s == NULL). */
+static void out_opt(struct alog_out *o, const char *s, size_t n, size_t max)
+{
+    if (s == NULL)
+        OUT_LIT(o, "null");
+    else
+        out_str(o, s, n, max);
+}
+
+static void out_u64(struct alog_out *o, uint64_t v)
+{
+    char num[24];
+    int n = snprintf(num, sizeof(num), "%llu", (unsigned long long)v);
+    out_raw(o, num, n > 0 ? (size_t)n : 0);
+}
+
+/* Microseconds from the exchange's start to loop time `at`, or null (0: never reached). */
+static void out_since(struct alog_out *o, const struct fx_exch *x, uint64_t at)
+{
+    if (at == 0)
+        OUT_LIT(o, "null");
+    else
+        out_u64(o, at >= x->start_us ? at - x->start_us : 0);
+}
+
+/* The value of the first header `name` (lower case) of the upstream request
+ * head x->uhead, which holds the client's end-to-end headers as sent (Host
+ * included). Absent (ptr NULL) when the exchange had no route: its head then
+ * holds the request line only. */
+static struct fx_str uhead_header(const struct fx_exch *x, const char *name)
+{
+    struct fx_str none = { NULL, 0 };
+    if (x->uhead.data == NULL)
+        return none;
+    const char *p = fx_buf_rptr(&x->uhead);
+    const char *end = p + x->uhead.len;
+    size_t nlen = strlen(name);
+    const char *eol = memmem(p, (size_t)(end - p), "\r\n", 2);
+    while (eol != NULL) {
+        const char *line = eol + 2;
+        eol = memmem(line, (size_t)(end - line), "\r\n", 2);
+        if (eol == NULL || eol == line)
+            break;
+        if ((size_t)(eol - line) > nlen && line[nlen] == ':' &&
+            strncasecmp(line, name, nlen) == 0) {
+            const char *v = line + nlen + 1;
+            while (v < eol && (*v == ' ' || *v == '\t'))
+                v++;
+            return (struct fx_str){ v, (size_t)(eol - v) };
+        }
+    }
+    return none;
+}
+
+static void out_header(struct alog_out *o, const struct fx_exch *x, const char *name, size_t max)
+{
+    struct fx_str v = uhead_header(x, name);
+    out_opt(o, v.ptr, v.len, max);
+}
+
+/* The trace id of the traceparent sent upstream ("00-TRACE-SPAN-FLAGS"). */
+static void out_trace_id(struct alog_out *o, const struct fx_exch *x)
+{
+    struct fx_str v = uhead_header(x, "traceparent");
+    if (v.ptr == NULL || v.len < 35 || v.ptr[2] != '-')
+        OUT_LIT(o, "null");
+    else
+        out_str(o, v.ptr + 3, 32, 32);
+}
+
+static void out_cstr(struct alog_out *o, const char *s, size_t max)
+{
+    out_str(o, s != NULL ? s : "", s != NULL ? strlen(s) : 0, max);
+}
+
+static void out_lit_c(struct alog_out *o, const char *lit)
+{
+    out_raw(o, lit, strlen(lit));
+}
+
+/* The fields added with log.fields (every one after FX_CONF_LOG_F_ERROR). */
+static void out_field_extra(struct alog_out *o, const struct fx_exch *x, uint64_t dur_us,
+                            enum fx_conf_log_field f)
+{
+    switch (f) {
+    case FX_CONF_LOG_F_HOST:
+        out_header(o, x, "host", HOST_MAX);
+        break;
+    case FX_CONF_LOG_F_USER_AGENT:
+        out_header(o, x, "user-agent", UA_MAX);
+        break;
+    case FX_CONF_LOG_F_REFERER:
+        out_header(o, x, "referer", REFERER_MAX);
+        break;
+    case FX_CONF_LOG_F_PROTOCOL:
+        out_lit_c(o, x->minor == 0 ? "\"HTTP/1.0\"" : "\"HTTP/1.1\"");
+        break;
+    case FX_CONF_LOG_F_UPSTREAM_CONNECT_US:
+        out_since(o, x, x->connect_us);
+        break;
+    case FX_CONF_LOG_F_UPSTREAM_HEADER_US:
+        out_since(o, x, x->header_us);
+        break;
+    case FX_CONF_LOG_F_TOTAL_US:
+        out_u64(o, dur_us);
+        break;
+    case FX_CONF_LOG_F_OVERRIDE_USED:
+        out_lit_c(o, x->pinned ? "true" : "false");
+        break;
+    case FX_CONF_LOG_F_TRACE_ID:
+        out_trace_id(o, x);
+        break;
+    default:
+        OUT_LIT(o, "null");
+        break;
+    }
+}
+
+/* The method (or the path) from the upstream request head. */
+static void out_req_part(struct alog_out *o, const struct fx_exch *x, bool path)
+{
+    if (x->uhead.data == NULL) {
+        OUT_LIT(o, "\"\"");
+        return;
+    }
+    const char *base = fx_buf_rptr(&x->uhead);
+    if (path)
+        out_str(o, base + x->path_off, x->path_len, 2048);
+    else
+        out_str(o, base, x->method_len, 32);
+}
+
+static void out_field(struct alog_out *o, struct fx_worker *w, const struct fx_cconn *cc,
+                      const struct fx_exch *x, uint64_t dur_us, enum fx_conf_log_field f)
+{
+    char ms[8];
+    switch (f) {
+    case FX_CONF_LOG_F_TIME: {
+        const char *t = now_text(w, ms);
+        OUT_LIT(o, "\"");
+        out_lit_c(o, t);
+        out_lit_c(o, ms);
+        OUT_LIT(o, "\"");
+        break;
+    }
+    case FX_CONF_LOG_F_REQUEST_ID:
+        out_cstr(o, x->request_id, 64);
+        break;
+    case FX_CONF_LOG_F_CLIENT:
+        out_cstr(o, cc->peer_text, sizeof(cc->peer_text));
+        break;
+    case FX_CONF_LOG_F_METHOD:
+    case FX_CONF_LOG_F_PATH:
+        out_req_part(o, x, f == FX_CONF_LOG_F_PATH);
+        break;
+    case FX_CONF_LOG_F_ROUTE:
+        out_cstr(o, x->route ? x->route->name : NULL, 256);
+        break;
+    case FX_CONF_LOG_F_UPSTREAM:
+        out_cstr(o, x->up ? x->up->name : NULL, 256);
+        break;
+    case FX_CONF_LOG_F_SERVER:
+        out_cstr(o, x->srv ? x->srv->addr.text : NULL, 128);
+        break;
+    case FX_CONF_LOG_F_SIDE:
+        out_lit_c(o, x->side < 0 ? "null" : (x->side == FX_SIDE_NEW ? "\"new\"" : "\"legacy\""));
+        break;
+    case FX_CONF_LOG_F_SHADOW:
+        out_lit_c(o, x->mirror != NULL ? "true" : "false");
+        break;
+    case FX_CONF_LOG_F_STATUS:
+        out_u64(o, x->status > 0 ? (uint64_t)x->status : 0);
+        break;
+    case FX_CONF_LOG_F_BYTES_IN:
+        out_u64(o, x->bytes_in);
+        break;
+    case FX_CONF_LOG_F_BYTES_OUT:
+        out_u64(o, x->bytes_out);
+        break;
+    case FX_CONF_LOG_F_DURATION_US:
+        out_u64(o, dur_us);
+        break;
+    case FX_CONF_LOG_F_ERROR:
+        out_opt(o, x->error, x->error ? strlen(x->error) : 0, 128);
+        break;
+    default:
+        out_field_extra(o, x, dur_us, f);
+        break;
+    }
+}
+
+/* The line of log.fields: the keys in the configured order. Written in place
+ * into the worker's buffer (no allocation); a line that would not fit is
+ * dropped whole rather than cut. */
+static void alog_custom(struct fx_worker *w, struct fx_cconn *cc, struct fx_exch *x,
+                        uint64_t dur_us)
+{
+    const struct fx_conf *c = x->wc->conf;
+    if (FX_ALOG_CAP - w->alog_len < ALOG_LINE_MAX)
+        fx_proxy__alog_flush(w);
+    struct alog_out o = { w->alog + w->alog_len, FX_ALOG_CAP - w->alog_len, 0, false };
+    OUT_LIT(&o, "{");
+    for (size_t i = 0; i < c->nlog_fields; i++) {
+        const char *name = fx_conf_log_field_name(c->log_fields[i]);
+        if (i > 0)
+            OUT_LIT(&o, ",");
+        OUT_LIT(&o, "\"");
+        out_raw(&o, name, strlen(name));
+        OUT_LIT(&o, "\":");
+        out_field(&o, w, cc, x, dur_us, c->log_fields[i]);
+    }
+    OUT_LIT(&o, "}\n");
+    if (!o.full)
+        w->alog_len += o.len;
+}
+
 static void alog_line(struct fx_worker *w, struct fx_cconn *cc, struct fx_exch *x, uint64_t dur_us)
 {
+    if (x->wc->conf->nlog_fields > 0) {
+        alog_custom(w, cc, x, dur_us);
+        return;
+    }
     if (FX_ALOG_CAP - w->alog_len < 4096 + 64)
         fx_proxy__alog_flush(w);
     char path[2048];

@@ -884,6 +884,19 @@ static int chunked_pass(struct fx_exch *x, struct fx_h1_chunked *ch, struct fx_b
     return rc;
 }
 
+/* A malformed request chunk: a 400 and close, unless the upstream answered
+ * early and its response is being relayed: a 400 now would land inside it,
+ * so the connection is cut instead. */
+static void x_req_bad_chunk(struct fx_cconn *cc)
+{
+    if (cc->x->flags & FX_X_F_RESP_HEAD) {
+        cc->x->error = "bad_request";
+        fx_proxy__cc_close(cc);
+        return;
+    }
+    x_local(cc, 400, "bad_request", true);
+}
+
 /* Validate body bytes already buffered; read more when useful. */
 static bool x_req_recv(struct fx_cconn *cc)
 {
@@ -907,7 +920,7 @@ static bool x_req_recv(struct fx_cconn *cc)
                               x->mirror != NULL ? fx_proxy__mirror_req_body : NULL, &raw);
         x->bytes_in += raw;
         if (rc < 0) {
-            x_local(cc, 400, "bad_request", true);
+            x_req_bad_chunk(cc);
             return true;
         }
         if (rc == 1)
@@ -988,6 +1001,7 @@ static bool x_req_send(struct fx_cconn *cc)
     struct fx_uconn *uc = x->u;
     if (uc == NULL || (x->flags & FX_X_F_REQ_SENT) || !uc_check_connected(cc, uc))
         return false;
+    x->connect_us = x->connect_us ? x->connect_us : cc->w->loop.now_us; /* access log */
     if (cc->flags & FX_IO_F_CLOSED || x->u == NULL)
         return true;
     size_t hl = x->uhead.len - x->uhead_sent;
@@ -1067,6 +1081,7 @@ static void x_resp_head(struct fx_cconn *cc, const struct fx_h1_resp *r)
 {
     struct fx_exch *x = cc->x;
     struct fx_str method = { fx_buf_rptr(&x->uhead), x->method_len };
+    x->header_us = cc->w->loop.now_us; /* access log */
     x->status = r->status;
     x->resp_mode = fx_h1_resp_body(r, method);
     x->resp_left = r->content_length;
@@ -1280,10 +1295,10 @@ static bool x_finished(const struct fx_exch *x)
            ((x->flags & FX_X_F_REQ_DONE) || (x->flags & FX_X_F_CLOSE));
 }
 
-/* Lingering close (nginx's lingering_close): after an error response the client
- * may still be sending; closing at once would turn that into a TCP reset that
- * can destroy the response in flight. Shut the write side, discard input for
- * up to a second or 1 MiB, then close. */
+/* Lingering close (nginx's lingering_close): after the last response the client
+ * may still be sending (a body after an error, pipelined requests); closing at
+ * once would turn that into a TCP reset that can destroy the response in flight.
+ * Shut the write side, discard input for up to a second or 1 MiB, then close. */
 #define FX_LINGER_MS    1000u
 #define FX_LINGER_BYTES ((uint64_t)1 << 20)
 
@@ -1329,7 +1344,11 @@ static void x_finish(struct fx_cconn *cc)
         fx_proxy__uc_release(uc, reusable, x->up->max_idle);
     }
     bool close_conn = (x->flags & FX_X_F_CLOSE) || !(x->flags & FX_X_F_REQ_DONE) || w->draining;
-    bool linger = close_conn && (x->flags & FX_X_F_LOCAL) && x->status >= 400 && !w->draining;
+    /* Any close may leave pipelined client bytes unread in the socket (the
+     * upstream delimited its body by closing, the client asked to close and
+     * sent more anyway): close() would then send a reset that can destroy
+     * the response in flight (RFC 9112 9.6), so every close lingers. */
+    bool linger = close_conn && !w->draining;
     if (x->req_ready > 0)
         fx_buf_consume(&cc->in, x->req_ready); /* body the upstream did not wait for */
     x_free(cc);

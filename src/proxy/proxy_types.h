@@ -167,7 +167,9 @@ struct fx_exch {
     uint32_t path_off;   /* path is uhead[path_off..path_off+path_len) */
     uint32_t path_len;
     uint64_t start_us;
-    uint64_t srv_tried; /* bit i % 64: server i of `up` failed to connect */
+    uint64_t connect_us; /* loop time the upstream connection was ready to send (0: never) */
+    uint64_t header_us;  /* loop time the final response head was parsed (0: never) */
+    uint64_t srv_tried;  /* bit i % 64: server i of `up` failed to connect */
     uint64_t bytes_in;
     uint64_t bytes_out;
     char request_id[65];

@@ -585,7 +585,7 @@ static bool wait_exit(struct fx_shadow *s, const struct timespec *deadline)
     return s->exited;
 }
 
-void fx_shadow_stop(struct fx_shadow *s)
+void fx_shadow_stop(struct fx_shadow *s, uint64_t wait_ms)
 {
     if (!s->running)
         return;
@@ -596,6 +596,8 @@ void fx_shadow_stop(struct fx_shadow *s)
     struct fx_shadow_job *list = discard_queue(s, &n);
     (void)pthread_cond_broadcast(&s->wake);
     uint64_t drain_ms = s->conf->limits.drain_timeout_ms;
+    if (wait_ms < drain_ms)
+        drain_ms = wait_ms;
     (void)pthread_mutex_unlock(&s->lock);
     while (list != NULL) {
         struct fx_shadow_job *next = list->next;

@@ -22,12 +22,14 @@ void fx_shadow_reload(struct fx_shadow *s, struct fx_conf *conf);
 
 /* Stop: the queued jobs are discarded and counted (FX_SHADOW_DROP_SHUTDOWN),
  * the job being compared may finish, then the thread flushes to the store and
- * exits. Waits at most the config's limits.drain_timeout for that; when the
+ * exits. Waits at most `wait_ms` and at most the config's limits.drain_timeout
+ * for that (main passes what is left of the drain, so that the whole stop
+ * stays within drain_timeout; UINT64_MAX: the config's); when the
  * thread is not done by then, returns leaving it running and its state
  * allocated (a later call waits again and releases). Writes one
  * "event=shadow_stop" line on stderr. Safe on a zeroed, never started engine
  * and when called twice. Main thread, after the workers have joined. */
-void fx_shadow_stop(struct fx_shadow *s);
+void fx_shadow_stop(struct fx_shadow *s, uint64_t wait_ms);
 
 /* Hand a completed job to the comparison thread (ownership passes in every
  * case). Its buffers are first trimmed to their lengths. When the queue holds

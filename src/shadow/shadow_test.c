@@ -461,7 +461,7 @@ static int teardown(void **state)
 {
     struct fixture *fx = *state;
     if (fx->started)
-        fx_shadow_stop(fx->s);
+        fx_shadow_stop(fx->s, UINT64_MAX);
     fx_conf_unref(fx->conf);
     free(fx->s);
     DIR *d = opendir(fx->dir);
@@ -518,7 +518,7 @@ static void start(struct fixture *fx, const char *shadow)
 
 static void stop(struct fixture *fx)
 {
-    fx_shadow_stop(fx->s);
+    fx_shadow_stop(fx->s, UINT64_MAX);
     fx->started = false;
 }
 
@@ -741,10 +741,10 @@ static void test_shadow_submit_after_stop_drops(void **state)
     assert_false(fx_shadow_submit(fx->s, j));
     assert_int_equal(atomic_load(&fx->s->ctr[fx->rid].dropped[FX_SHADOW_DROP_QUEUE]), 1);
     /* Stopping twice and a never started engine are both fine. */
-    fx_shadow_stop(fx->s);
+    fx_shadow_stop(fx->s, UINT64_MAX);
     struct fx_shadow *z = calloc(1, sizeof(*z));
     assert_non_null(z);
-    fx_shadow_stop(z);
+    fx_shadow_stop(z, UINT64_MAX);
     free(z);
 }
 
@@ -929,7 +929,7 @@ static void *stop_thread(void *arg)
 {
     struct stopper *st = arg;
     uint64_t t0 = fx_shadow__mono_ms();
-    fx_shadow_stop(st->s);
+    fx_shadow_stop(st->s, UINT64_MAX);
     st->took_ms = fx_shadow__mono_ms() - t0;
     return NULL;
 }
@@ -980,7 +980,7 @@ static void test_shadow_stop_bounded_by_drain_timeout(void **state)
     assert_true(fx->s->running);
     (void)pthread_mutex_unlock(&fx->s->st->lock);
     /* A second stop waits again and releases everything. */
-    fx_shadow_stop(fx->s);
+    fx_shadow_stop(fx->s, UINT64_MAX);
     assert_false(fx->s->running);
     fx->started = false;
     assert_int_equal(atomic_load(&fx->s->ctr[fx->rid].compared), 1);

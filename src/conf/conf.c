@@ -555,40 +555,26 @@ static int parse_duration_field(struct fx_conf_loader *ld, const struct fx_conf_
     return 0;
 }
 
-static int parse_size_field(struct fx_conf_loader *ld, const struct fx_conf_key *f,
-                            yaml_node_t *val, void *obj)
+/* FX_CONF_T_SIZE and FX_CONF_T_UINT: a count of bytes or things. */
+static int parse_count_field(struct fx_conf_loader *ld, const struct fx_conf_key *f,
+                             yaml_node_t *val, void *obj)
 {
     char q[QBUF];
-    int rc = expect_string(ld, val, NO_INDEX);
-    if (rc != 0)
-        return rc;
-    uint64_t bytes = 0;
-    if (fx_conf_parse_size(scalar(val), &bytes) != 0) {
-        return fail_key(ld, val,
-                        "invalid size %s: expected bytes or a number followed by KiB, MiB or GiB",
-                        quote_node(q, val));
-    }
-    if (bytes < f->min || bytes > f->max) {
-        return fail_key(ld, val, "%s is out of range %llu..%llu bytes", scalar(val),
-                        (unsigned long long)f->min, (unsigned long long)f->max);
-    }
-    store_uint(obj, f, bytes);
-    return 0;
-}
-
-static int parse_uint_field(struct fx_conf_loader *ld, const struct fx_conf_key *f,
-                            yaml_node_t *val, void *obj)
-{
-    char q[QBUF];
+    bool size = f->type == FX_CONF_T_SIZE;
     int rc = expect_string(ld, val, NO_INDEX);
     if (rc != 0)
         return rc;
     uint64_t v = 0;
-    if (!parse_uint(scalar(val), &v))
+    if (size && fx_conf_parse_size(scalar(val), &v) != 0)
+        return fail_key(ld, val,
+                        "invalid size %s: expected bytes or a number followed by KiB, MiB or GiB",
+                        quote_node(q, val));
+    if (!size && !parse_uint(scalar(val), &v))
         return fail_key(ld, val, "expected an integer, got %s", quote_node(q, val));
     if (v < f->min || v > f->max) {
-        return fail_key(ld, val, "%s is out of range %llu..%llu", scalar(val),
-                        (unsigned long long)f->min, (unsigned long long)f->max);
+        return fail_key(ld, val, "%s is out of range %llu..%llu%s", scalar(val),
+                        (unsigned long long)f->min, (unsigned long long)f->max,
+                        size ? " bytes" : "");
     }
     store_uint(obj, f, v);
     return 0;
@@ -1275,9 +1261,8 @@ static int parse_builtin(struct fx_conf_loader *ld, const struct fx_conf_key *f,
     case FX_CONF_T_DURATION:
         return parse_duration_field(ld, f, val, obj);
     case FX_CONF_T_SIZE:
-        return parse_size_field(ld, f, val, obj);
     case FX_CONF_T_UINT:
-        return parse_uint_field(ld, f, val, obj);
+        return parse_count_field(ld, f, val, obj);
     case FX_CONF_T_BOOL:
         return parse_bool_field(ld, f, val, obj);
     case FX_CONF_T_PERCENT:

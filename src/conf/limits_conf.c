@@ -42,8 +42,4 @@ static const struct fx_conf_key limits_keys[] = {
         "push past it is dropped (`inflight`)."),
 };
 
-const struct fx_conf_section fx_conf_limits_section = {
-    .path = "limits",
-    .keys = limits_keys,
-    .nkeys = FX_CONF_NKEYS(limits_keys),
-};
+FX_CONF_SECTION(fx_conf_limits_section, "limits", limits_keys, NULL);

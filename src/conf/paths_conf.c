@@ -35,9 +35,4 @@ static void paths_finish(void *obj)
                (p->resolve_dots ? FX_H1_PATH_DOTS : 0u);
 }
 
-const struct fx_conf_section fx_conf_paths_section = {
-    .path = "paths",
-    .keys = paths_keys,
-    .nkeys = FX_CONF_NKEYS(paths_keys),
-    .finish = paths_finish,
-};
+FX_CONF_SECTION(fx_conf_paths_section, "paths", paths_keys, paths_finish);

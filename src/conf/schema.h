@@ -83,6 +83,12 @@ struct fx_conf_section {
 
 #define FX_CONF_NKEYS(t) (sizeof(t) / sizeof((t)[0]))
 
+/* Define section `var` named `p` over the static key table `table`. */
+#define FX_CONF_SECTION(var, p, table, fin)                                          \
+    const struct fx_conf_section var = {                                             \
+        .path = (p), .keys = (table), .nkeys = FX_CONF_NKEYS(table), .finish = (fin) \
+    }
+
 #define FX_CONF_DURATION_MAX_MS (24ull * 3600 * 1000) /* 24h: the range of most durations */
 #define FX_CONF_PCT_MAX_BP      10000u                /* 100% in basis points */
 

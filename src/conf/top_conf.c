@@ -32,11 +32,7 @@ static const struct fx_conf_key top_keys[] = {
         "Request-path normalisation before routing (see below)."),
 };
 
-const struct fx_conf_section fx_conf_top_section = {
-    .path = "top level",
-    .keys = top_keys,
-    .nkeys = FX_CONF_NKEYS(top_keys),
-};
+FX_CONF_SECTION(fx_conf_top_section, "top level", top_keys, NULL);
 
 static const struct fx_conf_key log_keys[] = {
     TOP("access", fx_conf__log_access, 0, "`stdout`, `off` or a file path", "`stdout`",
@@ -47,8 +43,4 @@ static const struct fx_conf_key log_keys[] = {
         "The keys of each access log line, in this order (see *Access log fields*)."),
 };
 
-const struct fx_conf_section fx_conf_log_section = {
-    .path = "log",
-    .keys = log_keys,
-    .nkeys = FX_CONF_NKEYS(log_keys),
-};
+FX_CONF_SECTION(fx_conf_log_section, "log", log_keys, NULL);

@@ -25,8 +25,4 @@ static const struct fx_conf_key guard_keys[] = {
           "A limit exceeded by this factor rolls the weight back at once instead of holding."),
 };
 
-const struct fx_conf_section fx_mig_guard_conf = {
-    .path = "routes[].migrate.guard",
-    .keys = guard_keys,
-    .nkeys = FX_CONF_NKEYS(guard_keys),
-};
+FX_CONF_SECTION(fx_mig_guard_conf, "routes[].migrate.guard", guard_keys, NULL);

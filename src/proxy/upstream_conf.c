@@ -35,8 +35,4 @@ static const struct fx_conf_key upstream_keys[] = {
           "is closing."),
 };
 
-const struct fx_conf_section fx_proxy_upstream_conf = {
-    .path = "upstreams.NAME",
-    .keys = upstream_keys,
-    .nkeys = FX_CONF_NKEYS(upstream_keys),
-};
+FX_CONF_SECTION(fx_proxy_upstream_conf, "upstreams.NAME", upstream_keys, NULL);

@@ -177,8 +177,13 @@ static void set_port(struct fx_addr *a, unsigned short port)
 static int open_listeners(struct fx_addr addr, int *fds, size_t nw, struct fx_log *log,
                           struct fx_err *err)
 {
-    /* Port 0 gets a fresh port: nobody else can be there. */
-    if (ntohs(((struct sockaddr_in *)(void *)&addr.ss)->sin_port) != 0) {
+    /* Port 0 gets a fresh port: nobody else can be there. The port is read
+     * from a copy (sin_port and sin6_port share their offset), not through a
+     * cast pointer: GCC -O2 compiled that test away in some builds (type
+     * punning of sockaddr_storage), skipping the probe. */
+    struct sockaddr_in sin;
+    memcpy(&sin, &addr.ss, sizeof(sin));
+    if (ntohs(sin.sin_port) != 0) {
         int rc = fx_net_check_free(&addr, err);
         if (rc != 0)
             return rc;

@@ -3,7 +3,7 @@
 # `scripts/deps.sh --check` only reports whether something is missing.
 set -e
 PKGS="build-essential clang clang-tidy clang-format cppcheck libclang-rt-14-dev \
-libyaml-dev libjansson-dev libcmocka-dev libssl-dev libsqlite3-dev zlib1g-dev nodejs \
+libyaml-dev libjansson-dev libcmocka-dev libssl-dev libsqlite3-dev zlib1g-dev libpcre2-dev nodejs \
 nginx-light haproxy wrk procps curl chromium"
 missing=""
 for p in $PKGS; do

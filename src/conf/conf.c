@@ -26,6 +26,9 @@
 
 #include <openssl/evp.h>
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
 #include "../core/err.h"
 #include "../core/str.h"
 #include "../http/http.h"
@@ -1471,6 +1474,9 @@ int fx_conf__top_upstreams(struct fx_conf_loader *ld, const struct fx_conf_key *
 
 /* ---- routes ------------------------------------------------------------- */
 
+static const yaml_node_t *find_scalar(struct fx_conf_loader *ld, const yaml_node_t *map,
+                                      const char *key);
+
 /* RFC 9110 tchar. */
 static bool is_tchar(unsigned char ch)
 {
@@ -1553,6 +1559,34 @@ static int check_method(struct fx_conf_loader *ld, const yaml_node_t *item, size
     return 0;
 }
 
+/* match.path_regex: compiled once here (JIT when available), matched
+ * against the normalised path without its query, anchored only as written. */
+static int parse_path_regex(struct fx_conf_loader *ld, const struct fx_conf_key *f,
+                            yaml_node_t *val, void *obj)
+{
+    (void)f;
+    struct fx_conf_route *r = obj;
+    char q[QBUF];
+    int rc = expect_string(ld, val, NO_INDEX);
+    if (rc != 0)
+        return rc;
+    if (scalar(val)[0] == '\0')
+        return fail_key(ld, val, "must not be empty");
+    int code = 0;
+    PCRE2_SIZE off = 0;
+    r->path_re =
+        pcre2_compile((PCRE2_SPTR)scalar(val), val->data.scalar.length, 0, &code, &off, NULL);
+    if (r->path_re == NULL) {
+        PCRE2_UCHAR msg[160];
+        if (pcre2_get_error_message(code, msg, sizeof(msg)) < 0)
+            (void)snprintf((char *)msg, sizeof(msg), "error %d", code);
+        return fail_key(ld, val, "%s at offset %zu in %s", (const char *)msg, (size_t)off,
+                        quote_node(q, val));
+    }
+    (void)pcre2_jit_compile(r->path_re, PCRE2_JIT_COMPLETE); /* else the interpreter matches */
+    return dup_string(ld, val, &r->path_regex);
+}
+
 static int parse_methods(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
                          void *obj)
 {
@@ -1588,6 +1622,33 @@ static int parse_methods(struct fx_conf_loader *ld, const struct fx_conf_key *f,
     return result;
 }
 
+/* Set r->host_kind and host_pat from r->host; false for a misplaced wildcard
+ * or an empty label next to one. */
+static bool classify_host(struct fx_conf_route *r)
+{
+    const char *h = r->host;
+    size_t len = strlen(h);
+    r->host_kind = FX_CONF_HOST_EXACT;
+    r->host_pat = h;
+    r->host_pat_len = len;
+    if (len > 2 && h[0] == '*' && h[1] == '.') {
+        r->host_kind = FX_CONF_HOST_SUBDOMAINS;
+        r->host_pat = h + 1; /* ".example.com" */
+        r->host_pat_len = len - 1;
+    } else if (len > 1 && h[0] == '.') {
+        r->host_kind = FX_CONF_HOST_DOMAIN;
+    } else if (len > 2 && h[len - 1] == '*' && h[len - 2] == '.') {
+        r->host_kind = FX_CONF_HOST_PREFIX;
+        r->host_pat_len = len - 1; /* "www.example." */
+    }
+    const char *rest = r->host_kind == FX_CONF_HOST_PREFIX ? h : r->host_pat + 1;
+    size_t rest_len = r->host_kind == FX_CONF_HOST_PREFIX ? len - 2 : strlen(rest);
+    if (r->host_kind == FX_CONF_HOST_EXACT)
+        return strchr(h, '*') == NULL;
+    return h[0] != '[' && rest_len > 0 && rest[0] != '.' && rest[rest_len - 1] != '.' &&
+           memchr(rest, '*', rest_len) == NULL;
+}
+
 static int parse_host(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
                       void *obj)
 {
@@ -1604,7 +1665,14 @@ static int parse_host(struct fx_conf_loader *ld, const struct fx_conf_key *f, ya
     if (colon != NULL && (s[0] != '[' || strchr(colon, ']') == NULL))
         return fail_key(ld, val, "%s: host must not include a port", quote_node(q, val));
     FX_FREE(r->host);
-    return dup_string(ld, val, &r->host);
+    rc = dup_string(ld, val, &r->host);
+    if (rc == 0 && !classify_host(r))
+        return fail_key(ld, val,
+                        "invalid host %s: a wildcard is a whole first label (\"*.example.com\"), "
+                        "a whole last label (\"www.example.*\") or a leading dot "
+                        "(\".example.com\")",
+                        quote_node(q, val));
+    return rc;
 }
 
 static int parse_match_header(struct fx_conf_loader *ld, struct fx_conf_route *r, yaml_node_t *k,
@@ -1666,11 +1734,18 @@ static int parse_match(struct fx_conf_loader *ld, const struct fx_conf_key *f, y
     (void)f;
     static const struct fx_conf_key fields[] = {
         FIELD("path_prefix", parse_path_prefix, false),
+        FIELD("path_regex", parse_path_regex, false),
         FIELD("methods", parse_methods, false),
         FIELD("host", parse_host, false),
         FIELD("headers", parse_match_headers, false),
     };
-    return walk_nested(ld, val, " match", fields, NFIELDS(fields), obj);
+    int rc = walk_nested(ld, val, " match", fields, NFIELDS(fields), obj);
+    const yaml_node_t *re = rc == 0 ? find_scalar(ld, val, "path_regex") : NULL;
+    if (re != NULL && find_scalar(ld, val, "path_prefix") != NULL)
+        return fail_ctx(ld, re,
+                        "match.path_regex: cannot be combined with match.path_prefix "
+                        "(anchor the regex instead: \"^/api/...\")");
+    return rc;
 }
 
 static int parse_route_name(struct fx_conf_loader *ld, const struct fx_conf_key *f,
@@ -2286,12 +2361,164 @@ static const yaml_node_t *find_scalar(struct fx_conf_loader *ld, const yaml_node
     return NULL;
 }
 
+/* ---- route rewrites (strip_prefix, set_headers, remove_headers) ---------- */
+
+/* strip_prefix: like path_prefix, a normalised path; "/" and a trailing '/'
+ * are refused (the boundary is the '/' after the prefix). */
+static int parse_strip_prefix(struct fx_conf_loader *ld, const struct fx_conf_key *f,
+                              yaml_node_t *val, void *obj)
+{
+    (void)f;
+    struct fx_conf_route *r = obj;
+    char q[QBUF];
+    int rc = expect_string(ld, val, NO_INDEX);
+    if (rc != 0)
+        return rc;
+    const char *s = scalar(val);
+    size_t len = strlen(s);
+    if (s[0] != '/' || len < 2 || s[len - 1] == '/')
+        return fail_key(ld, val, "must start with '/' and not end with one (\"/api\"), got %s",
+                        quote_node(q, val));
+    if (!is_visible(s, false) || strchr(s, '?') != NULL || strchr(s, '#') != NULL)
+        return fail_key(ld, val, "%s contains spaces, control characters, '?' or '#'",
+                        quote_node(q, val));
+    rc = check_prefix_normal(ld, val, s);
+    if (rc == 0)
+        rc = dup_string(ld, val, &r->strip_prefix);
+    r->strip_prefix_len = rc == 0 ? len : 0;
+    return rc;
+}
+
+/* Why request header `name` may not be set (or, when `removing`, removed) by
+ * a route, or NULL when it may. Framing and hop-by-hop names would desync the
+ * upstream connection; X-Forwarded-* and X-Ficus-* are Ficus's own. */
+static const char *rewrite_refused(const char *name, bool removing)
+{
+    static const char *const framing[] = { "content-length",
+                                           "transfer-encoding",
+                                           "connection",
+                                           "upgrade",
+                                           "te",
+                                           "trailer",
+                                           "keep-alive",
+                                           "expect",
+                                           "proxy-connection",
+                                           "x-forwarded-for",
+                                           "x-forwarded-proto",
+                                           "x-forwarded-host" };
+    struct fx_str n = fx_str_c(name);
+    for (size_t i = 0; i < sizeof(framing) / sizeof(framing[0]); i++) {
+        if (fx_str_eqi(n, fx_str_c(framing[i])))
+            return "is framing, hop-by-hop or set by Ficus";
+    }
+    if (n.len > 6 && fx_str_eqi((struct fx_str){ n.ptr, 6 }, FX_STR("proxy-")))
+        return "is hop-by-hop";
+    if (n.len >= 8 && fx_str_eqi((struct fx_str){ n.ptr, 8 }, FX_STR("x-ficus-")))
+        return "is reserved for Ficus (X-Ficus-*)";
+    if (removing && fx_str_eqi(n, FX_STR("host")))
+        return "is required (replace it with set_headers)";
+    return NULL;
+}
+
+/* A header name for set_headers/remove_headers: a token, allowed, not yet listed. */
+static int check_rewrite_name(struct fx_conf_loader *ld, const struct fx_conf_route *r,
+                              yaml_node_t *k, bool removing)
+{
+    char q[QBUF];
+    char why[QBUF];
+    if (check_string(why, k) != NULL)
+        return fail_key(ld, k, "invalid header name: %s", why);
+    struct fx_str n = fx_str_c(scalar(k));
+    if (!is_token(scalar(k)))
+        return fail_key(ld, k, "invalid header name %s", quote_node(q, k));
+    const char *refused = rewrite_refused(scalar(k), removing);
+    if (refused != NULL)
+        return fail_key(ld, k, "%s %s", quote_node(q, k), refused);
+    for (size_t i = 0; i < r->nset_headers; i++) {
+        if (fx_str_eqi(n, fx_str_c(r->set_headers[i].name)))
+            return fail_key(ld, k, "%s is already in set_headers", quote_node(q, k));
+    }
+    for (size_t i = 0; i < r->nremove_headers; i++) {
+        if (fx_str_eqi(n, fx_str_c(r->remove_headers[i])))
+            return fail_key(ld, k, "%s is already in remove_headers", quote_node(q, k));
+    }
+    return 0;
+}
+
+static int parse_set_headers(struct fx_conf_loader *ld, const struct fx_conf_key *f,
+                             yaml_node_t *val, void *obj)
+{
+    (void)f;
+    struct fx_conf_route *r = obj;
+    char q[QBUF];
+    char why[QBUF];
+    int rc = expect_map(ld, val);
+    size_t n = rc == 0 ? map_len(val) : 0;
+    if (rc != 0 || n == 0)
+        return rc;
+    r->set_headers = calloc(n, sizeof(*r->set_headers));
+    if (r->set_headers == NULL)
+        return fail_oom(ld);
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *k = get_node(ld, val->data.mapping.pairs.start[i].key);
+        yaml_node_t *v = get_node(ld, val->data.mapping.pairs.start[i].value);
+        if (k == NULL || v == NULL)
+            return fail(ld, val, "malformed YAML document");
+        rc = check_rewrite_name(ld, r, k, false);
+        if (rc != 0)
+            return rc;
+        if (check_string(why, v) != NULL)
+            return fail_key(ld, v, "%s: %s", quote_node(q, k), why);
+        const char *s = scalar(v);
+        size_t len = strlen(s);
+        if (!is_visible(s, true) || (len > 0 && (is_space(s[0]) || is_space(s[len - 1]))))
+            return fail_key(ld, v, "%s: not a field value (control characters or edge spaces)",
+                            quote_node(q, k));
+        struct fx_conf_match_header *h = &r->set_headers[r->nset_headers++];
+        rc = dup_string(ld, k, &h->name);
+        rc = rc != 0 ? rc : dup_string(ld, v, &h->value);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int parse_remove_headers(struct fx_conf_loader *ld, const struct fx_conf_key *f,
+                                yaml_node_t *val, void *obj)
+{
+    (void)f;
+    struct fx_conf_route *r = obj;
+    char q[QBUF];
+    if (val->type != YAML_SEQUENCE_NODE)
+        return fail_key(ld, val, "expected a list, got %s", describe(q, val));
+    size_t n = seq_len(val);
+    r->remove_headers = calloc(n > 0 ? n : 1, sizeof(*r->remove_headers));
+    if (r->remove_headers == NULL)
+        return fail_oom(ld);
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = get_node(ld, val->data.sequence.items.start[i]);
+        if (item == NULL)
+            return fail(ld, val, "malformed YAML document");
+        int rc = check_rewrite_name(ld, r, item, true);
+        rc = rc != 0 ? rc : dup_string(ld, item, &r->remove_headers[i]);
+        if (rc != 0)
+            return rc;
+        r->nremove_headers = i + 1;
+    }
+    return 0;
+}
+
 static int parse_route(struct fx_conf_loader *ld, yaml_node_t *node, size_t idx)
 {
     static const struct fx_conf_key fields[] = {
-        FIELD("name", parse_route_name, true), FIELD("match", parse_match, false),
-        FIELD("to", parse_route_to, true),     FIELD("migrate", parse_migrate, false),
+        FIELD("name", parse_route_name, true),
+        FIELD("match", parse_match, false),
+        FIELD("to", parse_route_to, true),
+        FIELD("migrate", parse_migrate, false),
         FIELD("shadow", parse_shadow, false),
+        FIELD("strip_prefix", parse_strip_prefix, false),
+        FIELD("set_headers", parse_set_headers, false),
+        FIELD("remove_headers", parse_remove_headers, false),
     };
     struct fx_conf_route *r = &ld->conf->routes[idx];
     char q[QBUF];
@@ -2395,6 +2622,17 @@ static void free_route(struct fx_conf_route *r)
 {
     FX_FREE(r->name);
     FX_FREE(r->path_prefix);
+    FX_FREE(r->path_regex);
+    pcre2_code_free(r->path_re);
+    r->path_re = NULL;
+    FX_FREE(r->strip_prefix);
+    for (size_t i = 0; i < r->nset_headers; i++) {
+        FX_FREE(r->set_headers[i].name);
+        FX_FREE(r->set_headers[i].value);
+    }
+    FX_FREE(r->set_headers);
+    free_strings(r->remove_headers, r->nremove_headers);
+    r->remove_headers = NULL;
     for (size_t i = 0; i < r->nmethods; i++)
         FX_FREE(r->methods[i]);
     FX_FREE(r->methods);
@@ -2918,6 +3156,8 @@ static json_t *dump_match(const struct fx_conf_route *r)
         ok = json_array_append_new(methods, json_string(r->methods[i])) == 0;
     if (ok && r->host != NULL)
         ok = put(m, "host", json_string(r->host));
+    if (ok && r->path_regex != NULL)
+        ok = put(m, "path_regex", json_string(r->path_regex));
     json_t *headers = ok ? json_object() : NULL;
     ok = ok && put(m, "headers", headers);
     for (size_t i = 0; ok && i < r->nheaders; i++)
@@ -3045,6 +3285,19 @@ static json_t *dump_shadow(const struct fx_conf_shadow *sh)
     return o;
 }
 
+/* strip_prefix (null when unset), set_headers {} and remove_headers [] into `o`. */
+static bool dump_rewrites(json_t *o, const struct fx_conf_route *r)
+{
+    json_t *set = json_object(); /* owned by `o` once put (put releases it on failure) */
+    bool ok =
+        put(o, "set_headers", set) &&
+        put(o, "strip_prefix", r->strip_prefix ? json_string(r->strip_prefix) : json_null()) &&
+        put(o, "remove_headers", dump_strings(r->remove_headers, r->nremove_headers));
+    for (size_t i = 0; ok && i < r->nset_headers; i++)
+        ok = put(set, r->set_headers[i].name, json_string(r->set_headers[i].value));
+    return ok;
+}
+
 static json_t *dump_routes(const struct fx_conf *c)
 {
     json_t *arr = json_array();
@@ -3054,7 +3307,7 @@ static json_t *dump_routes(const struct fx_conf *c)
         bool ok = o != NULL && put(o, "name", json_string(r->name)) &&
                   put(o, "match", dump_match(r)) && put(o, "to", json_string(r->to_name)) &&
                   put(o, "migrate", dump_migrate(r->migrate)) &&
-                  put(o, "shadow", dump_shadow(r->shadow));
+                  put(o, "shadow", dump_shadow(r->shadow)) && dump_rewrites(o, r);
         if (!ok)
             json_decref(o);
         if (!ok || json_array_append_new(arr, o) != 0) {

@@ -1992,6 +1992,153 @@ static void test_conf_error_log_fields(void **state)
                              "t.yaml:6:15: log.fields: expected a non-empty list");
 }
 
+/* ---- path_regex, host wildcards, rewrites -------------------------------- */
+
+static void test_conf_route_regex_wildcards_rewrites(void **state)
+{
+    (void)state;
+    struct fx_conf *c =
+        load_ok(ROUTE_HEAD "  - name: r\n"
+                           "    match: {path_regex: \"^/api/v[0-9]+/orders\", host: \"*.ex.com\"}\n"
+                           "    strip_prefix: /api\n"
+                           "    set_headers: {X-Env: prod, Host: legacy.internal, X-Empty: \"\"}\n"
+                           "    remove_headers: [Cookie, x-debug]\n"
+                           "    to: a\n");
+    const struct fx_conf_route *r = &c->routes[0];
+    assert_string_equal(r->path_regex, "^/api/v[0-9]+/orders");
+    assert_non_null(r->path_re);
+    assert_int_equal(r->host_kind, FX_CONF_HOST_SUBDOMAINS);
+    assert_int_equal(r->host_pat_len, strlen(".ex.com"));
+    assert_memory_equal(r->host_pat, ".ex.com", r->host_pat_len);
+    assert_string_equal(r->strip_prefix, "/api");
+    assert_int_equal(r->strip_prefix_len, 4);
+    assert_int_equal(r->nset_headers, 3);
+    assert_string_equal(r->set_headers[1].name, "Host");
+    assert_string_equal(r->set_headers[1].value, "legacy.internal");
+    assert_string_equal(r->set_headers[2].value, "");
+    assert_int_equal(r->nremove_headers, 2);
+    assert_string_equal(r->remove_headers[1], "x-debug");
+    /* The canonical dump shows the keys as written. */
+    json_t *root = dump_to_json(c);
+    json_t *jr = json_array_get(json_object_get(root, "routes"), 0);
+    json_t *m = json_object_get(jr, "match");
+    assert_string_equal(json_string_value(json_object_get(m, "path_regex")),
+                        "^/api/v[0-9]+/orders");
+    assert_string_equal(json_string_value(json_object_get(m, "host")), "*.ex.com");
+    assert_string_equal(json_string_value(json_object_get(jr, "strip_prefix")), "/api");
+    json_t *set = json_object_get(jr, "set_headers");
+    assert_int_equal(json_object_size(set), 3);
+    assert_string_equal(json_string_value(json_object_get(set, "Host")), "legacy.internal");
+    json_t *rm = json_object_get(jr, "remove_headers");
+    assert_int_equal(json_array_size(rm), 2);
+    assert_string_equal(json_string_value(json_array_get(rm, 0)), "Cookie");
+    json_decref(root);
+    fx_conf_unref(c);
+    /* Unset: null, {} and [], and no path_regex key. */
+    c = load_ok(BASE);
+    root = dump_to_json(c);
+    jr = json_array_get(json_object_get(root, "routes"), 0);
+    assert_true(json_is_null(json_object_get(jr, "strip_prefix")));
+    assert_int_equal(json_object_size(json_object_get(jr, "set_headers")), 0);
+    assert_int_equal(json_array_size(json_object_get(jr, "remove_headers")), 0);
+    assert_null(json_object_get(json_object_get(jr, "match"), "path_regex"));
+    json_decref(root);
+    fx_conf_unref(c);
+}
+
+static void test_conf_error_path_regex(void **state)
+{
+    (void)state;
+    assert_conf_error(ROUTE_HEAD "  - {name: x, match: {path_regex: \"^/(api\"}, to: a}\n",
+                      "t.yaml:4:35: route \"x\": match.path_regex: missing closing parenthesis "
+                      "at offset 6 in \"^/(api\"");
+    assert_conf_error(ROUTE_HEAD "  - {name: x, match: {path_regex: \"/a[z-a]\"}, to: a}\n",
+                      "t.yaml:4:35: route \"x\": match.path_regex: range out of order in "
+                      "character class at offset 5 in \"/a[z-a]\"");
+    assert_conf_error(ROUTE_HEAD "  - {name: x, match: {path_regex: \"\"}, to: a}\n",
+                      "t.yaml:4:35: route \"x\": match.path_regex: must not be empty");
+    assert_conf_error(ROUTE_HEAD
+                      "  - {name: x, match: {path_prefix: /a, path_regex: \"^/a\"}, to: a}\n",
+                      "t.yaml:4:52: route \"x\": match.path_regex: cannot be combined with "
+                      "match.path_prefix (anchor the regex instead: \"^/api/...\")");
+}
+
+static void test_conf_error_host_wildcards(void **state)
+{
+    (void)state;
+    static const char *const bad[] = { "a.*.com", "*",        "*.",       "**.a.com", "*.a.*",
+                                       "a*.com",  ".*.a.com", "*..a.com", "*.a.com*" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char yaml[256];
+        char want[512];
+        (void)snprintf(yaml, sizeof(yaml),
+                       ROUTE_HEAD "  - {name: r, match: {host: \"%s\"}, to: a}\n", bad[i]);
+        (void)snprintf(want, sizeof(want),
+                       "t.yaml:4:29: route \"r\": match.host: invalid host \"%s\"", bad[i]);
+        assert_conf_error_prefix(yaml, want);
+    }
+    struct fx_conf *c = load_ok(ROUTE_HEAD "  - {name: a, match: {host: .ex.com}, to: a}\n"
+                                           "  - {name: b, match: {host: \"www.ex.*\"}, to: a}\n"
+                                           "  - {name: c, match: {host: Ex.Com}, to: a}\n");
+    assert_int_equal(c->routes[0].host_kind, FX_CONF_HOST_DOMAIN);
+    assert_int_equal(c->routes[1].host_kind, FX_CONF_HOST_PREFIX);
+    assert_int_equal(c->routes[1].host_pat_len, strlen("www.ex."));
+    assert_int_equal(c->routes[2].host_kind, FX_CONF_HOST_EXACT);
+    fx_conf_unref(c);
+}
+
+static void test_conf_error_rewrites(void **state)
+{
+    (void)state;
+    static const char *const refused[] = { "Content-Length",
+                                           "transfer-encoding",
+                                           "Connection",
+                                           "Upgrade",
+                                           "TE",
+                                           "Trailer",
+                                           "Keep-Alive",
+                                           "Expect",
+                                           "X-Ficus-Shadow",
+                                           "x-ficus-anything",
+                                           "Proxy-Authorization",
+                                           "X-Forwarded-For" };
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        char yaml[256];
+        char want[256];
+        (void)snprintf(yaml, sizeof(yaml),
+                       ROUTE_HEAD "  - {name: r, to: a, set_headers: {%s: v}}\n", refused[i]);
+        (void)snprintf(want, sizeof(want), "t.yaml:4:36: route \"r\": set_headers: \"%s\" is ",
+                       refused[i]);
+        assert_conf_error_prefix(yaml, want);
+        (void)snprintf(yaml, sizeof(yaml),
+                       ROUTE_HEAD "  - {name: r, to: a, remove_headers: [%s]}\n", refused[i]);
+        (void)snprintf(want, sizeof(want), "t.yaml:4:39: route \"r\": remove_headers: \"%s\" is ",
+                       refused[i]);
+        assert_conf_error_prefix(yaml, want);
+    }
+    assert_conf_error(ROUTE_HEAD "  - {name: r, to: a, remove_headers: [Cookie, HOST]}\n",
+                      "t.yaml:4:47: route \"r\": remove_headers: \"HOST\" is required (replace it "
+                      "with set_headers)");
+    assert_conf_error(ROUTE_HEAD "  - {name: r, to: a, set_headers: {X-A: \"1\", x-a: \"2\"}}\n",
+                      "t.yaml:4:46: route \"r\": set_headers: \"x-a\" is already in set_headers");
+    assert_conf_error(
+        ROUTE_HEAD "  - {name: r, to: a, set_headers: {X-A: \"1\"}, remove_headers: [X-A]}\n",
+        "t.yaml:4:64: route \"r\": remove_headers: \"X-A\" is already in set_headers");
+    assert_conf_error(ROUTE_HEAD "  - {name: r, to: a, set_headers: {X-A: \" v\"}}\n",
+                      "t.yaml:4:41: route \"r\": set_headers: \"X-A\": not a field value (control "
+                      "characters or edge spaces)");
+    assert_conf_error(ROUTE_HEAD "  - {name: r, to: a, set_headers: {\"X A\": v}}\n",
+                      "t.yaml:4:36: route \"r\": set_headers: invalid header name \"X A\"");
+    assert_conf_error(ROUTE_HEAD "  - {name: r, to: a, strip_prefix: /api/}\n",
+                      "t.yaml:4:36: route \"r\": strip_prefix: must start with '/' and not end "
+                      "with one (\"/api\"), got \"/api/\"");
+    assert_conf_error(ROUTE_HEAD "  - {name: r, to: a, strip_prefix: /}\n",
+                      "t.yaml:4:36: route \"r\": strip_prefix: must start with '/' and not end "
+                      "with one (\"/api\"), got \"/\"");
+    assert_conf_error_prefix(ROUTE_HEAD "  - {name: r, to: a, strip_prefix: /a//b}\n",
+                             "t.yaml:4:36: route \"r\": strip_prefix: \"/a//b\" never matches");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2067,6 +2214,10 @@ int main(void)
         cmocka_unit_test(test_conf_log_fields),
         cmocka_unit_test(test_conf_log_field_find_suggests),
         cmocka_unit_test(test_conf_error_log_fields),
+        cmocka_unit_test(test_conf_route_regex_wildcards_rewrites),
+        cmocka_unit_test(test_conf_error_path_regex),
+        cmocka_unit_test(test_conf_error_host_wildcards),
+        cmocka_unit_test(test_conf_error_rewrites),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -140,21 +140,45 @@ struct fx_conf_shadow {
 
 #define FX_SHADOW_NO_BLOCK UINT32_MAX
 
+/* How match.host is compared with the request's host (case-insensitively,
+ * without its ":port"); host_pat holds the bytes compared. */
+enum fx_conf_host_kind {
+    FX_CONF_HOST_EXACT = 0,  /* "api.example.com": that name only */
+    FX_CONF_HOST_SUBDOMAINS, /* "*.example.com": any name ending in ".example.com" */
+    FX_CONF_HOST_DOMAIN,     /* ".example.com": example.com and any name below it */
+    FX_CONF_HOST_PREFIX,     /* "www.example.*": any name starting with "www.example." */
+};
+
+struct pcre2_real_code_8; /* pcre2.h's pcre2_code (8-bit) */
+
 struct fx_conf_route {
     char *name;        /* owned */
     unsigned int id;   /* assigned by the caller after load */
     char *path_prefix; /* owned; default "/" */
     size_t path_prefix_len;
-    char **methods; /* owned array of owned strings; empty = any method */
+    char *path_regex;                  /* owned or NULL: match.path_regex as written */
+    struct pcre2_real_code_8 *path_re; /* owned (pcre2_code_free) or NULL: compiled path_regex,
+                                          JIT-compiled when the platform allows */
+    char **methods;                    /* owned array of owned strings; empty = any method */
     size_t nmethods;
-    char *host;                           /* owned or NULL = any host; compared case-insensitively,
-                                             ignoring a ":port" suffix in the request */
+    char *host; /* owned or NULL = any host; compared case-insensitively,
+                   ignoring a ":port" suffix in the request */
+    enum fx_conf_host_kind host_kind;
+    const char *host_pat; /* borrowed: points into host; the bytes compared per host_kind */
+    size_t host_pat_len;
     struct fx_conf_match_header *headers; /* owned array; all must match */
     size_t nheaders;
     char *to_name;                   /* owned: upstream name as written */
     struct fx_conf_upstream *to;     /* borrowed: element of fx_conf.upstreams */
     struct fx_conf_migrate *migrate; /* owned or NULL */
     struct fx_conf_shadow *shadow;   /* owned or NULL */
+    char *strip_prefix; /* owned or NULL: removed from the upstream path at a segment boundary */
+    size_t strip_prefix_len;
+    struct fx_conf_match_header *set_headers; /* owned array: request headers set upstream,
+                                                 replacing every client copy, in file order */
+    size_t nset_headers;
+    char **remove_headers; /* owned array: request headers never forwarded (any case) */
+    size_t nremove_headers;
     unsigned int line;
 };
 

@@ -9,7 +9,32 @@
  *   Content-Length, Transfer-Encoding or Host is refused (it would strip the
  *   framing and let a body become a second message on a pooled connection).
  * - Host / absolute-form: routing input; duplicates and invalid values are a
- *   400; absolute-form replaces Host.
+ *   400; absolute-form replaces Host. Host wildcards (match.host
+ *   "*.example.com", ".example.com", "www.example.*") route on the name the
+ *   client sent, port and case ignored: any client can claim any subdomain,
+ *   so a wildcard route is routing, not access control. A suffix pattern
+ *   compares whole trailing labels ("a.example.com.evil" is no match).
+ * - Request path: normalised (paths) before routing; match.path_regex sees
+ *   that path without its query, so a client cannot steer a regex with
+ *   %-spellings or the query string. Its backtracking is bounded
+ *   (FX_ROUTE_MATCH_LIMIT, route_types.h): a hostile path ("^(a+)+$" on
+ *   "aaaa...b") costs at most the limit, then a 500 (route_match_limit);
+ *   the route walk stops there, so a later, less guarded route never gets
+ *   a request an earlier regex route might have claimed. strip_prefix cuts
+ *   only at a segment boundary of the normalised path ("/apiary" is not
+ *   under "/api"; %2F stays encoded, so it never makes a boundary).
+ * - Route rewrites (set_headers, remove_headers): every client copy of a set
+ *   or removed name is dropped whatever its case or count, then the
+ *   configured value is written once: a client cannot undo set_headers by
+ *   sending the header twice, nor smuggle a removed one under another
+ *   spelling. Framing, hop-by-hop, X-Forwarded-* and X-Ficus-* names are
+ *   refused at load, so a route can never desync the upstream connection.
+ *   Routing, sticky keys and the override header read the client's request,
+ *   not the rewritten one (set_headers Host does not reroute). Removing
+ *   X-Request-Id makes Ficus send its own id; removing traceparent starts a
+ *   new trace. The upstream, a retry, both migration sides and shadow
+ *   copies all get the same rewritten head (x->uhead); the access log's
+ *   path is the one sent upstream.
  * - X-Forwarded-For: the client's chain is kept and Ficus appends the peer
  *   address; an upstream may trust only the last element. X-Forwarded-Proto
  *   and -Host from the client are dropped and set by Ficus.
@@ -404,9 +429,31 @@ static bool is_internal(struct fx_str n)
     return n.len >= 8 && fx_str_eqi((struct fx_str){ n.ptr, 8 }, FX_STR("x-ficus-"));
 }
 
-/* Copy the request's end-to-end headers, remembering the ones we extend. */
-static bool copy_req_headers(struct fx_buf *b, const struct fx_h1_req *req, struct fx_str *xff,
-                             bool *has_trace)
+/* Whether route `r` (NULL: none) sets header `n`, replacing every client copy. */
+static bool route_sets(const struct fx_conf_route *r, struct fx_str n)
+{
+    for (size_t i = 0; r != NULL && i < r->nset_headers; i++) {
+        if (fx_str_eqi(n, fx_str_c(r->set_headers[i].name)))
+            return true;
+    }
+    return false;
+}
+
+/* Whether route `r` (NULL: none) removes header `n`. */
+static bool route_removes(const struct fx_conf_route *r, struct fx_str n)
+{
+    for (size_t i = 0; r != NULL && i < r->nremove_headers; i++) {
+        if (fx_str_eqi(n, fx_str_c(r->remove_headers[i])))
+            return true;
+    }
+    return false;
+}
+
+/* Copy the request's end-to-end headers, remembering the ones we extend;
+ * then the route's set_headers. Client copies of a set or removed name are
+ * all skipped, however many were sent and however they are spelled. */
+static bool copy_req_headers(struct fx_buf *b, const struct fx_h1_req *req,
+                             const struct fx_conf_route *r, struct fx_str *xff, bool *has_trace)
 {
     bool strip_named = (req->flags & FX_H1_F_CONN_OTHER) != 0;
     for (size_t i = 0; i < req->nheaders; i++) {
@@ -417,6 +464,8 @@ static bool copy_req_headers(struct fx_buf *b, const struct fx_h1_req *req, stru
         }
         if (is_hop_by_hop(h->name) || is_internal(h->name))
             continue;
+        if (route_sets(r, h->name) || route_removes(r, h->name))
+            continue;
         if (strip_named && named_in_connection(req->headers, req->nheaders, h->name))
             continue;
         if ((req->flags & FX_H1_F_ABSOLUTE_FORM) && fx_str_eqi(h->name, FX_STR("host")))
@@ -424,6 +473,13 @@ static bool copy_req_headers(struct fx_buf *b, const struct fx_h1_req *req, stru
         if (fx_str_eqi(h->name, FX_STR("traceparent")))
             *has_trace = true;
         if (!put_header(b, h->name, h->value))
+            return false;
+    }
+    for (size_t i = 0; r != NULL && i < r->nset_headers; i++) {
+        struct fx_str name = fx_str_c(r->set_headers[i].name);
+        if (fx_str_eqi(name, FX_STR("traceparent")))
+            *has_trace = true;
+        if (!put_header(b, name, fx_str_c(r->set_headers[i].value)))
             return false;
     }
     return true;
@@ -437,7 +493,8 @@ static bool add_proxy_headers(struct fx_cconn *cc, const struct fx_h1_req *req, 
     struct fx_str host = req->authority.len ? req->authority : req->host;
     if (host.len == 0)
         host = fx_str_c(x->srv->addr.text);
-    if ((req->flags & FX_H1_F_ABSOLUTE_FORM) || req->host.len == 0) {
+    bool own_host = (req->flags & FX_H1_F_ABSOLUTE_FORM) || req->host.len == 0;
+    if (own_host && !route_sets(x->route, FX_STR("host"))) {
         if (!put_header(b, FX_STR("Host"), host))
             return false;
     }
@@ -462,23 +519,30 @@ static bool add_proxy_headers(struct fx_cconn *cc, const struct fx_h1_req *req, 
     return PUT_LIT(b, "\r\n");
 }
 
-/* Build "METHOD path HTTP/1.1" and the rewritten headers into x->uhead. */
+/* Build "METHOD path HTTP/1.1" and the rewritten headers into x->uhead: the
+ * route's strip_prefix, set_headers and remove_headers apply here, so the
+ * upstream, a retry, the other migration side and the shadow copy (both
+ * built from x->uhead) all get the same rewritten request. */
 static bool build_uhead(struct fx_cconn *cc, const struct fx_h1_req *req)
 {
     struct fx_exch *x = cc->x;
     struct fx_buf *b = &x->uhead;
+    struct fx_str path = req->path;
+    if (x->route != NULL && x->route->strip_prefix != NULL)
+        path = fx_route_strip_prefix(x->route, path);
+    bool slash = path.len == 0 || path.ptr[0] == '?'; /* "/api" or "/api?q" stripped */
     x->method_len = (uint16_t)(req->method.len < 65535 ? req->method.len : 65535);
     x->path_off = (uint32_t)req->method.len + 1;
-    x->path_len = (uint32_t)req->path.len;
-    if (!put_s(b, req->method) || !PUT_LIT(b, " ") || !put_s(b, req->path) ||
-        !PUT_LIT(b, " HTTP/1.1\r\n"))
+    x->path_len = (uint32_t)(path.len + slash);
+    if (!put_s(b, req->method) || !PUT_LIT(b, " ") || (slash && !PUT_LIT(b, "/")) ||
+        !put_s(b, path) || !PUT_LIT(b, " HTTP/1.1\r\n"))
         return false;
     if (x->srv == NULL)
         return true; /* no route: the request line is kept for the access log only */
     struct fx_str xff = { NULL, 0 };
     bool has_trace = false;
-    bool had_rid = (x->flags & FX_X_F_HAD_RID) != 0;
-    if (!copy_req_headers(b, req, &xff, &has_trace))
+    bool had_rid = (x->flags & FX_X_F_HAD_RID) != 0 || route_sets(x->route, FX_STR("x-request-id"));
+    if (!copy_req_headers(b, req, x->route, &xff, &has_trace))
         return false;
     return add_proxy_headers(cc, req, xff, has_trace, had_rid);
 }
@@ -613,7 +677,12 @@ static void cc_start_exchange(struct fx_cconn *cc, size_t head_len)
     x_init_from_req(cc, x, req, head_len);
     if (x->request_id[0] == '\0')
         fx_proxy__rand_hex(w, x->request_id, 32);
-    x->route = fx_route_pick(x->wc->conf, req);
+    x->route = fx_route_pick(x->wc->conf, req, &w->route);
+    if (x->route != NULL && (x->flags & FX_X_F_HAD_RID) &&
+        route_removes(x->route, FX_STR("x-request-id"))) {
+        x->flags &= ~FX_X_F_HAD_RID; /* the client's id is dropped: Ficus makes its own */
+        fx_proxy__rand_hex(w, x->request_id, 32);
+    }
     if (x->route != NULL) {
         x->up = x->route->to;
         if (x->route->migrate != NULL)
@@ -632,6 +701,12 @@ static void cc_start_exchange(struct fx_cconn *cc, size_t head_len)
     }
     if (fx_str_eq(req->method, FX_STR("CONNECT"))) {
         x_local(cc, 405, "method_not_allowed", true);
+        return;
+    }
+    if (x->route == NULL && w->route.error != 0) {
+        /* A path_regex hit its match limit: which route claims this request is
+         * unknown, so no later (perhaps less guarded) route may take it. */
+        x_local(cc, 500, "route_match_limit", false);
         return;
     }
     if (x->route == NULL) {

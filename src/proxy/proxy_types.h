@@ -16,6 +16,7 @@
 #include "../http/http_types.h"
 #include "../loop/loop_types.h"
 #include "../migrate/migrate_types.h"
+#include "../route/route_types.h"
 #include "../shadow/shadow_types.h"
 
 #define FX_MAX_IDS      1024 /* distinct route, upstream and server names over the process life */
@@ -301,7 +302,8 @@ struct fx_worker {
     struct fx_blk *free_bufs;
     size_t nfree_bufs;
     size_t bufsize;
-    struct fx_h1_req req; /* parse scratch: one parse at a time per worker */
+    struct fx_h1_req req;          /* parse scratch: one parse at a time per worker */
+    struct fx_route_scratch route; /* owned: regex match data for fx_route_pick */
     struct fx_h1_resp resp;
     struct fx_stats *stats; /* owned */
     char *alog;             /* owned access-log batch buffer */

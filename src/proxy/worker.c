@@ -12,6 +12,7 @@
 #include "../conf/conf.h"
 #include "../core/err.h"
 #include "../loop/loop.h"
+#include "../route/route.h"
 #include "proxy_int.h"
 
 int fx_proxy__buf_get(struct fx_worker *w, struct fx_buf *b)
@@ -211,7 +212,8 @@ int fx_worker_init(struct fx_worker *w, struct fx_shared *sh, unsigned int id, c
     w->stats = calloc(1, sizeof(*w->stats));
     w->alog = malloc(FX_ALOG_CAP);
     w->lsn = calloc(nfds ? nfds : 1, sizeof(*w->lsn));
-    if (w->stats == NULL || w->alog == NULL || w->lsn == NULL)
+    if (w->stats == NULL || w->alog == NULL || w->lsn == NULL ||
+        fx_route_scratch_init(&w->route) != 0)
         return FX_ERR_SET(err, FX_ENOMEM, "worker %u: out of memory", id);
     w->wake.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     w->wake.cb = on_wake;
@@ -363,5 +365,6 @@ void fx_worker_join(struct fx_worker *w)
 
 void fx_worker_fini(struct fx_worker *w)
 {
+    fx_route_scratch_fini(&w->route);
     FX_FREE(w->stats);
 }

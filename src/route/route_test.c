@@ -44,13 +44,27 @@ static void parse(const char *raw, struct fx_h1_req *req)
     assert_int_equal(rc, (int)strlen(raw));
 }
 
+/* fx_route_pick with a fresh scratch; *error (if not NULL) gets s.error. */
+static const struct fx_conf_route *pick_req(const struct fx_conf *c, const struct fx_h1_req *req,
+                                            int *error)
+{
+    struct fx_route_scratch s;
+    assert_int_equal(fx_route_scratch_init(&s), 0);
+    const struct fx_conf_route *r = fx_route_pick(c, req, &s);
+    if (error != NULL)
+        *error = s.error;
+    fx_route_scratch_fini(&s);
+    fx_route_scratch_fini(&s); /* a second fini is a no-op */
+    return r;
+}
+
 /* Name of the route picked for `raw`, or NULL. */
 static const char *pick(const struct fx_conf *c, const char *raw)
 {
     struct fx_h1_req *req = malloc(sizeof(*req));
     assert_non_null(req);
     parse(raw, req);
-    const struct fx_conf_route *r = fx_route_pick(c, req);
+    const struct fx_conf_route *r = pick_req(c, req, NULL);
     free(req);
     if (r == NULL)
         return NULL;
@@ -260,12 +274,12 @@ static void test_route_pick_first_match_wins(void **state)
     struct fx_h1_req *req = malloc(sizeof(*req));
     assert_non_null(req);
     parse(GET("/api/x", "h"), req);
-    const struct fx_conf_route *r = fx_route_pick(c, req);
+    const struct fx_conf_route *r = pick_req(c, req, NULL);
     assert_ptr_equal(r, &c->routes[0]);
     assert_non_null(r->to);
     assert_string_equal(r->to->name, "b");
     parse(GET("/x", "h"), req);
-    r = fx_route_pick(c, req);
+    r = pick_req(c, req, NULL);
     assert_ptr_equal(r, &c->routes[1]);
     assert_string_equal(r->to->name, "a");
     free(req);
@@ -279,6 +293,138 @@ static void test_route_pick_no_match_is_null(void **state)
                                   "  - {name: h, match: {host: only.example}, to: b}\n");
     assert_pick(c, GET("/web", "other.example"), NULL);
     assert_pick(c, GET("/web", "only.example"), "h");
+    fx_conf_unref(c);
+}
+
+/* ---- path_regex ---------------------------------------------------------- */
+
+static void test_route_pick_path_regex(void **state)
+{
+    (void)state;
+    struct fx_conf *c =
+        load(HEAD "  - {name: orders, match: {path_regex: \"^/api/v[0-9]+/orders\"}, "
+                  "to: a}\n"
+                  "  - {name: any, match: {path_regex: \"\\\\.php$\"}, to: b}\n");
+    assert_pick(c, GET("/api/v1/orders", "x"), "orders");
+    assert_pick(c, GET("/api/v12/orders/7?x=1", "x"), "orders");
+    assert_pick(c, GET("/api/vX/orders", "x"), NULL);
+    assert_pick(c, GET("/v1/api/v1/orders", "x"), NULL); /* anchored as written */
+    /* Unanchored: anywhere in the path, but never in the query. */
+    assert_pick(c, GET("/old/index.php", "x"), "any");
+    assert_pick(c, GET("/old/index.php?a=1", "x"), "any");
+    assert_pick(c, GET("/search?q=index.php", "x"), NULL);
+    assert_pick(c, GET("/index.phpx", "x"), NULL);
+    fx_conf_unref(c);
+}
+
+static void test_route_pick_path_regex_match_limit_stops_walk(void **state)
+{
+    (void)state;
+    struct fx_conf *c = load(HEAD "  - {name: evil, match: {path_regex: \"^/(a+)+$\"}, to: a}\n"
+                                  "  - {name: rest, to: b}\n");
+    char raw[512];
+    char path[201];
+    memset(path, 'a', sizeof(path) - 1);
+    path[0] = '/';
+    path[sizeof(path) - 2] = 'b';
+    path[sizeof(path) - 1] = '\0';
+    (void)snprintf(raw, sizeof(raw), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
+    struct fx_h1_req *req = malloc(sizeof(*req));
+    assert_non_null(req);
+    parse(raw, req);
+    int error = 0;
+    /* The limit is reached: no route, not the next one, and the reason is kept. */
+    assert_null(pick_req(c, req, &error));
+    assert_true(error < 0);
+    free(req);
+    assert_pick(c, GET("/aaaa", "x"), "evil");
+    assert_pick(c, GET("/aab", "x"), "rest"); /* short subjects still decide */
+    fx_conf_unref(c);
+}
+
+/* ---- host wildcards ------------------------------------------------------- */
+
+static void test_route_host_match_table(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *pattern; /* as written in match.host */
+        const char *host;    /* request host, port already removed */
+        bool want;
+    } cases[] = {
+        { "*.example.com", "a.example.com", true },
+        { "*.example.com", "A.B.Example.COM", true },
+        { "*.example.com", "example.com", false },
+        { "*.example.com", ".example.com", false },
+        { "*.example.com", "aexample.com", false },
+        { "*.example.com", "a.example.com.evil", false },
+        { ".example.com", "example.com", true },
+        { ".example.com", "EXAMPLE.com", true },
+        { ".example.com", "a.b.example.com", true },
+        { ".example.com", "badexample.com", false },
+        { "www.example.*", "www.example.com", true },
+        { "www.example.*", "www.example.co.uk", true },
+        { "www.example.*", "WWW.EXAMPLE.ORG", true },
+        { "www.example.*", "www.example", false },
+        { "www.example.*", "www.example.", false },
+        { "www.example.*", "www.examples.com", false },
+        { "api.example.com", "API.example.com", true },
+        { "api.example.com", "x.api.example.com", false },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char yaml[512];
+        (void)snprintf(yaml, sizeof(yaml), HEAD "  - {name: r, match: {host: \"%s\"}, to: a}\n",
+                       cases[i].pattern);
+        struct fx_conf *c = load(yaml);
+        const struct fx_conf_route *r = &c->routes[0];
+        bool got = fx_route_host_match(
+            r->host_kind, (struct fx_str){ r->host_pat, r->host_pat_len }, fx_str_c(cases[i].host));
+        if (got != cases[i].want)
+            fail_msg("host %s against %s: got %d", cases[i].host, cases[i].pattern, got);
+        fx_conf_unref(c);
+    }
+}
+
+static void test_route_pick_host_wildcard_ignores_port(void **state)
+{
+    (void)state;
+    struct fx_conf *c = load(HEAD "  - {name: sub, match: {host: \"*.shop.test\"}, to: a}\n"
+                                  "  - {name: tail, match: {host: \"www.shop.*\"}, to: b}\n");
+    assert_pick(c, GET("/", "eu.shop.test:8080"), "sub");
+    assert_pick(c, GET("/", "www.shop.example:443"), "tail");
+    assert_pick(c, GET("/", "shop.test:80"), NULL);
+    assert_pick(c, "GET http://a.shop.test:81/x HTTP/1.1\r\nHost: other\r\n\r\n", "sub");
+    fx_conf_unref(c);
+}
+
+/* ---- strip_prefix ---------------------------------------------------------- */
+
+static void assert_strip(const struct fx_conf_route *r, const char *path, const char *want)
+{
+    struct fx_str got = fx_route_strip_prefix(r, fx_str_c(path));
+    if (!fx_str_eq(got, fx_str_c(want)))
+        fail_msg("strip %s from %s: got \"%.*s\", want \"%s\"", r->strip_prefix, path, (int)got.len,
+                 got.ptr, want);
+}
+
+static void test_route_strip_prefix_boundaries(void **state)
+{
+    (void)state;
+    struct fx_conf *c = load(HEAD "  - {name: r, strip_prefix: /api, to: a}\n"
+                                  "  - {name: deep, strip_prefix: /a/b, to: a}\n"
+                                  "  - {name: none, to: a}\n");
+    const struct fx_conf_route *r = &c->routes[0];
+    assert_strip(r, "/api/orders/1?x=1", "/orders/1?x=1");
+    assert_strip(r, "/api/", "/");
+    assert_strip(r, "/api", "");         /* the caller writes "/" */
+    assert_strip(r, "/api?x=1", "?x=1"); /* the caller writes "/" before it */
+    assert_strip(r, "/apiary", "/apiary");
+    assert_strip(r, "/API/x", "/API/x"); /* paths are case-sensitive */
+    assert_strip(r, "/web/api/x", "/web/api/x");
+    assert_strip(r, "/ap", "/ap");
+    assert_strip(&c->routes[1], "/a/b/c", "/c");
+    assert_strip(&c->routes[1], "/a/bc", "/a/bc");
+    assert_strip(&c->routes[2], "/api/x", "/api/x"); /* no strip_prefix */
     fx_conf_unref(c);
 }
 
@@ -298,6 +444,11 @@ int main(void)
         cmocka_unit_test(test_route_pick_all_conditions),
         cmocka_unit_test(test_route_pick_first_match_wins),
         cmocka_unit_test(test_route_pick_no_match_is_null),
+        cmocka_unit_test(test_route_pick_path_regex),
+        cmocka_unit_test(test_route_pick_path_regex_match_limit_stops_walk),
+        cmocka_unit_test(test_route_host_match_table),
+        cmocka_unit_test(test_route_pick_host_wildcard_ignores_port),
+        cmocka_unit_test(test_route_strip_prefix_boundaries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

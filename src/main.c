@@ -13,6 +13,7 @@
 
 #include "admin/admin.h"
 #include "conf/conf.h"
+#include "conf/schema.h"
 #include "control/control.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -32,6 +33,8 @@ static const char usage_main[] =
     "commands:\n"
     "  serve -c FILE   run the gateway with the configuration in FILE\n"
     "  check -c FILE   validate FILE and exit (0 valid, 1 invalid)\n"
+    "  config reference --format md\n"
+    "                  print the configuration reference tables (Markdown)\n"
     "  ctl ...         operate migrations through the admin API (ficus ctl --help)\n"
     "  debt ...        the technical debt registry (ficus debt --help)\n"
     "  report ...      migration progress and debt report (ficus report --help)\n"
@@ -52,8 +55,9 @@ static const char usage_serve[] =
 
 static const char usage_check[] = "usage: ficus check -c FILE\n"
                                   "\n"
-                                  "Validate a configuration file. Prints the first error as\n"
-                                  "FILE:LINE:COLUMN: cause and exits 1, or exits 0 when valid.\n"
+                                  "Validate a configuration file. Prints every error, one a\n"
+                                  "line, as FILE:LINE:COLUMN: key.path: cause and exits 1, or\n"
+                                  "exits 0 when valid.\n"
                                   "  -c, --config FILE   configuration file (YAML)\n"
                                   "  -h, --help          print this help\n";
 
@@ -104,15 +108,39 @@ static int load_command_config(int argc, char **argv, const char *usage, const c
 
 static int cmd_check(int argc, char **argv)
 {
-    const char *path = NULL;
+    bool bad;
+    const char *path = parse_config_arg(argc, argv, usage_check, &bad);
+    if (path == NULL)
+        return bad ? 2 : 0;
     struct fx_conf *c = NULL;
-    int rc = load_command_config(argc, argv, usage_check, &path, &c);
-    if (c == NULL)
-        return rc;
+    if (fx_conf_check(path, stderr, &c, NULL) != 0)
+        return 1;
     (void)printf("%s: ok (%zu listeners, %zu upstreams, %zu routes)\n", path, c->nlisten,
                  c->nupstreams, c->nroutes);
     fx_conf_unref(c);
     return 0;
+}
+
+static const char usage_config[] =
+    "usage: ficus config reference --format md\n"
+    "\n"
+    "Print the reference tables of every configuration section, generated from\n"
+    "the schema the loader uses (docs/configuration.md embeds them; regenerate\n"
+    "with scripts/conf-reference.mjs).\n"
+    "  -h, --help          print this help\n";
+
+static int cmd_config(int argc, char **argv)
+{
+    if (argc == 3 && (strcmp(argv[2], "-h") == 0 || strcmp(argv[2], "--help") == 0)) {
+        (void)fputs(usage_config, stdout);
+        return 0;
+    }
+    if (argc != 5 || strcmp(argv[2], "reference") != 0 || strcmp(argv[3], "--format") != 0 ||
+        strcmp(argv[4], "md") != 0) {
+        (void)fputs(usage_config, stderr);
+        return 2;
+    }
+    return fx_conf_schema_reference_md(stdout) == 0 ? 0 : 1;
 }
 
 /* Everything `serve` owns. */
@@ -149,8 +177,13 @@ static void set_port(struct fx_addr *a, unsigned short port)
 static int open_listeners(struct fx_addr addr, int *fds, size_t nw, struct fx_log *log,
                           struct fx_err *err)
 {
-    /* Port 0 gets a fresh port: nobody else can be there. */
-    if (ntohs(((struct sockaddr_in *)(void *)&addr.ss)->sin_port) != 0) {
+    /* Port 0 gets a fresh port: nobody else can be there. The port is read
+     * from a copy (sin_port and sin6_port share their offset), not through a
+     * cast pointer: GCC -O2 compiled that test away in some builds (type
+     * punning of sockaddr_storage), skipping the probe. */
+    struct sockaddr_in sin;
+    memcpy(&sin, &addr.ss, sizeof(sin));
+    if (ntohs(sin.sin_port) != 0) {
         int rc = fx_net_check_free(&addr, err);
         if (rc != 0)
             return rc;
@@ -461,6 +494,8 @@ int main(int argc, char **argv)
         return cmd_serve(argc, argv);
     if (strcmp(cmd, "check") == 0)
         return cmd_check(argc, argv);
+    if (strcmp(cmd, "config") == 0)
+        return cmd_config(argc, argv);
     if (strcmp(cmd, "ctl") == 0)
         return fx_ctl_main(argc, argv);
     if (strcmp(cmd, "debt") == 0)

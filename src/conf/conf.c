@@ -33,9 +33,12 @@
 #include "../core/str.h"
 #include "../http/http.h"
 #include "../net/net.h"
+#include "conf_int.h"
+#include "schema.h"
 
 #define CONF_MAX_DEPTH  64          /* nested mappings/lists accepted */
 #define CONF_MAX_BYTES  (16u << 20) /* largest configuration text */
+#define CONF_MAX_ERRORS 100         /* errors listed by fx_conf_check() */
 #define QUOTE_MAX       48          /* value bytes quoted in a message */
 #define QBUF            (QUOTE_MAX * 4 + 8)
 #define MAX_FIELDS      16 /* keys in one table */
@@ -50,12 +53,10 @@
 #define TOKEN_FILE_MAX  (64u << 10) /* largest admin token file */
 #define RAMP_MIN_MS     100ull      /* ramp.interval; short only for tests */
 #define RAMP_MAX_MS     (7ull * 24 * 3600 * 1000)
-#define WINDOW_MIN_MS   1000ull
-#define MIN_REQ_MAX     1000000000ull
 #define DECIMAL_MAX     100000ull /* guard ratios: 100, in thousandths */
 #define STORE_DEFAULT   "ficus.db"
 
-struct loader {
+struct fx_conf_loader {
     const char *name;              /* borrowed: file name used in messages */
     yaml_document_t *doc;          /* borrowed */
     struct fx_conf *conf;          /* borrowed: the snapshot being filled */
@@ -69,36 +70,22 @@ struct loader {
     size_t route_idx;              /* index of the route being parsed */
     char where[QBUF + 16];         /* current mapping for key errors, e.g. `route "a" match` */
     char ctx[2 * QBUF];            /* message prefix, e.g. `upstream "legacy": ` */
+    FILE *diag;                    /* borrowed or NULL: every error is written here, one a line */
+    size_t nerrors;                /* errors reported; `err` holds the first */
 };
 
-struct field;
-typedef int field_fn(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj);
-
-/* One accepted key of a mapping. Numeric keys use the generic parsers, which
- * store into the member at `off` (of `size` bytes) after checking min..max. */
-struct field {
-    const char *key;
-    field_fn *parse;
-    bool required;
-    size_t off;
-    size_t size;
-    uint64_t min;
-    uint64_t max;
-};
-
-#define FIELD(k, fn, req)                            \
-    {                                                \
-        .key = (k), .parse = (fn), .required = (req) \
+#define FIELD(k, fn, req)                                                    \
+    {                                                                        \
+        .name = (k), .parse = (fn), .flags = (req) ? FX_CONF_K_REQUIRED : 0u \
     }
-#define FIELD_NUM(k, fn, type, member, lo, hi)                           \
-    {                                                                    \
-        .key = (k), .parse = (fn), .off = offsetof(type, member),        \
-        .size = sizeof(((type *)NULL)->member), .min = (lo), .max = (hi) \
+#define FIELD_NUM(k, t, st, member, lo, hi)                                            \
+    {                                                                                  \
+        .name = (k), .type = (t), FX_CONF_MEMBER(st, member), .min = (lo), .max = (hi) \
     }
-#define FIELD_NUM_REQ(k, fn, type, member, lo, hi)                                  \
-    {                                                                               \
-        .key = (k), .parse = (fn), .required = true, .off = offsetof(type, member), \
-        .size = sizeof(((type *)NULL)->member), .min = (lo), .max = (hi)            \
+#define FIELD_NUM_REQ(k, t, st, member, lo, hi)                                            \
+    {                                                                                      \
+        .name = (k), .type = (t), .flags = FX_CONF_K_REQUIRED, FX_CONF_MEMBER(st, member), \
+        .min = (lo), .max = (hi)                                                           \
     }
 #define NFIELDS(t) (sizeof(t) / sizeof((t)[0]))
 
@@ -182,23 +169,30 @@ static const char *describe(char *buf, const yaml_node_t *n)
     }
 }
 
-__attribute__((format(printf, 4, 0))) static int
-vfail(struct loader *ld, const yaml_mark_t *m, const char *prefix, const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static int vfail(struct fx_conf_loader *ld,
+                                                       const yaml_mark_t *m, const char *prefix,
+                                                       const char *fmt, va_list ap)
 {
     char msg[512];
+    char line[1024];
     /* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): the caller did va_start */
     (void)vsnprintf(msg, sizeof(msg), fmt, ap);
     if (m == NULL)
-        (void)FX_ERR_SET(ld->err, FX_ECONF, "%s: %s%s", ld->name, prefix, msg);
+        (void)snprintf(line, sizeof(line), "%s: %s%s", ld->name, prefix, msg);
     else
-        (void)FX_ERR_SET(ld->err, FX_ECONF, "%s:%zu:%zu: %s%s", ld->name, m->line + 1,
-                         m->column + 1, prefix, msg);
+        (void)snprintf(line, sizeof(line), "%s:%zu:%zu: %s%s", ld->name, m->line + 1, m->column + 1,
+                       prefix, msg);
+    if (ld->nerrors == 0)
+        (void)FX_ERR_SET(ld->err, FX_ECONF, "%s", line);
+    if (ld->diag != NULL && ld->nerrors < CONF_MAX_ERRORS)
+        (void)fprintf(ld->diag, "%s\n", line);
+    ld->nerrors++;
     return FX_ECONF;
 }
 
 /* Fail at node `n` (NULL: no position) with a message without key prefix. */
-__attribute__((format(printf, 3, 4))) static int fail(struct loader *ld, const yaml_node_t *n,
-                                                      const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int fail(struct fx_conf_loader *ld,
+                                                      const yaml_node_t *n, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -207,8 +201,8 @@ __attribute__((format(printf, 3, 4))) static int fail(struct loader *ld, const y
     return rc;
 }
 
-__attribute__((format(printf, 3, 4))) static int fail_mark(struct loader *ld, const yaml_mark_t *m,
-                                                           const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int
+fail_mark(struct fx_conf_loader *ld, const yaml_mark_t *m, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -218,8 +212,8 @@ __attribute__((format(printf, 3, 4))) static int fail_mark(struct loader *ld, co
 }
 
 /* Fail at `n` with the current context prefix only: `route "a": cause`. */
-__attribute__((format(printf, 3, 4))) static int fail_ctx(struct loader *ld, const yaml_node_t *n,
-                                                          const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int
+fail_ctx(struct fx_conf_loader *ld, const yaml_node_t *n, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -228,8 +222,8 @@ __attribute__((format(printf, 3, 4))) static int fail_ctx(struct loader *ld, con
     return rc;
 }
 
-__attribute__((format(printf, 4, 0))) static int vfail_item(struct loader *ld, const yaml_node_t *n,
-                                                            size_t idx, const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static int
+vfail_item(struct fx_conf_loader *ld, const yaml_node_t *n, size_t idx, const char *fmt, va_list ap)
 {
     char prefix[sizeof(ld->ctx) + 64];
     if (idx == NO_INDEX)
@@ -241,8 +235,8 @@ __attribute__((format(printf, 4, 0))) static int vfail_item(struct loader *ld, c
 
 /* Fail at `n` naming the current key, and element `idx` unless NO_INDEX:
  * `upstream "a": servers[0]: cause`. */
-__attribute__((format(printf, 4, 5))) static int fail_item(struct loader *ld, const yaml_node_t *n,
-                                                           size_t idx, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static int
+fail_item(struct fx_conf_loader *ld, const yaml_node_t *n, size_t idx, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -252,8 +246,8 @@ __attribute__((format(printf, 4, 5))) static int fail_item(struct loader *ld, co
 }
 
 /* Fail at `n` naming the current key: `limits.idle_timeout: cause`. */
-__attribute__((format(printf, 3, 4))) static int fail_key(struct loader *ld, const yaml_node_t *n,
-                                                          const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int
+fail_key(struct fx_conf_loader *ld, const yaml_node_t *n, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -262,15 +256,15 @@ __attribute__((format(printf, 3, 4))) static int fail_key(struct loader *ld, con
     return rc;
 }
 
-static int fail_oom(struct loader *ld)
+static int fail_oom(struct fx_conf_loader *ld)
 {
     (void)FX_ERR_SET(ld->err, FX_ENOMEM, "%s: out of memory", ld->name);
     return FX_ENOMEM;
 }
 
 /* Append to the message prefix; returns the length to restore with ctx_pop(). */
-__attribute__((format(printf, 2, 3))) static size_t ctx_push(struct loader *ld, const char *fmt,
-                                                             ...)
+__attribute__((format(printf, 2, 3))) static size_t ctx_push(struct fx_conf_loader *ld,
+                                                             const char *fmt, ...)
 {
     size_t mark = strlen(ld->ctx);
     va_list ap;
@@ -281,14 +275,14 @@ __attribute__((format(printf, 2, 3))) static size_t ctx_push(struct loader *ld, 
     return mark;
 }
 
-static void ctx_pop(struct loader *ld, size_t mark)
+static void ctx_pop(struct fx_conf_loader *ld, size_t mark)
 {
     ld->ctx[mark] = '\0';
 }
 
 /* ---- node access -------------------------------------------------------- */
 
-static yaml_node_t *get_node(struct loader *ld, int id)
+static yaml_node_t *get_node(struct fx_conf_loader *ld, int id)
 {
     return yaml_document_get_node(ld->doc, id);
 }
@@ -319,7 +313,7 @@ static const char *check_string(char *buf, const yaml_node_t *n)
     return NULL;
 }
 
-static int expect_string(struct loader *ld, const yaml_node_t *n, size_t idx)
+static int expect_string(struct fx_conf_loader *ld, const yaml_node_t *n, size_t idx)
 {
     char why[QBUF];
     if (check_string(why, n) != NULL)
@@ -327,7 +321,7 @@ static int expect_string(struct loader *ld, const yaml_node_t *n, size_t idx)
     return 0;
 }
 
-static int expect_map(struct loader *ld, const yaml_node_t *n)
+static int expect_map(struct fx_conf_loader *ld, const yaml_node_t *n)
 {
     char q[QBUF];
     if (n->type != YAML_MAPPING_NODE)
@@ -335,7 +329,7 @@ static int expect_map(struct loader *ld, const yaml_node_t *n)
     return 0;
 }
 
-static int dup_string(struct loader *ld, const yaml_node_t *n, char **out)
+static int dup_string(struct fx_conf_loader *ld, const yaml_node_t *n, char **out)
 {
     *out = strdup(scalar(n));
     return *out == NULL ? fail_oom(ld) : 0;
@@ -392,38 +386,18 @@ static size_t parse_fixed(const char *s, unsigned int max_decimals, uint64_t cap
     return n;
 }
 
-/* Parse a percentage "25%", "0.01%", "12.5%", "100%" into basis points
- * (1 bp = 0.01%): at most two decimals, and the '%' is required. Returns 0,
- * FX_EINVAL for any other syntax, or FX_ELIMIT above 100%. */
-static int parse_percent(const char *s, uint32_t *bp)
+int fx_conf_parse_percent(const char *s, uint32_t *bp)
 {
     uint64_t v = 0;
+    if (s == NULL || bp == NULL)
+        return FX_EINVAL;
     size_t n = parse_fixed(s, 2, PCT_MAX_BP, &v);
-    if (n == 0 || strcmp(s + n, "%") != 0)
+    if (n == 0 || (s[n] != '\0' && strcmp(s + n, "%") != 0))
         return FX_EINVAL;
     if (v > PCT_MAX_BP)
         return FX_ELIMIT;
     *bp = (uint32_t)v;
     return 0;
-}
-
-/* Format `v` thousandths (decimals = 3) or basis points of a percent
- * (decimals = 2) without trailing zeros: 1500 -> "1.5", 2000 -> "2". */
-static const char *format_fixed(char *buf, size_t cap, uint64_t v, unsigned int decimals)
-{
-    uint64_t scale = decimals == 3 ? 1000 : 100;
-    uint64_t frac = v % scale;
-    unsigned int width = decimals;
-    while (frac != 0 && frac % 10 == 0) {
-        frac /= 10;
-        width--;
-    }
-    if (frac == 0)
-        (void)snprintf(buf, cap, "%llu", (unsigned long long)(v / scale));
-    else
-        (void)snprintf(buf, cap, "%llu.%0*llu", (unsigned long long)(v / scale), (int)width,
-                       (unsigned long long)frac);
-    return buf;
 }
 
 /* Thousandths of a decimal produced by parse_decimal(); exact, since
@@ -435,24 +409,47 @@ static uint64_t to_milli(double d)
 
 /* ---- generic mapping walk ----------------------------------------------- */
 
-static const struct field *find_field(const struct field *fields, size_t n, const char *key)
+static const struct fx_conf_key *find_field(const struct fx_conf_key *fields, size_t n,
+                                            const char *key)
 {
     for (size_t i = 0; i < n; i++) {
-        if (strcmp(fields[i].key, key) == 0)
+        if (strcmp(fields[i].name, key) == 0)
             return &fields[i];
     }
     return NULL;
 }
 
+static int parse_builtin(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+                         void *obj);
+static int parse_schema_section(struct fx_conf_loader *ld, yaml_node_t *val,
+                                const struct fx_conf_section *sec, void *obj);
+
+/* Report an unknown key `k` of the current mapping, with the closest known
+ * key as a suggestion. */
+static int fail_unknown_key(struct fx_conf_loader *ld, const yaml_node_t *k,
+                            const struct fx_conf_key *fields, size_t nfields)
+{
+    char q[QBUF];
+    const char *hint = fx_conf_suggest(scalar(k), fields, nfields, sizeof(fields[0]));
+    if (hint != NULL)
+        return fail(ld, k, "unknown key %s in %s (did you mean \"%s\"?)", quote_node(q, k),
+                    ld->where, hint);
+    return fail(ld, k, "unknown key %s in %s", quote_node(q, k), ld->where);
+}
+
 /* Dispatch each key of `map` to its entry in `fields`; reject unknown and
- * repeated keys and report missing required ones at the mapping. Key errors
- * name ld->where; the callers set ld->ctx for value errors. */
-static int walk_map(struct loader *ld, yaml_node_t *map, const struct field *fields, size_t nfields,
-                    void *obj)
+ * repeated keys and report missing required ones at the mapping. A key in
+ * error is reported and skipped, and the walk goes on with the next one, so
+ * that every error of the document is reported; the result is then
+ * FX_ECONF (FX_ENOMEM stops at once). Key errors name ld->where; the
+ * callers set ld->ctx for value errors. */
+static int walk_map(struct fx_conf_loader *ld, yaml_node_t *map, const struct fx_conf_key *fields,
+                    size_t nfields, void *obj)
 {
     size_t seen[MAX_FIELDS] = { 0 }; /* line of the first occurrence, 0 = absent */
     char q[QBUF];
     char why[QBUF];
+    int result = 0;
     FX_ASSERT(nfields <= MAX_FIELDS && map->type == YAML_MAPPING_NODE);
     const char *outer_key = ld->key;
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
@@ -461,34 +458,39 @@ static int walk_map(struct loader *ld, yaml_node_t *map, const struct field *fie
         yaml_node_t *v = get_node(ld, p->value);
         if (k == NULL || v == NULL)
             return fail(ld, map, "malformed YAML document");
+        const struct fx_conf_key *f = NULL;
+        int rc = FX_ECONF;
         if (check_string(why, k) != NULL)
-            return fail(ld, k, "invalid key in %s: %s", ld->where, why);
-        const struct field *f = find_field(fields, nfields, scalar(k));
-        if (f == NULL)
-            return fail(ld, k, "unknown key %s in %s", quote_node(q, k), ld->where);
-        size_t idx = (size_t)(f - fields);
-        if (seen[idx] != 0) {
-            return fail(ld, k, "duplicate key %s in %s (first at line %zu)", quote_node(q, k),
-                        ld->where, seen[idx]);
+            (void)fail(ld, k, "invalid key in %s: %s", ld->where, why);
+        else if ((f = find_field(fields, nfields, scalar(k))) == NULL)
+            (void)fail_unknown_key(ld, k, fields, nfields);
+        else if (seen[f - fields] != 0)
+            (void)fail(ld, k, "duplicate key %s in %s (first at line %zu)", quote_node(q, k),
+                       ld->where, seen[f - fields]);
+        else
+            rc = 0;
+        if (rc == 0 && f != NULL) {
+            seen[f - fields] = k->start_mark.line + 1;
+            ld->key = f->name;
+            rc = f->parse != NULL ? f->parse(ld, f, v, obj) : parse_builtin(ld, f, v, obj);
+            ld->key = outer_key;
         }
-        seen[idx] = k->start_mark.line + 1;
-        ld->key = f->key;
-        int rc = f->parse(ld, f, v, obj);
-        ld->key = outer_key;
-        if (rc != 0)
+        if (rc == FX_ENOMEM)
             return rc;
+        result = rc != 0 ? FX_ECONF : result;
     }
     for (size_t i = 0; i < nfields; i++) {
-        if (fields[i].required && seen[i] == 0)
-            return fail(ld, map, "missing required key \"%s\" in %s", fields[i].key, ld->where);
+        if ((fields[i].flags & FX_CONF_K_REQUIRED) != 0 && seen[i] == 0)
+            result = fail(ld, map, "missing required key \"%s\" in %s", fields[i].name, ld->where);
     }
-    return 0;
+    return result;
 }
 
 /* Walk `map` as a nested section: key errors say `in <where>`, value
  * errors start with the `ctx` prefix; both are restored afterwards. */
-static int walk_section(struct loader *ld, yaml_node_t *map, const char *where, const char *ctx,
-                        const struct field *fields, size_t nfields, void *obj)
+static int walk_section(struct fx_conf_loader *ld, yaml_node_t *map, const char *where,
+                        const char *ctx, const struct fx_conf_key *fields, size_t nfields,
+                        void *obj)
 {
     char saved_where[sizeof(ld->where)];
     memcpy(saved_where, ld->where, sizeof(saved_where));
@@ -500,9 +502,25 @@ static int walk_section(struct loader *ld, yaml_node_t *map, const char *where, 
     return rc;
 }
 
+/* Walk `val`, the value of key `name` (with its separator: " match",
+ * ".ramp") of the current mapping, as a nested mapping: key errors say
+ * `in <where><name>`, value errors are prefixed `<name>.`. */
+static int walk_nested(struct fx_conf_loader *ld, yaml_node_t *val, const char *name,
+                       const struct fx_conf_key *fields, size_t nfields, void *obj)
+{
+    char where[sizeof(ld->where) + 16];
+    char ctx[32];
+    int rc = expect_map(ld, val);
+    if (rc != 0)
+        return rc;
+    (void)snprintf(where, sizeof(where), "%s%s", ld->where, name);
+    (void)snprintf(ctx, sizeof(ctx), "%s.", name + 1);
+    return walk_section(ld, val, where, ctx, fields, nfields, obj);
+}
+
 /* ---- scalar field parsers ----------------------------------------------- */
 
-static void store_uint(void *obj, const struct field *f, uint64_t v)
+static void store_uint(void *obj, const struct fx_conf_key *f, uint64_t v)
 {
     unsigned char *p = (unsigned char *)obj + f->off;
     if (f->size == sizeof(uint64_t)) {
@@ -515,26 +533,8 @@ static void store_uint(void *obj, const struct field *f, uint64_t v)
     }
 }
 
-/* Format milliseconds with the largest exact unit: "24h", "1ms". */
-static const char *format_ms(char *buf, size_t cap, uint64_t ms)
-{
-    static const struct {
-        const char *unit;
-        uint64_t ms;
-    } units[] = { { "h", 3600000 }, { "m", 60000 }, { "s", 1000 } };
-    for (size_t i = 0; i < NFIELDS(units); i++) {
-        if (ms != 0 && ms % units[i].ms == 0) {
-            (void)snprintf(buf, cap, "%llu%s", (unsigned long long)(ms / units[i].ms),
-                           units[i].unit);
-            return buf;
-        }
-    }
-    (void)snprintf(buf, cap, "%llu%s", (unsigned long long)ms, ms == 0 ? "" : "ms");
-    return buf;
-}
-
-static int parse_duration_field(struct loader *ld, const struct field *f, yaml_node_t *val,
-                                void *obj)
+static int parse_duration_field(struct fx_conf_loader *ld, const struct fx_conf_key *f,
+                                yaml_node_t *val, void *obj)
 {
     char q[QBUF];
     int rc = expect_string(ld, val, NO_INDEX);
@@ -551,44 +551,33 @@ static int parse_duration_field(struct loader *ld, const struct field *f, yaml_n
         char lo[32];
         char hi[32];
         return fail_key(ld, val, "%s is out of range %s..%s", scalar(val),
-                        format_ms(lo, sizeof(lo), f->min), format_ms(hi, sizeof(hi), f->max));
+                        fx_conf__format_ms(lo, sizeof(lo), f->min),
+                        fx_conf__format_ms(hi, sizeof(hi), f->max));
     }
     store_uint(obj, f, ms);
     return 0;
 }
 
-static int parse_size_field(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+/* FX_CONF_T_SIZE and FX_CONF_T_UINT: a count of bytes or things. */
+static int parse_count_field(struct fx_conf_loader *ld, const struct fx_conf_key *f,
+                             yaml_node_t *val, void *obj)
 {
     char q[QBUF];
-    int rc = expect_string(ld, val, NO_INDEX);
-    if (rc != 0)
-        return rc;
-    uint64_t bytes = 0;
-    if (fx_conf_parse_size(scalar(val), &bytes) != 0) {
-        return fail_key(ld, val,
-                        "invalid size %s: expected bytes or a number followed by KiB, MiB or GiB",
-                        quote_node(q, val));
-    }
-    if (bytes < f->min || bytes > f->max) {
-        return fail_key(ld, val, "%s is out of range %llu..%llu bytes", scalar(val),
-                        (unsigned long long)f->min, (unsigned long long)f->max);
-    }
-    store_uint(obj, f, bytes);
-    return 0;
-}
-
-static int parse_uint_field(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
-{
-    char q[QBUF];
+    bool size = f->type == FX_CONF_T_SIZE;
     int rc = expect_string(ld, val, NO_INDEX);
     if (rc != 0)
         return rc;
     uint64_t v = 0;
-    if (!parse_uint(scalar(val), &v))
+    if (size && fx_conf_parse_size(scalar(val), &v) != 0)
+        return fail_key(ld, val,
+                        "invalid size %s: expected bytes or a number followed by KiB, MiB or GiB",
+                        quote_node(q, val));
+    if (!size && !parse_uint(scalar(val), &v))
         return fail_key(ld, val, "expected an integer, got %s", quote_node(q, val));
     if (v < f->min || v > f->max) {
-        return fail_key(ld, val, "%s is out of range %llu..%llu", scalar(val),
-                        (unsigned long long)f->min, (unsigned long long)f->max);
+        return fail_key(ld, val, "%s is out of range %llu..%llu%s", scalar(val),
+                        (unsigned long long)f->min, (unsigned long long)f->max,
+                        size ? " bytes" : "");
     }
     store_uint(obj, f, v);
     return 0;
@@ -596,7 +585,7 @@ static int parse_uint_field(struct loader *ld, const struct field *f, yaml_node_
 
 /* Check that `n` (element `idx` of the current key, or NO_INDEX) is a
  * percentage within lo..hi basis points and store it in *bp. */
-static int expect_percent(struct loader *ld, const yaml_node_t *n, size_t idx, uint64_t lo,
+static int expect_percent(struct fx_conf_loader *ld, const yaml_node_t *n, size_t idx, uint64_t lo,
                           uint64_t hi, uint32_t *bp)
 {
     char q[QBUF];
@@ -604,7 +593,7 @@ static int expect_percent(struct loader *ld, const yaml_node_t *n, size_t idx, u
     if (rc != 0)
         return rc;
     uint32_t v = 0;
-    rc = parse_percent(scalar(n), &v);
+    rc = fx_conf_parse_percent(scalar(n), &v);
     if (rc == FX_EINVAL) {
         return fail_item(ld, n, idx, "invalid percentage %s: expected a value like 5%% or 0.25%%",
                          quote_node(q, n));
@@ -613,15 +602,15 @@ static int expect_percent(struct loader *ld, const yaml_node_t *n, size_t idx, u
         char los[32];
         char his[32];
         return fail_item(ld, n, idx, "%s is out of range %s%%..%s%%", scalar(n),
-                         format_fixed(los, sizeof(los), lo, 2),
-                         format_fixed(his, sizeof(his), hi, 2));
+                         fx_conf__format_fixed(los, sizeof(los), lo, 2),
+                         fx_conf__format_fixed(his, sizeof(his), hi, 2));
     }
     *bp = v;
     return 0;
 }
 
-static int parse_percent_field(struct loader *ld, const struct field *f, yaml_node_t *val,
-                               void *obj)
+static int parse_percent_field(struct fx_conf_loader *ld, const struct fx_conf_key *f,
+                               yaml_node_t *val, void *obj)
 {
     uint32_t bp = 0;
     FX_ASSERT(f->size == sizeof(uint32_t));
@@ -633,7 +622,7 @@ static int parse_percent_field(struct loader *ld, const struct field *f, yaml_no
 
 /* Parse a plain decimal "1.5" (at most three decimals) within lo..hi
  * thousandths into *out; `above` makes lo exclusive. */
-static int parse_decimal(struct loader *ld, const yaml_node_t *val, uint64_t lo, bool above,
+static int parse_decimal(struct fx_conf_loader *ld, const yaml_node_t *val, uint64_t lo, bool above,
                          uint64_t hi, double *out)
 {
     char q[QBUF];
@@ -646,8 +635,8 @@ static int parse_decimal(struct loader *ld, const yaml_node_t *val, uint64_t lo,
     size_t n = parse_fixed(scalar(val), 3, DECIMAL_MAX, &v);
     if (n == 0 || scalar(val)[n] != '\0')
         return fail_key(ld, val, "expected a number like 1.5, got %s", quote_node(q, val));
-    (void)format_fixed(los, sizeof(los), lo, 3);
-    (void)format_fixed(his, sizeof(his), hi, 3);
+    (void)fx_conf__format_fixed(los, sizeof(los), lo, 3);
+    (void)fx_conf__format_fixed(his, sizeof(his), hi, 3);
     if (above && (v <= lo || v > hi)) {
         return fail_key(ld, val, "%s is out of range: expected more than %s and at most %s",
                         scalar(val), los, his);
@@ -675,7 +664,7 @@ static char *resolve_path(const char *conf_path, const char *p)
 
 /* ---- addresses ---------------------------------------------------------- */
 
-static int parse_addr(struct loader *ld, const yaml_node_t *n, size_t idx, bool allow_port0,
+static int parse_addr(struct fx_conf_loader *ld, const yaml_node_t *n, size_t idx, bool allow_port0,
                       struct fx_addr *out)
 {
     int rc = expect_string(ld, n, idx);
@@ -691,7 +680,7 @@ static int parse_addr(struct loader *ld, const yaml_node_t *n, size_t idx, bool 
 
 /* Return how many addresses `val` holds (one scalar or a non-empty list),
  * or 0 after reporting an error. */
-static size_t count_addrs(struct loader *ld, const yaml_node_t *val)
+static size_t count_addrs(struct fx_conf_loader *ld, const yaml_node_t *val)
 {
     char q[QBUF];
     if (val->type == YAML_SCALAR_NODE && !is_null(val))
@@ -706,8 +695,8 @@ static size_t count_addrs(struct loader *ld, const yaml_node_t *val)
 }
 
 /* Parse address `i` of `val` (a list, or a single scalar when i is 0). */
-static int parse_addr_at(struct loader *ld, const yaml_node_t *val, size_t i, bool allow_port0,
-                         struct fx_addr *out)
+static int parse_addr_at(struct fx_conf_loader *ld, const yaml_node_t *val, size_t i,
+                         bool allow_port0, struct fx_addr *out)
 {
     if (val->type != YAML_SEQUENCE_NODE)
         return parse_addr(ld, val, NO_INDEX, allow_port0, out);
@@ -725,31 +714,57 @@ static bool addr_has_port(const struct fx_addr *a)
 
 /* ---- top-level keys ----------------------------------------------------- */
 
-static int parse_listen(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+/* FX_CONF_T_ADDRS: one address or a non-empty list, into a new array of
+ * f->elem_size elements (each starting with a struct fx_addr). */
+static int parse_addrs_field(struct fx_conf_loader *ld, const struct fx_conf_key *f,
+                             yaml_node_t *val, void *obj)
 {
-    (void)f;
-    struct fx_conf *c = obj;
+    unsigned char *o = obj;
     size_t n = count_addrs(ld, val);
     if (n == 0)
         return FX_ECONF;
-    c->listen = calloc(n, sizeof(*c->listen));
-    if (c->listen == NULL)
+    unsigned char *arr = calloc(n, f->elem_size);
+    if (arr == NULL)
         return fail_oom(ld);
-    c->nlisten = n;
+    memcpy(o + f->off, &arr, sizeof(arr));
+    memcpy(o + f->count_off, &n, sizeof(n));
+    bool port0 = (f->flags & FX_CONF_K_PORT0) != 0;
+    int result = 0;
     for (size_t i = 0; i < n; i++) {
-        int rc = parse_addr_at(ld, val, i, true, &c->listen[i]);
-        if (rc != 0)
-            return rc;
-        for (size_t j = 0; j < i && addr_has_port(&c->listen[i]); j++) {
-            if (strcmp(c->listen[i].text, c->listen[j].text) == 0)
-                return fail_item(ld, get_node(ld, val->data.sequence.items.start[i]), i,
-                                 "duplicate address \"%s\"", c->listen[i].text);
+        struct fx_addr *a = (struct fx_addr *)(void *)(arr + i * f->elem_size);
+        int rc = parse_addr_at(ld, val, i, port0, a);
+        result = rc != 0 ? rc : result;
+        if (rc != 0 || (f->flags & FX_CONF_K_UNIQUE) == 0 || !addr_has_port(a))
+            continue;
+        for (size_t j = 0; j < i; j++) {
+            const struct fx_addr *b = (const struct fx_addr *)(void *)(arr + j * f->elem_size);
+            if (strcmp(a->text, b->text) == 0) {
+                result = fail_item(ld, get_node(ld, val->data.sequence.items.start[i]), i,
+                                   "duplicate address \"%s\"", a->text);
+                break;
+            }
         }
     }
-    return 0;
+    return result;
 }
 
-static int parse_admin_listen(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+int fx_conf__top_listen(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+                        void *obj)
+{
+    (void)f;
+    static const struct fx_conf_key key = {
+        .name = "listen",
+        .type = FX_CONF_T_ADDRS,
+        .flags = FX_CONF_K_PORT0 | FX_CONF_K_UNIQUE,
+        .off = offsetof(struct fx_conf, listen),
+        .count_off = offsetof(struct fx_conf, nlisten),
+        .elem_size = sizeof(struct fx_addr),
+    };
+    return parse_addrs_field(ld, &key, val, obj);
+}
+
+static int parse_admin_listen(struct fx_conf_loader *ld, const struct fx_conf_key *f,
+                              yaml_node_t *val, void *obj)
 {
     (void)f;
     struct fx_conf *c = obj;
@@ -806,7 +821,7 @@ static bool is_visible_n(const char *p, size_t len)
 
 /* Read the token file into a new buffer. Only regular files are accepted:
  * opening a FIFO or a terminal would block, or read forever. */
-static int read_token_file(struct loader *ld, const yaml_node_t *val, const char *path,
+static int read_token_file(struct fx_conf_loader *ld, const yaml_node_t *val, const char *path,
                            const char *qpath, char **out, size_t *len)
 {
     char ebuf[128];
@@ -882,8 +897,8 @@ static enum fx_conf_admin_role role_of(const char *p, size_t len)
  * files keep their meaning (no role: admin), and a misspelt role fails the
  * load instead of granting admin. Shrinks *len to what precedes the role.
  * Returns 0 or FX_ECONF. */
-static int split_role(struct loader *ld, const yaml_node_t *val, const char *qpath, size_t lineno,
-                      const char *p, size_t *len, enum fx_conf_admin_role *role)
+static int split_role(struct fx_conf_loader *ld, const yaml_node_t *val, const char *qpath,
+                      size_t lineno, const char *p, size_t *len, enum fx_conf_admin_role *role)
 {
     *role = FX_CONF_ROLE_ADMIN;
     const char *colon = memchr(p, ':', *len);
@@ -906,8 +921,8 @@ static int split_role(struct loader *ld, const yaml_node_t *val, const char *qpa
 
 /* Add the token of one non-empty, non-comment line. Messages never quote
  * the line: whatever it holds may be a secret. */
-static int add_token(struct loader *ld, const yaml_node_t *val, const char *qpath, size_t lineno,
-                     const char *p, size_t len)
+static int add_token(struct fx_conf_loader *ld, const yaml_node_t *val, const char *qpath,
+                     size_t lineno, const char *p, size_t len)
 {
     struct fx_conf *c = ld->conf;
     enum fx_conf_admin_role role = FX_CONF_ROLE_ADMIN;
@@ -962,7 +977,7 @@ static int add_token(struct loader *ld, const yaml_node_t *val, const char *qpat
 /* One token per non-empty line: "NAME:TOKEN" or a bare "TOKEN" (named
  * "admin"), optionally followed by a blank and a role (read, operate or
  * admin; none means admin); lines starting with '#' are comments. */
-static int parse_tokens(struct loader *ld, const yaml_node_t *val, const char *qpath,
+static int parse_tokens(struct fx_conf_loader *ld, const yaml_node_t *val, const char *qpath,
                         const char *text, size_t len)
 {
     struct fx_conf *c = ld->conf;
@@ -992,8 +1007,8 @@ static int parse_tokens(struct loader *ld, const yaml_node_t *val, const char *q
     return 0;
 }
 
-static int parse_admin_token_file(struct loader *ld, const struct field *f, yaml_node_t *val,
-                                  void *obj)
+static int parse_admin_token_file(struct fx_conf_loader *ld, const struct fx_conf_key *f,
+                                  yaml_node_t *val, void *obj)
 {
     (void)f;
     struct fx_conf *c = obj;
@@ -1022,8 +1037,9 @@ static int parse_admin_token_file(struct loader *ld, const struct field *f, yaml
     return rc;
 }
 
-static int parse_string_list(struct loader *ld, yaml_node_t *val, bool (*check)(const char *s),
-                             const char *what, char ***out, size_t *nout);
+static int parse_string_list(struct fx_conf_loader *ld, yaml_node_t *val,
+                             bool (*check)(const char *s), const char *what, char ***out,
+                             size_t *nout);
 
 /* A Host header value an operator may list: a name or address, optionally
  * with ":PORT", in the characters of a URI authority. */
@@ -1043,8 +1059,8 @@ static bool is_host_value(const char *s)
     return true;
 }
 
-static int parse_admin_allowed_hosts(struct loader *ld, const struct field *f, yaml_node_t *val,
-                                     void *obj)
+static int parse_admin_allowed_hosts(struct fx_conf_loader *ld, const struct fx_conf_key *f,
+                                     yaml_node_t *val, void *obj)
 {
     (void)f;
     struct fx_conf *c = obj;
@@ -1053,7 +1069,10 @@ static int parse_admin_allowed_hosts(struct loader *ld, const struct field *f, y
 }
 
 /* admin.open: [healthz, metrics], the endpoints answered without a token. */
-static int parse_admin_open(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+static const char *const endpoints[] = { "healthz", "metrics" };
+
+static int parse_admin_open(struct fx_conf_loader *ld, const struct fx_conf_key *f,
+                            yaml_node_t *val, void *obj)
 {
     (void)f;
     struct fx_conf *c = obj;
@@ -1073,6 +1092,10 @@ static int parse_admin_open(struct loader *ld, const struct field *f, yaml_node_
             c->admin_open |= FX_CONF_ADMIN_OPEN_HEALTHZ;
         else if (strcmp(scalar(item), "metrics") == 0)
             c->admin_open |= FX_CONF_ADMIN_OPEN_METRICS;
+        else if (fx_conf_suggest(scalar(item), endpoints, 2, sizeof(endpoints[0])) != NULL)
+            return fail_item(ld, item, i, "unknown endpoint %s (did you mean \"%s\"?)",
+                             quote_node(q, item),
+                             fx_conf_suggest(scalar(item), endpoints, 2, sizeof(endpoints[0])));
         else
             return fail_item(ld, item, i, "unknown endpoint %s (use healthz or metrics)",
                              quote_node(q, item));
@@ -1080,10 +1103,11 @@ static int parse_admin_open(struct loader *ld, const struct field *f, yaml_node_
     return 0;
 }
 
-static int parse_admin(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+int fx_conf__top_admin(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+                       void *obj)
 {
     (void)f;
-    static const struct field fields[] = {
+    static const struct fx_conf_key fields[] = {
         FIELD("listen", parse_admin_listen, true),
         FIELD("token_file", parse_admin_token_file, false),
         FIELD("allowed_hosts", parse_admin_allowed_hosts, false),
@@ -1097,7 +1121,8 @@ static int parse_admin(struct loader *ld, const struct field *f, yaml_node_t *va
     return walk_section(ld, val, "admin", "admin.", fields, NFIELDS(fields), obj);
 }
 
-static int parse_workers(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+int fx_conf__top_workers(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+                         void *obj)
 {
     (void)f;
     struct fx_conf *c = obj;
@@ -1117,7 +1142,8 @@ static int parse_workers(struct loader *ld, const struct field *f, yaml_node_t *
     return 0;
 }
 
-static int parse_log_access(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+int fx_conf__log_access(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+                        void *obj)
 {
     (void)f;
     struct fx_conf *c = obj;
@@ -1137,7 +1163,8 @@ static int parse_log_access(struct loader *ld, const struct field *f, yaml_node_
     return dup_string(ld, val, &c->access_path);
 }
 
-static int parse_log_format(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+int fx_conf__log_format(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+                        void *obj)
 {
     (void)f;
     (void)obj;
@@ -1151,7 +1178,8 @@ static int parse_log_format(struct loader *ld, const struct field *f, yaml_node_
 }
 
 /* log.fields: [time, method, ...], the access log's keys in line order. */
-static int parse_log_fields(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+int fx_conf__log_fields(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+                        void *obj)
 {
     (void)f;
     struct fx_conf *c = obj;
@@ -1181,63 +1209,41 @@ static int parse_log_fields(struct loader *ld, const struct field *f, yaml_node_
     return 0;
 }
 
-static int parse_log(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+int fx_conf__top_log(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+                     void *obj)
 {
     (void)f;
-    static const struct field fields[] = {
-        FIELD("access", parse_log_access, false),
-        FIELD("format", parse_log_format, false),
-        FIELD("fields", parse_log_fields, false),
-    };
-    int rc = expect_map(ld, val);
-    if (rc != 0)
-        return rc;
-    return walk_section(ld, val, "log", "log.", fields, NFIELDS(fields), obj);
+    const struct fx_conf_section *sec = fx_conf__section("log");
+    return parse_schema_section(ld, val, sec, obj);
 }
 
-static int parse_limits(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+/* Walk a top-level section declared in a schema table into `obj`. */
+static int parse_schema_section(struct fx_conf_loader *ld, yaml_node_t *val,
+                                const struct fx_conf_section *sec, void *obj)
 {
-    (void)f;
-    static const struct field fields[] = {
-        FIELD_NUM("header_bytes", parse_size_field, struct fx_conf_limits, header_bytes, 1024,
-                  1048576),
-        FIELD_NUM("max_headers", parse_uint_field, struct fx_conf_limits, max_headers, 1,
-                  FX_H1_MAX_HEADERS),
-        FIELD_NUM("client_header_timeout", parse_duration_field, struct fx_conf_limits,
-                  client_header_timeout_ms, 1, DURATION_MAX_MS),
-        FIELD_NUM("client_body_timeout", parse_duration_field, struct fx_conf_limits,
-                  client_body_timeout_ms, 1, DURATION_MAX_MS),
-        FIELD_NUM("send_timeout", parse_duration_field, struct fx_conf_limits, send_timeout_ms, 1,
-                  DURATION_MAX_MS),
-        FIELD_NUM("idle_timeout", parse_duration_field, struct fx_conf_limits, idle_timeout_ms, 1,
-                  DURATION_MAX_MS),
-        FIELD_NUM("drain_timeout", parse_duration_field, struct fx_conf_limits, drain_timeout_ms, 0,
-                  DURATION_MAX_MS),
-        FIELD_NUM("max_connections", parse_uint_field, struct fx_conf_limits, max_connections, 1,
-                  1000000),
-        FIELD_NUM("shadow_queue_bytes", parse_size_field, struct fx_conf_limits, shadow_queue_bytes,
-                  1u << 20, 64ull << 30),
-        FIELD_NUM("shadow_inflight_bytes", parse_size_field, struct fx_conf_limits,
-                  shadow_inflight_bytes, 1u << 20, 64ull << 30),
-    };
-    struct fx_conf *c = obj;
+    char ctx[64];
     int rc = expect_map(ld, val);
     if (rc != 0)
         return rc;
-    return walk_section(ld, val, "limits", "limits.", fields, NFIELDS(fields), &c->limits);
+    (void)snprintf(ctx, sizeof(ctx), "%s.", sec->path);
+    rc = walk_section(ld, val, sec->path, ctx, sec->keys, sec->nkeys, obj);
+    if (sec->finish != NULL)
+        sec->finish(obj);
+    return rc;
+}
+
+int fx_conf__top_limits(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+                        void *obj)
+{
+    (void)f;
+    struct fx_conf *c = obj;
+    return parse_schema_section(ld, val, &fx_conf_limits_section, &c->limits);
 }
 
 /* ---- paths: request-path normalisation --------------------------------- */
 
-/* FX_H1_PATH_* bits for a `paths` section. */
-static unsigned int path_flags(const struct fx_conf_paths *p)
-{
-    return (p->merge_slashes ? FX_H1_PATH_MERGE_SLASHES : 0u) |
-           (p->decode_unreserved ? FX_H1_PATH_DECODE : 0u) |
-           (p->resolve_dots ? FX_H1_PATH_DOTS : 0u);
-}
-
-static int parse_bool_field(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+static int parse_bool_field(struct fx_conf_loader *ld, const struct fx_conf_key *f,
+                            yaml_node_t *val, void *obj)
 {
     char q[QBUF];
     int rc = expect_string(ld, val, NO_INDEX);
@@ -1251,22 +1257,42 @@ static int parse_bool_field(struct loader *ld, const struct field *f, yaml_node_
     return 0;
 }
 
-static int parse_paths(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+static int parse_builtin(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+                         void *obj)
+{
+    switch (f->type) {
+    case FX_CONF_T_DURATION:
+        return parse_duration_field(ld, f, val, obj);
+    case FX_CONF_T_SIZE:
+    case FX_CONF_T_UINT:
+        return parse_count_field(ld, f, val, obj);
+    case FX_CONF_T_BOOL:
+        return parse_bool_field(ld, f, val, obj);
+    case FX_CONF_T_PERCENT:
+        return parse_percent_field(ld, f, val, obj);
+    case FX_CONF_T_ADDRS:
+        return parse_addrs_field(ld, f, val, obj);
+    case FX_CONF_T_DECIMAL: {
+        double d = 0;
+        FX_ASSERT(f->size == sizeof(d));
+        int rc = parse_decimal(ld, val, f->min, (f->flags & FX_CONF_K_ABOVE) != 0, f->max, &d);
+        if (rc == 0)
+            memcpy((unsigned char *)obj + f->off, &d, sizeof(d));
+        return rc;
+    }
+    case FX_CONF_T_CUSTOM:
+    default:
+        FX_ASSERT(f->parse != NULL);
+        return FX_ECONF;
+    }
+}
+
+int fx_conf__top_paths(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+                       void *obj)
 {
     (void)f;
-    static const struct field fields[] = {
-        FIELD_NUM("merge_slashes", parse_bool_field, struct fx_conf_paths, merge_slashes, 0, 1),
-        FIELD_NUM("decode_unreserved", parse_bool_field, struct fx_conf_paths, decode_unreserved, 0,
-                  1),
-        FIELD_NUM("resolve_dots", parse_bool_field, struct fx_conf_paths, resolve_dots, 0, 1),
-    };
     struct fx_conf *c = obj;
-    int rc = expect_map(ld, val);
-    if (rc != 0)
-        return rc;
-    rc = walk_section(ld, val, "paths", "paths.", fields, NFIELDS(fields), &c->paths);
-    c->paths.flags = path_flags(&c->paths);
-    return rc;
+    return parse_schema_section(ld, val, &fx_conf_paths_section, &c->paths);
 }
 
 /* A route's path_prefix is compared with the normalised request path, so a
@@ -1274,7 +1300,8 @@ static int parse_paths(struct loader *ld, const struct field *f, yaml_node_t *va
  * would silently never match. Probe it with one more byte appended, so that a
  * last segment still being written ("/api/.", "/api/..") is not taken for a
  * dot segment. Routes are parsed after the top level: ld->conf->paths is set. */
-static int check_prefix_normal(struct loader *ld, const yaml_node_t *val, const char *prefix)
+static int check_prefix_normal(struct fx_conf_loader *ld, const yaml_node_t *val,
+                               const char *prefix)
 {
     unsigned int flags = ld->conf->paths.flags;
     size_t len = strlen(prefix);
@@ -1321,7 +1348,8 @@ static size_t scheme_len(const char *s)
     return 0;
 }
 
-static int parse_store(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+int fx_conf__top_store(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+                       void *obj)
 {
     (void)f;
     static const char sqlite[] = "sqlite:";
@@ -1364,7 +1392,7 @@ static bool is_valid_name(const char *s)
     return true;
 }
 
-static int check_name(struct loader *ld, const yaml_node_t *n, const char *what)
+static int check_name(struct fx_conf_loader *ld, const yaml_node_t *n, const char *what)
 {
     char q[QBUF];
     if (!is_valid_name(scalar(n))) {
@@ -1374,39 +1402,10 @@ static int check_name(struct loader *ld, const yaml_node_t *n, const char *what)
     return 0;
 }
 
-static int parse_servers(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+static int parse_upstream_body(struct fx_conf_loader *ld, struct fx_conf_upstream *u,
+                               yaml_node_t *val)
 {
-    (void)f;
-    struct fx_conf_upstream *u = obj;
-    size_t n = count_addrs(ld, val);
-    if (n == 0)
-        return FX_ECONF;
-    u->servers = calloc(n, sizeof(*u->servers));
-    if (u->servers == NULL)
-        return fail_oom(ld);
-    u->nservers = n;
-    for (size_t i = 0; i < n; i++) {
-        int rc = parse_addr_at(ld, val, i, false, &u->servers[i].addr);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
-}
-
-static int parse_upstream_body(struct loader *ld, struct fx_conf_upstream *u, yaml_node_t *val)
-{
-    static const struct field fields[] = {
-        FIELD("servers", parse_servers, true),
-        FIELD_NUM("connect_timeout", parse_duration_field, struct fx_conf_upstream,
-                  connect_timeout_ms, 1, DURATION_MAX_MS),
-        FIELD_NUM("read_timeout", parse_duration_field, struct fx_conf_upstream, read_timeout_ms, 1,
-                  DURATION_MAX_MS),
-        FIELD_NUM("send_timeout", parse_duration_field, struct fx_conf_upstream, send_timeout_ms, 1,
-                  DURATION_MAX_MS),
-        FIELD_NUM("max_idle", parse_uint_field, struct fx_conf_upstream, max_idle, 0, 10000),
-        FIELD_NUM("idle_timeout", parse_duration_field, struct fx_conf_upstream, idle_timeout_ms, 1,
-                  DURATION_MAX_MS),
-    };
+    const struct fx_conf_section *sec = fx_conf__section("upstreams.NAME");
     char q[QBUF];
     char got[QBUF];
     char where[QBUF + 16];
@@ -1416,10 +1415,10 @@ static int parse_upstream_body(struct loader *ld, struct fx_conf_upstream *u, ya
         return fail(ld, val, "upstream %s: expected a mapping, got %s", q, describe(got, val));
     (void)snprintf(where, sizeof(where), "upstream %s", q);
     (void)snprintf(ctx, sizeof(ctx), "upstream %s: ", q);
-    return walk_section(ld, val, where, ctx, fields, NFIELDS(fields), u);
+    return walk_section(ld, val, where, ctx, sec->keys, sec->nkeys, u);
 }
 
-static int parse_upstream(struct loader *ld, yaml_node_t *k, yaml_node_t *v, size_t idx)
+static int parse_upstream(struct fx_conf_loader *ld, yaml_node_t *k, yaml_node_t *v, size_t idx)
 {
     struct fx_conf *c = ld->conf;
     struct fx_conf_upstream *u = &c->upstreams[idx];
@@ -1431,7 +1430,7 @@ static int parse_upstream(struct loader *ld, yaml_node_t *k, yaml_node_t *v, siz
     if (rc != 0)
         return rc;
     for (size_t j = 0; j < idx; j++) {
-        if (strcmp(c->upstreams[j].name, scalar(k)) == 0) {
+        if (c->upstreams[j].name != NULL && strcmp(c->upstreams[j].name, scalar(k)) == 0) {
             return fail(ld, k, "duplicate upstream name %s (first defined at line %u)",
                         quote_node(q, k), c->upstreams[j].line);
         }
@@ -1441,15 +1440,12 @@ static int parse_upstream(struct loader *ld, yaml_node_t *k, yaml_node_t *v, siz
         return rc;
     c->nupstreams = idx + 1;
     u->line = (unsigned int)k->start_mark.line + 1;
-    u->connect_timeout_ms = 2000;
-    u->read_timeout_ms = 30000;
-    u->send_timeout_ms = 30000;
-    u->max_idle = 512;
-    u->idle_timeout_ms = 60000;
+    fx_conf_schema_defaults(fx_conf__section("upstreams.NAME"), u);
     return parse_upstream_body(ld, u, v);
 }
 
-static int parse_upstreams(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+int fx_conf__top_upstreams(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+                           void *obj)
 {
     (void)f;
     struct fx_conf *c = obj;
@@ -1468,16 +1464,18 @@ static int parse_upstreams(struct loader *ld, const struct field *f, yaml_node_t
         yaml_node_t *v = get_node(ld, p->value);
         if (k == NULL || v == NULL)
             return fail(ld, val, "malformed YAML document");
-        rc = parse_upstream(ld, k, v, i);
-        if (rc != 0)
-            return rc;
+        int urc = parse_upstream(ld, k, v, i);
+        if (urc == FX_ENOMEM)
+            return urc;
+        rc = urc != 0 ? FX_ECONF : rc;
     }
-    return 0;
+    return rc;
 }
 
 /* ---- routes ------------------------------------------------------------- */
 
-static const yaml_node_t *find_scalar(struct loader *ld, const yaml_node_t *map, const char *key);
+static const yaml_node_t *find_scalar(struct fx_conf_loader *ld, const yaml_node_t *map,
+                                      const char *key);
 
 /* RFC 9110 tchar. */
 static bool is_tchar(unsigned char ch)
@@ -1509,7 +1507,8 @@ static bool is_visible(const char *s, bool allow_space)
     return true;
 }
 
-static int parse_path_prefix(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+static int parse_path_prefix(struct fx_conf_loader *ld, const struct fx_conf_key *f,
+                             yaml_node_t *val, void *obj)
 {
     (void)f;
     struct fx_conf_route *r = obj;
@@ -1531,9 +1530,39 @@ static int parse_path_prefix(struct loader *ld, const struct field *f, yaml_node
     return rc;
 }
 
+/* A method is a token compared case-sensitively: "get" would never match
+ * a GET request, so a standard method in another case is refused with the
+ * upper-case spelling as a suggestion. */
+static int check_method(struct fx_conf_loader *ld, const yaml_node_t *item, size_t i)
+{
+    static const char *const standard[] = { "GET",     "HEAD",    "POST",  "PUT",  "DELETE",
+                                            "CONNECT", "OPTIONS", "TRACE", "PATCH" };
+    char q[QBUF];
+    char upper[16];
+    const char *s = scalar(item);
+    if (!is_token(s))
+        return fail_item(ld, item, i, "invalid method %s", quote_node(q, item));
+    size_t n = strlen(s);
+    if (n >= sizeof(upper))
+        return 0;
+    for (size_t j = 0; j <= n; j++) {
+        upper[j] = s[j];
+        if (upper[j] >= 'a' && upper[j] <= 'z')
+            upper[j] = (char)(upper[j] - ('a' - 'A'));
+    }
+    for (size_t j = 0; j < NFIELDS(standard); j++) {
+        if (strcmp(upper, standard[j]) == 0 && strcmp(s, standard[j]) != 0)
+            return fail_item(ld, item, i,
+                             "%s: HTTP methods are case-sensitive; did you mean \"%s\"?",
+                             quote_node(q, item), standard[j]);
+    }
+    return 0;
+}
+
 /* match.path_regex: compiled once here (JIT when available), matched
  * against the normalised path without its query, anchored only as written. */
-static int parse_path_regex(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+static int parse_path_regex(struct fx_conf_loader *ld, const struct fx_conf_key *f,
+                            yaml_node_t *val, void *obj)
 {
     (void)f;
     struct fx_conf_route *r = obj;
@@ -1558,7 +1587,8 @@ static int parse_path_regex(struct loader *ld, const struct field *f, yaml_node_
     return dup_string(ld, val, &r->path_regex);
 }
 
-static int parse_methods(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+static int parse_methods(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+                         void *obj)
 {
     (void)f;
     struct fx_conf_route *r = obj;
@@ -1571,21 +1601,25 @@ static int parse_methods(struct loader *ld, const struct field *f, yaml_node_t *
     r->methods = calloc(n, sizeof(*r->methods));
     if (r->methods == NULL)
         return fail_oom(ld);
+    int result = 0;
     for (size_t i = 0; i < n; i++) {
         yaml_node_t *item = get_node(ld, val->data.sequence.items.start[i]);
         if (item == NULL)
             return fail(ld, val, "malformed YAML document");
         int rc = expect_string(ld, item, i);
-        if (rc != 0)
-            return rc;
-        if (!is_token(scalar(item)))
-            return fail_item(ld, item, i, "invalid method %s", quote_node(q, item));
-        rc = dup_string(ld, item, &r->methods[i]);
+        if (rc == 0)
+            rc = check_method(ld, item, i);
+        if (rc == FX_ECONF) {
+            result = rc; /* go on: every bad method is listed */
+            continue;
+        }
+        if (rc == 0)
+            rc = dup_string(ld, item, &r->methods[i]);
         if (rc != 0)
             return rc;
         r->nmethods = i + 1;
     }
-    return 0;
+    return result;
 }
 
 /* Set r->host_kind and host_pat from r->host; false for a misplaced wildcard
@@ -1615,7 +1649,8 @@ static bool classify_host(struct fx_conf_route *r)
            memchr(rest, '*', rest_len) == NULL;
 }
 
-static int parse_host(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+static int parse_host(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+                      void *obj)
 {
     (void)f;
     struct fx_conf_route *r = obj;
@@ -1640,7 +1675,7 @@ static int parse_host(struct loader *ld, const struct field *f, yaml_node_t *val
     return rc;
 }
 
-static int parse_match_header(struct loader *ld, struct fx_conf_route *r, yaml_node_t *k,
+static int parse_match_header(struct fx_conf_loader *ld, struct fx_conf_route *r, yaml_node_t *k,
                               yaml_node_t *v)
 {
     char q[QBUF];
@@ -1666,8 +1701,8 @@ static int parse_match_header(struct loader *ld, struct fx_conf_route *r, yaml_n
     return rc;
 }
 
-static int parse_match_headers(struct loader *ld, const struct field *f, yaml_node_t *val,
-                               void *obj)
+static int parse_match_headers(struct fx_conf_loader *ld, const struct fx_conf_key *f,
+                               yaml_node_t *val, void *obj)
 {
     (void)f;
     struct fx_conf_route *r = obj;
@@ -1693,22 +1728,18 @@ static int parse_match_headers(struct loader *ld, const struct field *f, yaml_no
     return 0;
 }
 
-static int parse_match(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+static int parse_match(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+                       void *obj)
 {
     (void)f;
-    static const struct field fields[] = {
+    static const struct fx_conf_key fields[] = {
         FIELD("path_prefix", parse_path_prefix, false),
         FIELD("path_regex", parse_path_regex, false),
         FIELD("methods", parse_methods, false),
         FIELD("host", parse_host, false),
         FIELD("headers", parse_match_headers, false),
     };
-    char where[sizeof(ld->where) + 8];
-    int rc = expect_map(ld, val);
-    if (rc != 0)
-        return rc;
-    (void)snprintf(where, sizeof(where), "%s match", ld->where);
-    rc = walk_section(ld, val, where, "match.", fields, NFIELDS(fields), obj);
+    int rc = walk_nested(ld, val, " match", fields, NFIELDS(fields), obj);
     const yaml_node_t *re = rc == 0 ? find_scalar(ld, val, "path_regex") : NULL;
     if (re != NULL && find_scalar(ld, val, "path_prefix") != NULL)
         return fail_ctx(ld, re,
@@ -1717,7 +1748,8 @@ static int parse_match(struct loader *ld, const struct field *f, yaml_node_t *va
     return rc;
 }
 
-static int parse_route_name(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+static int parse_route_name(struct fx_conf_loader *ld, const struct fx_conf_key *f,
+                            yaml_node_t *val, void *obj)
 {
     (void)f;
     struct fx_conf_route *r = obj;
@@ -1729,7 +1761,7 @@ static int parse_route_name(struct loader *ld, const struct field *f, yaml_node_
     if (rc != 0)
         return rc;
     for (size_t j = 0; j < ld->route_idx; j++) {
-        if (strcmp(c->routes[j].name, scalar(val)) == 0) {
+        if (c->routes[j].name != NULL && strcmp(c->routes[j].name, scalar(val)) == 0) {
             return fail(ld, val, "duplicate route name %s (first defined at line %u)",
                         quote_node(q, val), c->routes[j].line);
         }
@@ -1740,13 +1772,14 @@ static int parse_route_name(struct loader *ld, const struct field *f, yaml_node_
 static struct fx_conf_upstream *find_upstream(const struct fx_conf *c, const char *name)
 {
     for (size_t i = 0; i < c->nupstreams; i++) {
-        if (strcmp(c->upstreams[i].name, name) == 0)
+        if (c->upstreams[i].name != NULL && strcmp(c->upstreams[i].name, name) == 0)
             return &c->upstreams[i];
     }
     return NULL;
 }
 
-static int parse_route_to(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+static int parse_route_to(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+                          void *obj)
 {
     (void)f;
     struct fx_conf_route *r = obj;
@@ -1762,7 +1795,8 @@ static int parse_route_to(struct loader *ld, const struct field *f, yaml_node_t 
 
 /* ---- route migrate section ---------------------------------------------- */
 
-static int parse_migrate_to(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+static int parse_migrate_to(struct fx_conf_loader *ld, const struct fx_conf_key *f,
+                            yaml_node_t *val, void *obj)
 {
     (void)f;
     struct fx_conf_migrate *m = obj;
@@ -1784,7 +1818,8 @@ static bool is_query_name(const char *s)
     return s[0] != '\0' && is_visible(s, false) && strpbrk(s, "&=#;,") == NULL;
 }
 
-static int parse_sticky(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+static int parse_sticky(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+                        void *obj)
 {
     (void)f;
     static const struct {
@@ -1825,7 +1860,8 @@ static int parse_sticky(struct loader *ld, const struct field *f, yaml_node_t *v
                     quote_node(q, val));
 }
 
-static int parse_ramp_steps(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+static int parse_ramp_steps(struct fx_conf_loader *ld, const struct fx_conf_key *f,
+                            yaml_node_t *val, void *obj)
 {
     (void)f;
     struct fx_conf_migrate *m = obj;
@@ -1856,56 +1892,24 @@ static int parse_ramp_steps(struct loader *ld, const struct field *f, yaml_node_
     return 0;
 }
 
-static int parse_ramp(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+static int parse_ramp(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+                      void *obj)
 {
     (void)f;
-    static const struct field fields[] = {
+    static const struct fx_conf_key fields[] = {
         FIELD("steps", parse_ramp_steps, true),
-        FIELD_NUM_REQ("interval", parse_duration_field, struct fx_conf_migrate, ramp_interval_ms,
+        FIELD_NUM_REQ("interval", FX_CONF_T_DURATION, struct fx_conf_migrate, ramp_interval_ms,
                       RAMP_MIN_MS, RAMP_MAX_MS),
     };
-    char where[sizeof(ld->where) + 8];
-    int rc = expect_map(ld, val);
-    if (rc != 0)
-        return rc;
-    (void)snprintf(where, sizeof(where), "%s.ramp", ld->where);
-    return walk_section(ld, val, where, "ramp.", fields, NFIELDS(fields), obj);
+    return walk_nested(ld, val, ".ramp", fields, NFIELDS(fields), obj);
 }
 
-static int parse_p99_ratio(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+static int parse_guard(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+                       void *obj)
 {
     (void)f;
-    struct fx_conf_migrate *m = obj;
-    return parse_decimal(ld, val, 1000, true, DECIMAL_MAX, &m->guard_max_p99_ratio);
-}
-
-static int parse_rollback_factor(struct loader *ld, const struct field *f, yaml_node_t *val,
-                                 void *obj)
-{
-    (void)f;
-    struct fx_conf_migrate *m = obj;
-    return parse_decimal(ld, val, 1000, false, DECIMAL_MAX, &m->guard_rollback_factor);
-}
-
-static int parse_guard(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
-{
-    (void)f;
-    static const struct field fields[] = {
-        FIELD_NUM("max_error_rate_increase", parse_percent_field, struct fx_conf_migrate,
-                  guard_max_err_increase_bp, 0, PCT_MAX_BP),
-        FIELD("max_p99_ratio", parse_p99_ratio, false),
-        FIELD_NUM("min_requests", parse_uint_field, struct fx_conf_migrate, guard_min_requests, 1,
-                  MIN_REQ_MAX),
-        FIELD_NUM("window", parse_duration_field, struct fx_conf_migrate, guard_window_ms,
-                  WINDOW_MIN_MS, DURATION_MAX_MS),
-        FIELD("rollback_factor", parse_rollback_factor, false),
-    };
-    char where[sizeof(ld->where) + 8];
-    int rc = expect_map(ld, val);
-    if (rc != 0)
-        return rc;
-    (void)snprintf(where, sizeof(where), "%s.guard", ld->where);
-    return walk_section(ld, val, where, "guard.", fields, NFIELDS(fields), obj);
+    const struct fx_conf_section *sec = fx_conf__section("routes[].migrate.guard");
+    return walk_nested(ld, val, ".guard", sec->keys, sec->nkeys, obj);
 }
 
 /* Parse "10.0.0.0/8", "::1/128" or a bare address (a /32 or /128 block).
@@ -1954,8 +1958,8 @@ static const char *format_cidr(char *buf, size_t cap, const struct fx_cidr *b)
     return buf;
 }
 
-static int parse_override_header(struct loader *ld, const struct field *f, yaml_node_t *val,
-                                 void *obj)
+static int parse_override_header(struct fx_conf_loader *ld, const struct fx_conf_key *f,
+                                 yaml_node_t *val, void *obj)
 {
     (void)f;
     struct fx_conf_migrate *m = obj;
@@ -1969,8 +1973,8 @@ static int parse_override_header(struct loader *ld, const struct field *f, yaml_
     return dup_string(ld, val, &m->override_header);
 }
 
-static int parse_override_from(struct loader *ld, const struct field *f, yaml_node_t *val,
-                               void *obj)
+static int parse_override_from(struct fx_conf_loader *ld, const struct fx_conf_key *f,
+                               yaml_node_t *val, void *obj)
 {
     (void)f;
     struct fx_conf_migrate *m = obj;
@@ -1998,50 +2002,40 @@ static int parse_override_from(struct loader *ld, const struct field *f, yaml_no
     return 0;
 }
 
-static int parse_override(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+static int parse_override(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+                          void *obj)
 {
     (void)f;
-    static const struct field fields[] = {
+    static const struct fx_conf_key fields[] = {
         FIELD("header", parse_override_header, true),
         FIELD("from", parse_override_from, false),
     };
-    char where[sizeof(ld->where) + 12];
-    int rc = expect_map(ld, val);
-    if (rc != 0)
-        return rc;
-    (void)snprintf(where, sizeof(where), "%s.override", ld->where);
-    return walk_section(ld, val, where, "override.", fields, NFIELDS(fields), obj);
+    return walk_nested(ld, val, ".override", fields, NFIELDS(fields), obj);
 }
 
-static int parse_migrate(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+static int parse_migrate(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+                         void *obj)
 {
     (void)f;
-    static const struct field fields[] = {
+    static const struct fx_conf_key fields[] = {
         FIELD("to", parse_migrate_to, true),
-        FIELD_NUM("weight", parse_percent_field, struct fx_conf_migrate, weight_bp, 0, PCT_MAX_BP),
+        FIELD_NUM("weight", FX_CONF_T_PERCENT, struct fx_conf_migrate, weight_bp, 0, PCT_MAX_BP),
         FIELD("sticky", parse_sticky, false),
         FIELD("ramp", parse_ramp, false),
         FIELD("guard", parse_guard, false),
         FIELD("override", parse_override, false),
     };
     struct fx_conf_route *r = obj;
-    char where[sizeof(ld->where) + 8];
-    int rc = expect_map(ld, val);
-    if (rc != 0)
-        return rc;
+    if (val->type != YAML_MAPPING_NODE)
+        return expect_map(ld, val);
     struct fx_conf_migrate *m = calloc(1, sizeof(*m));
     if (m == NULL)
         return fail_oom(ld);
     r->migrate = m;
     m->sticky = FX_STICKY_NONE;
-    m->guard_max_err_increase_bp = 100;
-    m->guard_max_p99_ratio = 1.5;
-    m->guard_min_requests = 200;
-    m->guard_window_ms = 300000;
-    m->guard_rollback_factor = 2.0;
+    fx_conf_schema_defaults(fx_conf__section("routes[].migrate.guard"), m);
     m->line = (unsigned int)val->start_mark.line + 1;
-    (void)snprintf(where, sizeof(where), "%s migrate", ld->where);
-    return walk_section(ld, val, where, "migrate.", fields, NFIELDS(fields), m);
+    return walk_nested(ld, val, " migrate", fields, NFIELDS(fields), m);
 }
 
 /* ---- route shadow section ------------------------------------------------- */
@@ -2080,7 +2074,7 @@ static bool is_json_path(const char *s)
 }
 
 /* A list of strings each accepted by `check`, into a new owned array. */
-static int parse_string_list(struct loader *ld, yaml_node_t *val, name_check_fn *check,
+static int parse_string_list(struct fx_conf_loader *ld, yaml_node_t *val, name_check_fn *check,
                              const char *what, char ***out, size_t *nout)
 {
     char q[QBUF];
@@ -2107,8 +2101,8 @@ static int parse_string_list(struct loader *ld, yaml_node_t *val, name_check_fn 
     return 0;
 }
 
-static int parse_shadow_upstream(struct loader *ld, yaml_node_t *val, struct fx_conf_upstream **up,
-                                 char **name)
+static int parse_shadow_upstream(struct fx_conf_loader *ld, yaml_node_t *val,
+                                 struct fx_conf_upstream **up, char **name)
 {
     char q[QBUF];
     int rc = expect_string(ld, val, NO_INDEX);
@@ -2120,7 +2114,8 @@ static int parse_shadow_upstream(struct loader *ld, yaml_node_t *val, struct fx_
     return dup_string(ld, val, name);
 }
 
-static int parse_shadow_to(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+static int parse_shadow_to(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+                           void *obj)
 {
     (void)f;
     struct fx_conf_shadow *sh = obj;
@@ -2128,8 +2123,8 @@ static int parse_shadow_to(struct loader *ld, const struct field *f, yaml_node_t
     return parse_shadow_upstream(ld, val, &sh->to, &sh->to_name);
 }
 
-static int parse_shadow_secondary(struct loader *ld, const struct field *f, yaml_node_t *val,
-                                  void *obj)
+static int parse_shadow_secondary(struct fx_conf_loader *ld, const struct fx_conf_key *f,
+                                  yaml_node_t *val, void *obj)
 {
     (void)f;
     struct fx_conf_shadow *sh = obj;
@@ -2137,8 +2132,8 @@ static int parse_shadow_secondary(struct loader *ld, const struct field *f, yaml
     return parse_shadow_upstream(ld, val, &sh->secondary, &sh->secondary_name);
 }
 
-static int parse_shadow_methods(struct loader *ld, const struct field *f, yaml_node_t *val,
-                                void *obj)
+static int parse_shadow_methods(struct fx_conf_loader *ld, const struct fx_conf_key *f,
+                                yaml_node_t *val, void *obj)
 {
     (void)f;
     struct fx_conf_shadow *sh = obj;
@@ -2146,11 +2141,14 @@ static int parse_shadow_methods(struct loader *ld, const struct field *f, yaml_n
         FX_FREE(sh->methods[i]);
     FX_FREE(sh->methods);
     sh->nmethods = 0;
-    return parse_string_list(ld, val, is_token, "method", &sh->methods, &sh->nmethods);
+    int rc = parse_string_list(ld, val, is_token, "method", &sh->methods, &sh->nmethods);
+    for (size_t i = 0; rc == 0 && i < sh->nmethods; i++)
+        rc = check_method(ld, get_node(ld, val->data.sequence.items.start[i]), i);
+    return rc;
 }
 
-static int parse_ignore_headers(struct loader *ld, const struct field *f, yaml_node_t *val,
-                                void *obj)
+static int parse_ignore_headers(struct fx_conf_loader *ld, const struct fx_conf_key *f,
+                                yaml_node_t *val, void *obj)
 {
     (void)f;
     struct fx_conf_shadow *sh = obj;
@@ -2158,7 +2156,8 @@ static int parse_ignore_headers(struct loader *ld, const struct field *f, yaml_n
                              &sh->nignore_headers);
 }
 
-static int parse_ignore_json(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+static int parse_ignore_json(struct fx_conf_loader *ld, const struct fx_conf_key *f,
+                             yaml_node_t *val, void *obj)
 {
     (void)f;
     struct fx_conf_shadow *sh = obj;
@@ -2167,26 +2166,23 @@ static int parse_ignore_json(struct loader *ld, const struct field *f, yaml_node
                              &sh->ignore_json, &sh->nignore_json);
 }
 
-static int parse_redact(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+static int parse_redact(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+                        void *obj)
 {
     (void)f;
     struct fx_conf_shadow *sh = obj;
     return parse_string_list(ld, val, is_token, "header name", &sh->redact, &sh->nredact);
 }
 
-static int parse_compare(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+static int parse_compare(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+                         void *obj)
 {
     (void)f;
-    static const struct field fields[] = {
+    static const struct fx_conf_key fields[] = {
         FIELD("ignore_headers", parse_ignore_headers, false),
         FIELD("ignore_json", parse_ignore_json, false),
     };
-    char where[sizeof(ld->where) + 12];
-    int rc = expect_map(ld, val);
-    if (rc != 0)
-        return rc;
-    (void)snprintf(where, sizeof(where), "%s.compare", ld->where);
-    return walk_section(ld, val, where, "compare.", fields, NFIELDS(fields), obj);
+    return walk_nested(ld, val, ".compare", fields, NFIELDS(fields), obj);
 }
 
 static int shadow_defaults(struct fx_conf_shadow *sh)
@@ -2205,26 +2201,25 @@ static int shadow_defaults(struct fx_conf_shadow *sh)
     return sh->nmethods == 2 ? 0 : FX_ENOMEM;
 }
 
-static int parse_shadow(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+static int parse_shadow(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+                        void *obj)
 {
     (void)f;
-    static const struct field fields[] = {
+    static const struct fx_conf_key fields[] = {
         FIELD("to", parse_shadow_to, true),
-        FIELD_NUM("sample", parse_percent_field, struct fx_conf_shadow, sample_bp, 0, PCT_MAX_BP),
+        FIELD_NUM("sample", FX_CONF_T_PERCENT, struct fx_conf_shadow, sample_bp, 0, PCT_MAX_BP),
         FIELD("methods", parse_shadow_methods, false),
-        FIELD_NUM("max_body", parse_size_field, struct fx_conf_shadow, max_body, 0, 64u << 20),
-        FIELD_NUM("max_inflight", parse_uint_field, struct fx_conf_shadow, max_inflight, 1, 100000),
+        FIELD_NUM("max_body", FX_CONF_T_SIZE, struct fx_conf_shadow, max_body, 0, 64u << 20),
+        FIELD_NUM("max_inflight", FX_CONF_T_UINT, struct fx_conf_shadow, max_inflight, 1, 100000),
         FIELD("secondary", parse_shadow_secondary, false),
         FIELD("compare", parse_compare, false),
         FIELD("redact", parse_redact, false),
-        FIELD_NUM("block_promotion_above", parse_percent_field, struct fx_conf_shadow, block_bp, 0,
+        FIELD_NUM("block_promotion_above", FX_CONF_T_PERCENT, struct fx_conf_shadow, block_bp, 0,
                   PCT_MAX_BP),
     };
     struct fx_conf_route *r = obj;
-    char where[sizeof(ld->where) + 8];
-    int rc = expect_map(ld, val);
-    if (rc != 0)
-        return rc;
+    if (val->type != YAML_MAPPING_NODE)
+        return expect_map(ld, val);
     struct fx_conf_shadow *sh = calloc(1, sizeof(*sh));
     if (sh == NULL)
         return fail_oom(ld);
@@ -2232,12 +2227,11 @@ static int parse_shadow(struct loader *ld, const struct field *f, yaml_node_t *v
     if (shadow_defaults(sh) != 0)
         return fail_oom(ld);
     sh->line = (unsigned int)val->start_mark.line + 1;
-    (void)snprintf(where, sizeof(where), "%s shadow", ld->where);
-    return walk_section(ld, val, where, "shadow.", fields, NFIELDS(fields), sh);
+    return walk_nested(ld, val, " shadow", fields, NFIELDS(fields), sh);
 }
 
 /* Checks that need the whole route, once its keys are parsed. */
-static int check_shadow(struct loader *ld, const struct fx_conf_route *r, const char *ctx)
+static int check_shadow(struct fx_conf_loader *ld, const struct fx_conf_route *r, const char *ctx)
 {
     const struct fx_conf_shadow *sh = r->shadow;
     char q[QBUF];
@@ -2303,9 +2297,9 @@ static void hash_migrate(struct hasher *h, const struct fx_conf_migrate *m)
         hash_fmt(h, "%s%u", i == 0 ? "" : ",", (unsigned int)m->steps_bp[i]);
     hash_fmt(h, ";interval=%llu;guard=%u,%s,%llu,%llu,%s;override=",
              (unsigned long long)m->ramp_interval_ms, (unsigned int)m->guard_max_err_increase_bp,
-             format_fixed(a, sizeof(a), to_milli(m->guard_max_p99_ratio), 3),
+             fx_conf__format_fixed(a, sizeof(a), to_milli(m->guard_max_p99_ratio), 3),
              (unsigned long long)m->guard_min_requests, (unsigned long long)m->guard_window_ms,
-             format_fixed(b, sizeof(b), to_milli(m->guard_rollback_factor), 3));
+             fx_conf__format_fixed(b, sizeof(b), to_milli(m->guard_rollback_factor), 3));
     if (m->override_header == NULL)
         return;
     hash_str(h, m->override_header);
@@ -2337,7 +2331,7 @@ static bool fingerprint_migrate(struct fx_conf_migrate *m)
 }
 
 /* Checks that need the whole route, once its keys are parsed. */
-static int check_migrate(struct loader *ld, const struct fx_conf_route *r, const char *ctx)
+static int check_migrate(struct fx_conf_loader *ld, const struct fx_conf_route *r, const char *ctx)
 {
     struct fx_conf_migrate *m = r->migrate;
     char q[QBUF];
@@ -2353,7 +2347,8 @@ static int check_migrate(struct loader *ld, const struct fx_conf_route *r, const
 }
 
 /* Find the value of `key` in `map` if it is a scalar, for labels. */
-static const yaml_node_t *find_scalar(struct loader *ld, const yaml_node_t *map, const char *key)
+static const yaml_node_t *find_scalar(struct fx_conf_loader *ld, const yaml_node_t *map,
+                                      const char *key)
 {
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
          p++) {
@@ -2370,7 +2365,8 @@ static const yaml_node_t *find_scalar(struct loader *ld, const yaml_node_t *map,
 
 /* strip_prefix: like path_prefix, a normalised path; "/" and a trailing '/'
  * are refused (the boundary is the '/' after the prefix). */
-static int parse_strip_prefix(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+static int parse_strip_prefix(struct fx_conf_loader *ld, const struct fx_conf_key *f,
+                              yaml_node_t *val, void *obj)
 {
     (void)f;
     struct fx_conf_route *r = obj;
@@ -2425,8 +2421,8 @@ static const char *rewrite_refused(const char *name, bool removing)
 }
 
 /* A header name for set_headers/remove_headers: a token, allowed, not yet listed. */
-static int check_rewrite_name(struct loader *ld, const struct fx_conf_route *r, yaml_node_t *k,
-                              bool removing)
+static int check_rewrite_name(struct fx_conf_loader *ld, const struct fx_conf_route *r,
+                              yaml_node_t *k, bool removing)
 {
     char q[QBUF];
     char why[QBUF];
@@ -2449,7 +2445,8 @@ static int check_rewrite_name(struct loader *ld, const struct fx_conf_route *r, 
     return 0;
 }
 
-static int parse_set_headers(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+static int parse_set_headers(struct fx_conf_loader *ld, const struct fx_conf_key *f,
+                             yaml_node_t *val, void *obj)
 {
     (void)f;
     struct fx_conf_route *r = obj;
@@ -2486,8 +2483,8 @@ static int parse_set_headers(struct loader *ld, const struct field *f, yaml_node
     return 0;
 }
 
-static int parse_remove_headers(struct loader *ld, const struct field *f, yaml_node_t *val,
-                                void *obj)
+static int parse_remove_headers(struct fx_conf_loader *ld, const struct fx_conf_key *f,
+                                yaml_node_t *val, void *obj)
 {
     (void)f;
     struct fx_conf_route *r = obj;
@@ -2511,9 +2508,9 @@ static int parse_remove_headers(struct loader *ld, const struct field *f, yaml_n
     return 0;
 }
 
-static int parse_route(struct loader *ld, yaml_node_t *node, size_t idx)
+static int parse_route(struct fx_conf_loader *ld, yaml_node_t *node, size_t idx)
 {
-    static const struct field fields[] = {
+    static const struct fx_conf_key fields[] = {
         FIELD("name", parse_route_name, true),
         FIELD("match", parse_match, false),
         FIELD("to", parse_route_to, true),
@@ -2550,9 +2547,10 @@ static int parse_route(struct loader *ld, yaml_node_t *node, size_t idx)
     return rc != 0 ? rc : check_shadow(ld, r, ctx);
 }
 
-static int parse_routes(struct loader *ld, yaml_node_t *val)
+static int parse_routes(struct fx_conf_loader *ld, yaml_node_t *val)
 {
     size_t n = seq_len(val);
+    int result = 0;
     ld->key = "routes";
     ld->conf->routes = calloc(n, sizeof(*ld->conf->routes));
     if (ld->conf->routes == NULL)
@@ -2562,15 +2560,17 @@ static int parse_routes(struct loader *ld, yaml_node_t *val)
         if (item == NULL)
             return fail(ld, val, "malformed YAML document");
         int rc = parse_route(ld, item, i);
-        if (rc != 0)
+        if (rc == FX_ENOMEM)
             return rc;
+        result = rc != 0 ? FX_ECONF : result;
     }
-    return 0;
+    return result;
 }
 
 /* Routes refer to upstreams, which may come later in the file: only check
  * the shape here and parse them after the top-level walk. */
-static int defer_routes(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+int fx_conf__top_routes(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+                        void *obj)
 {
     (void)f;
     (void)obj;
@@ -2582,14 +2582,6 @@ static int defer_routes(struct loader *ld, const struct field *f, yaml_node_t *v
     ld->routes = val;
     return 0;
 }
-
-static const struct field top_fields[] = {
-    FIELD("listen", parse_listen, true),       FIELD("admin", parse_admin, false),
-    FIELD("workers", parse_workers, false),    FIELD("log", parse_log, false),
-    FIELD("limits", parse_limits, false),      FIELD("store", parse_store, false),
-    FIELD("upstreams", parse_upstreams, true), FIELD("routes", defer_routes, true),
-    FIELD("paths", parse_paths, false),
-};
 
 /* ---- snapshot lifecycle ------------------------------------------------- */
 
@@ -2700,24 +2692,9 @@ static struct fx_conf *conf_new(const char *path)
     }
     c->workers = 0;
     c->access_mode = FX_CONF_LOG_STDOUT;
-    c->limits = (struct fx_conf_limits){
-        .header_bytes = 16384,
-        .max_headers = 100,
-        .client_header_timeout_ms = 10000,
-        .client_body_timeout_ms = 60000,
-        .send_timeout_ms = 60000,
-        .idle_timeout_ms = 60000,
-        .drain_timeout_ms = 30000,
-        .max_connections = 10000,
-        .shadow_queue_bytes = 64u << 20,
-        .shadow_inflight_bytes = 64u << 20,
-    };
-    c->paths = (struct fx_conf_paths){
-        .merge_slashes = true,
-        .decode_unreserved = true,
-        .resolve_dots = true,
-        .flags = FX_H1_PATH_ALL,
-    };
+    fx_conf_schema_defaults(&fx_conf_limits_section, &c->limits);
+    fx_conf_schema_defaults(&fx_conf_paths_section, &c->paths);
+    fx_conf_paths_section.finish(&c->paths);
     atomic_init(&c->refcnt, 1);
     return c;
 }
@@ -2739,7 +2716,8 @@ void fx_conf_unref(struct fx_conf *c)
 /* ---- loading ------------------------------------------------------------ */
 
 /* Report a libyaml failure; reader errors carry a byte offset, not a mark. */
-static int fail_yaml(struct loader *ld, const yaml_parser_t *p, const char *text, size_t len)
+static int fail_yaml(struct fx_conf_loader *ld, const yaml_parser_t *p, const char *text,
+                     size_t len)
 {
     const char *problem = p->problem ? p->problem : "unknown error";
     if (p->error == YAML_MEMORY_ERROR)
@@ -2762,7 +2740,8 @@ static int fail_yaml(struct loader *ld, const yaml_parser_t *p, const char *text
     return fail_mark(ld, &p->problem_mark, "invalid YAML: %s", problem);
 }
 
-static int check_event(struct loader *ld, const yaml_event_t *ev, size_t *depth, size_t *docs)
+static int check_event(struct fx_conf_loader *ld, const yaml_event_t *ev, size_t *depth,
+                       size_t *docs)
 {
     switch (ev->type) {
     case YAML_DOCUMENT_START_EVENT:
@@ -2787,7 +2766,7 @@ static int check_event(struct loader *ld, const yaml_event_t *ev, size_t *depth,
 }
 
 /* Event pass: syntax errors, aliases, extra documents and depth. */
-static int check_events(struct loader *ld, const char *text, size_t len)
+static int check_events(struct fx_conf_loader *ld, const char *text, size_t len)
 {
     yaml_parser_t p;
     if (!yaml_parser_initialize(&p))
@@ -2812,7 +2791,7 @@ static int check_events(struct loader *ld, const char *text, size_t len)
 }
 
 /* Cross-key checks once everything is parsed. */
-static int check_conf(struct loader *ld, const struct fx_conf *c)
+static int check_conf(struct fx_conf_loader *ld, const struct fx_conf *c)
 {
     if (!c->admin_enabled || !addr_has_port(&c->admin_listen))
         return 0;
@@ -2825,7 +2804,7 @@ static int check_conf(struct loader *ld, const struct fx_conf *c)
     return 0;
 }
 
-static int build_conf(struct loader *ld, struct fx_conf **out)
+static int build_conf(struct fx_conf_loader *ld, struct fx_conf **out)
 {
     yaml_node_t *root = yaml_document_get_root_node(ld->doc);
     char q[QBUF];
@@ -2838,13 +2817,18 @@ static int build_conf(struct loader *ld, struct fx_conf **out)
         return fail_oom(ld);
     ld->conf = c;
     (void)snprintf(ld->where, sizeof(ld->where), "top level");
-    int rc = walk_map(ld, root, top_fields, NFIELDS(top_fields), c);
-    if (rc == 0 && c->store_path == NULL) {
+    const struct fx_conf_section *top = fx_conf__section("top level");
+    int rc = walk_map(ld, root, top->keys, top->nkeys, c);
+    if (rc != FX_ENOMEM && c->store_path == NULL) {
         c->store_path = resolve_path(c->path, STORE_DEFAULT);
-        rc = c->store_path == NULL ? fail_oom(ld) : 0;
+        rc = c->store_path == NULL ? fail_oom(ld) : rc;
     }
-    if (rc == 0)
-        rc = parse_routes(ld, ld->routes);
+    /* Routes are parsed even after errors above, so that theirs are listed
+     * too; a route naming an upstream in error still finds it by name. */
+    if (rc != FX_ENOMEM && ld->routes != NULL) {
+        int rrc = parse_routes(ld, ld->routes);
+        rc = rc == 0 || rrc == FX_ENOMEM ? rrc : rc;
+    }
     if (rc == 0)
         rc = check_conf(ld, c);
     ld->conf = NULL;
@@ -2856,35 +2840,51 @@ static int build_conf(struct loader *ld, struct fx_conf **out)
     return 0;
 }
 
-int fx_conf_load_string(const char *name, const char *text, size_t len, struct fx_conf **out,
-                        struct fx_err *err)
+/* Check and load `text` with the loader `ld` prepared by load_string(). */
+static int load_doc(struct fx_conf_loader *ld, const char *text, size_t len, struct fx_conf **out)
 {
-    struct loader ld = { .name = name ? name : "<config>", .err = err };
     if (out == NULL || (text == NULL && len > 0))
-        return FX_ERR_SET(err, FX_EINVAL, "%s: invalid arguments", ld.name);
+        return FX_ERR_SET(ld->err, FX_EINVAL, "%s: invalid arguments", ld->name);
     *out = NULL;
     if (len > CONF_MAX_BYTES)
-        return fail(&ld, NULL, "configuration larger than %u bytes", CONF_MAX_BYTES);
+        return fail(ld, NULL, "configuration larger than %u bytes", CONF_MAX_BYTES);
     if (text == NULL)
         text = "";
-    int rc = check_events(&ld, text, len);
+    int rc = check_events(ld, text, len);
     if (rc != 0)
         return rc;
     yaml_parser_t p;
     yaml_document_t doc;
     if (!yaml_parser_initialize(&p))
-        return fail_oom(&ld);
+        return fail_oom(ld);
     yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
     if (!yaml_parser_load(&p, &doc)) {
-        rc = fail_yaml(&ld, &p, text, len);
+        rc = fail_yaml(ld, &p, text, len);
         yaml_parser_delete(&p);
         return rc;
     }
     yaml_parser_delete(&p);
-    ld.doc = &doc;
-    rc = build_conf(&ld, out);
+    ld->doc = &doc;
+    rc = build_conf(ld, out);
+    ld->doc = NULL;
     yaml_document_delete(&doc);
     return rc;
+}
+
+static int load_string(const char *name, const char *text, size_t len, struct fx_conf **out,
+                       struct fx_err *err, FILE *diag, size_t *nerrors)
+{
+    struct fx_conf_loader ld = { .name = name ? name : "<config>", .err = err, .diag = diag };
+    int rc = load_doc(&ld, text, len, out);
+    if (nerrors != NULL)
+        *nerrors = ld.nerrors;
+    return rc;
+}
+
+int fx_conf_load_string(const char *name, const char *text, size_t len, struct fx_conf **out,
+                        struct fx_err *err)
+{
+    return load_string(name, text, len, out, err, NULL, NULL);
 }
 
 /* Read all of `f` (at most CONF_MAX_BYTES) into a new buffer. */
@@ -2919,7 +2919,8 @@ static int read_all(FILE *f, char **out, size_t *len)
     return 0;
 }
 
-int fx_conf_load(const char *path, struct fx_conf **out, struct fx_err *err)
+static int load_file(const char *path, struct fx_conf **out, struct fx_err *err, FILE *diag,
+                     size_t *nerrors)
 {
     char ebuf[128];
     if (path == NULL || out == NULL)
@@ -2941,8 +2942,25 @@ int fx_conf_load(const char *path, struct fx_conf **out, struct fx_err *err)
         return FX_ERR_SET(err, FX_ECONF, "%s: cannot read: %s", path,
                           strerror_r(saved, ebuf, sizeof(ebuf)));
     }
-    rc = fx_conf_load_string(path, text, len, out, err);
+    rc = load_string(path, text, len, out, err, diag, nerrors);
     free(text);
+    return rc;
+}
+
+int fx_conf_load(const char *path, struct fx_conf **out, struct fx_err *err)
+{
+    return load_file(path, out, err, NULL, NULL);
+}
+
+int fx_conf_check(const char *path, FILE *diag, struct fx_conf **out, struct fx_err *err)
+{
+    struct fx_err first = { 0 };
+    size_t nerrors = 0;
+    int rc = load_file(path, out, err != NULL ? err : &first, diag, &nerrors);
+    /* Failures before the document is walked (open, read) are not listed. */
+    if (rc != 0 && diag != NULL && nerrors == 0) {
+        (void)fprintf(diag, "%s\n", err != NULL ? err->msg : first.msg);
+    }
     return rc;
 }
 
@@ -3013,6 +3031,80 @@ static bool put(json_t *obj, const char *key, json_t *v)
     return v != NULL && json_object_set_new(obj, key, v) == 0;
 }
 
+/* The addresses of an FX_CONF_T_ADDRS key as a new JSON list of text. */
+static json_t *dump_addrs(const struct fx_conf_key *k, const void *obj)
+{
+    const unsigned char *arr = NULL;
+    size_t n = 0;
+    memcpy(&arr, (const unsigned char *)obj + k->off, sizeof(arr));
+    memcpy(&n, (const unsigned char *)obj + k->count_off, sizeof(n));
+    json_t *list = json_array();
+    for (size_t i = 0; list != NULL && i < n; i++) {
+        const struct fx_addr *a = (const struct fx_addr *)(const void *)(arr + i * k->elem_size);
+        if (json_array_append_new(list, json_string(a->text)) != 0) {
+            json_decref(list);
+            return NULL;
+        }
+    }
+    return list;
+}
+
+/* The value of a scalar key in stored units. */
+static uint64_t load_uint(const struct fx_conf_key *k, const void *obj)
+{
+    const unsigned char *p = (const unsigned char *)obj + k->off;
+    if (k->size == sizeof(uint64_t)) {
+        uint64_t v = 0;
+        memcpy(&v, p, sizeof(v));
+        return v;
+    }
+    uint32_t x = 0;
+    memcpy(&x, p, sizeof(x));
+    return x;
+}
+
+/* Add each key of `sec` in `obj` that the engine parsed to `o`, in table
+ * order: durations as NAME_ms, percentages as NAME_bp, in stored units. */
+static bool dump_keys(json_t *o, const struct fx_conf_section *sec, const void *obj)
+{
+    char name[80];
+    bool ok = o != NULL;
+    for (size_t i = 0; ok && i < sec->nkeys; i++) {
+        const struct fx_conf_key *k = &sec->keys[i];
+        if (k->type == FX_CONF_T_CUSTOM || (k->flags & FX_CONF_K_NO_DUMP) != 0)
+            continue;
+        const char *suffix = k->type == FX_CONF_T_DURATION  ? "_ms"
+                             : k->type == FX_CONF_T_PERCENT ? "_bp"
+                                                            : "";
+        (void)snprintf(name, sizeof(name), "%s%s", k->name, suffix);
+        if (k->type == FX_CONF_T_ADDRS) {
+            ok = put(o, name, dump_addrs(k, obj));
+        } else if (k->type == FX_CONF_T_DECIMAL) {
+            double d = 0;
+            memcpy(&d, (const unsigned char *)obj + k->off, sizeof(d));
+            ok = put(o, name, json_real(d));
+        } else if (k->type == FX_CONF_T_BOOL) {
+            bool b = false;
+            memcpy(&b, (const unsigned char *)obj + k->off, sizeof(b));
+            ok = put(o, name, json_boolean(b));
+        } else {
+            ok = put(o, name, json_integer((json_int_t)load_uint(k, obj)));
+        }
+    }
+    return ok;
+}
+
+/* A section on the schema as a new JSON object. */
+static json_t *dump_section(const struct fx_conf_section *sec, const void *obj)
+{
+    json_t *o = json_object();
+    if (!dump_keys(o, sec, obj)) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
 /* The log section; `fields` is always written out, the default list included. */
 static json_t *dump_log(const struct fx_conf *c, const char *access)
 {
@@ -3042,52 +3134,12 @@ static json_t *dump_listen(const struct fx_conf *c)
     return arr;
 }
 
-static json_t *dump_servers(const struct fx_conf_upstream *u)
-{
-    json_t *arr = json_array();
-    for (size_t i = 0; arr != NULL && i < u->nservers; i++) {
-        if (json_array_append_new(arr, json_string(u->servers[i].addr.text)) != 0) {
-            json_decref(arr);
-            return NULL;
-        }
-    }
-    return arr;
-}
-
-static json_t *dump_limits(const struct fx_conf_limits *l)
-{
-    return json_pack(
-        "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "header_bytes", (json_int_t)l->header_bytes,
-        "max_headers", (json_int_t)l->max_headers, "client_header_timeout_ms",
-        (json_int_t)l->client_header_timeout_ms, "client_body_timeout_ms",
-        (json_int_t)l->client_body_timeout_ms, "send_timeout_ms", (json_int_t)l->send_timeout_ms,
-        "idle_timeout_ms", (json_int_t)l->idle_timeout_ms, "drain_timeout_ms",
-        (json_int_t)l->drain_timeout_ms, "max_connections", (json_int_t)l->max_connections,
-        "shadow_queue_bytes", (json_int_t)l->shadow_queue_bytes, "shadow_inflight_bytes",
-        (json_int_t)l->shadow_inflight_bytes);
-}
-
-static json_t *dump_upstream(const struct fx_conf_upstream *u)
-{
-    json_t *o = json_object();
-    bool ok = o != NULL && put(o, "servers", dump_servers(u)) &&
-              put(o, "connect_timeout_ms", json_integer((json_int_t)u->connect_timeout_ms)) &&
-              put(o, "read_timeout_ms", json_integer((json_int_t)u->read_timeout_ms)) &&
-              put(o, "send_timeout_ms", json_integer((json_int_t)u->send_timeout_ms)) &&
-              put(o, "max_idle", json_integer((json_int_t)u->max_idle)) &&
-              put(o, "idle_timeout_ms", json_integer((json_int_t)u->idle_timeout_ms));
-    if (!ok) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
-}
-
 static json_t *dump_upstreams(const struct fx_conf *c)
 {
     json_t *all = json_object();
     for (size_t i = 0; all != NULL && i < c->nupstreams; i++) {
-        if (!put(all, c->upstreams[i].name, dump_upstream(&c->upstreams[i]))) {
+        if (!put(all, c->upstreams[i].name,
+                 dump_section(fx_conf__section("upstreams.NAME"), &c->upstreams[i]))) {
             json_decref(all);
             return NULL;
         }
@@ -3171,11 +3223,7 @@ static json_t *dump_override(const struct fx_conf_migrate *m)
 
 static json_t *dump_guard(const struct fx_conf_migrate *m)
 {
-    return json_pack("{s:I,s:f,s:I,s:I,s:f}", "max_error_rate_increase_bp",
-                     (json_int_t)m->guard_max_err_increase_bp, "max_p99_ratio",
-                     m->guard_max_p99_ratio, "min_requests", (json_int_t)m->guard_min_requests,
-                     "window_ms", (json_int_t)m->guard_window_ms, "rollback_factor",
-                     m->guard_rollback_factor);
+    return dump_section(fx_conf__section("routes[].migrate.guard"), m);
 }
 
 /* The migrate section with defaults resolved; weights in basis points. */
@@ -3304,12 +3352,9 @@ static json_t *dump_conf(const struct fx_conf *c)
                          : c->access_mode == FX_CONF_LOG_FILE ? c->access_path
                                                               : "stdout";
     ok = ok && put(root, "log", dump_log(c, access)) &&
-         put(root, "limits", dump_limits(&c->limits)) &&
+         put(root, "limits", dump_section(&fx_conf_limits_section, &c->limits)) &&
          put(root, "upstreams", dump_upstreams(c)) && put(root, "routes", dump_routes(c));
-    ok = ok && put(root, "paths",
-                   json_pack("{s:b,s:b,s:b}", "merge_slashes", c->paths.merge_slashes,
-                             "decode_unreserved", c->paths.decode_unreserved, "resolve_dots",
-                             c->paths.resolve_dots));
+    ok = ok && put(root, "paths", dump_section(&fx_conf_paths_section, &c->paths));
     if (!ok) {
         json_decref(root);
         return NULL;

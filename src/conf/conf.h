@@ -21,6 +21,12 @@ int fx_conf_load(const char *path, struct fx_conf **out, struct fx_err *err);
 int fx_conf_load_string(const char *name, const char *text, size_t len, struct fx_conf **out,
                         struct fx_err *err);
 
+/* Same as fx_conf_load(), but every error of the document (up to 100) is
+ * written to `diag`, one "PATH:LINE:COL: key.path: cause" line each, and
+ * `err` (may be NULL) gets the first. Parsing goes on after an error where
+ * the rest still makes sense: the key in error is skipped. For `ficus check`. */
+int fx_conf_check(const char *path, FILE *diag, struct fx_conf **out, struct fx_err *err);
+
 /* Take one more reference (any thread). */
 void fx_conf_ref(struct fx_conf *c);
 

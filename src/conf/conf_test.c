@@ -20,6 +20,7 @@
 
 #include "../core/err.h"
 #include "conf.h"
+#include "schema.h"
 
 /* A minimal valid document: five lines, so appended keys start at line 6. */
 #define BASE_LISTEN "listen: \"127.0.0.1:0\"\n"
@@ -290,7 +291,8 @@ static void test_conf_ref_unref(void **state)
 static void test_conf_error_unknown_top_level_key(void **state)
 {
     (void)state;
-    assert_conf_error(BASE_LISTEN "listn: x\n", "t.yaml:2:1: unknown key \"listn\" in top level");
+    assert_conf_error(BASE_LISTEN "listn: x\n",
+                      "t.yaml:2:1: unknown key \"listn\" in top level (did you mean \"listen\"?)");
 }
 
 static void test_conf_error_reserved_keys_rejected(void **state)
@@ -1135,9 +1137,10 @@ static void test_conf_error_migrate_to(void **state)
 static void test_conf_error_migrate_weight(void **state)
 {
     (void)state;
-    assert_conf_error(MIG_HEAD "      to: b\n      weight: 5\n",
-                      "t.yaml:8:15: route \"r\": migrate.weight: invalid percentage \"5\": "
-                      "expected a value like 5% or 0.25%");
+    /* A bare number is a percentage, as for `ficus ctl weight` and the API. */
+    struct fx_conf *c = load_ok(MIG_HEAD "      to: b\n      weight: 5\n");
+    assert_int_equal(c->routes[0].migrate->weight_bp, 500);
+    fx_conf_unref(c);
     static const char *const bad[] = { "0.001%", "-1%",  "5 %",  ".5%", "5.%",
                                        "5%%",    "0x5%", "1e2%", "%",   "5%x" };
     char yaml[512];
@@ -1238,9 +1241,9 @@ static void test_conf_error_migrate_guard(void **state)
     assert_conf_error(MIG_HEAD "      to: b\n      guard: {window: 500ms}\n",
                       "t.yaml:8:23: route \"r\": migrate.guard.window: 500ms is out of range "
                       "1s..24h");
-    assert_conf_error(MIG_HEAD "      to: b\n      guard: {max_error_rate_increase: 1}\n",
+    assert_conf_error(MIG_HEAD "      to: b\n      guard: {max_error_rate_increase: 1x}\n",
                       "t.yaml:8:40: route \"r\": migrate.guard.max_error_rate_increase: invalid "
-                      "percentage \"1\": expected a value like 5% or 0.25%");
+                      "percentage \"1x\": expected a value like 5% or 0.25%");
     assert_conf_error(MIG_HEAD "      to: b\n      guard: {p99: 2}\n",
                       "t.yaml:8:15: unknown key \"p99\" in route \"r\" migrate.guard");
 }
@@ -1832,6 +1835,107 @@ static void test_conf_dump_json_migrate(void **state)
     fx_conf_unref(c);
 }
 
+/* ---- schema engine -------------------------------------------------------- */
+
+static void test_conf_suggest_nearest_key(void **state)
+{
+    (void)state;
+    static const char *const words[] = { "listen", "upstreams", "routes", "limits" };
+    assert_string_equal(fx_conf_suggest("upstrem", words, 4, sizeof(words[0])), "upstreams");
+    assert_string_equal(fx_conf_suggest("lsiten", words, 4, sizeof(words[0])), "listen");
+    assert_string_equal(fx_conf_suggest("rutes", words, 4, sizeof(words[0])), "routes");
+    assert_null(fx_conf_suggest("cache", words, 4, sizeof(words[0])));
+    assert_null(fx_conf_suggest("x", words, 4, sizeof(words[0])));
+    assert_null(fx_conf_suggest("listen", words, 4, sizeof(words[0])));
+}
+
+static void test_conf_parse_percent_forms(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        uint32_t bp;
+    } ok[] = { { "25%", 2500 }, { "0.01%", 1 }, { "100%", 10000 }, { "5", 500 }, { "12.5", 1250 } };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        uint32_t bp = 0;
+        assert_int_equal(fx_conf_parse_percent(ok[i].s, &bp), 0);
+        assert_int_equal(bp, ok[i].bp);
+    }
+    static const char *const bad[] = { "", "5 %", "-1", "1.234%", "5%%", "%", "1e2" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        uint32_t bp = 7;
+        assert_int_equal(fx_conf_parse_percent(bad[i], &bp), FX_EINVAL);
+        assert_int_equal(bp, 7);
+    }
+    uint32_t bp = 0;
+    assert_int_equal(fx_conf_parse_percent("100.01%", &bp), FX_ELIMIT);
+    assert_int_equal(fx_conf_parse_percent(NULL, &bp), FX_EINVAL);
+}
+
+static void test_conf_check_lists_every_error(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/ficus-conf-test-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    static const char yaml[] = "listen: \"127.0.0.1:0\"\nlistn: x\nlimits: {idle_timout: 5s}\n"
+                               "upstreams:\n  a: {servers: [\"127.0.0.1:1\"], max_idle: -1}\n"
+                               "routes:\n  - {name: r, to: b}\n";
+    assert_int_equal(write(fd, yaml, strlen(yaml)), (ssize_t)strlen(yaml));
+    (void)close(fd);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *diag = open_memstream(&text, &len);
+    assert_non_null(diag);
+    struct fx_conf *c = NULL;
+    struct fx_err err = { 0 };
+    assert_int_equal(fx_conf_check(path, diag, &c, &err), FX_ECONF);
+    (void)fclose(diag);
+    (void)unlink(path);
+    assert_null(c);
+    char want[1024];
+    (void)snprintf(
+        want, sizeof(want),
+        "%s:2:1: unknown key \"listn\" in top level (did you mean \"listen\"?)\n"
+        "%s:3:10: unknown key \"idle_timout\" in limits (did you mean \"idle_timeout\"?)\n"
+        "%s:5:43: upstream \"a\": max_idle: expected an integer, got \"-1\"\n"
+        "%s:7:19: route \"r\": upstream \"b\" is not defined\n",
+        path, path, path, path);
+    assert_string_equal(text, want);
+    /* The first error is also the one fx_conf_load() reports. */
+    assert_int_equal(strncmp(err.msg, want, strlen(err.msg)), 0);
+    free(text);
+}
+
+static void test_conf_schema_defaults_match_dump(void **state)
+{
+    (void)state;
+    struct fx_conf *c = load_ok(BASE);
+    assert_int_equal(c->limits.header_bytes, 16384);
+    assert_int_equal(c->limits.idle_timeout_ms, 60000);
+    assert_int_equal(c->limits.shadow_inflight_bytes, 64u << 20);
+    assert_true(c->paths.merge_slashes && c->paths.resolve_dots && c->paths.decode_unreserved);
+    assert_int_equal(c->paths.flags, 0x7);
+    fx_conf_unref(c);
+}
+
+static void test_conf_error_methods_case(void **state)
+{
+    (void)state;
+    assert_conf_error(BASE_LISTEN BASE_UP "routes:\n  - name: r\n    to: a\n"
+                                          "    match: {methods: [GET, get]}\n",
+                      "t.yaml:7:28: route \"r\": match.methods[1]: \"get\": HTTP methods are "
+                      "case-sensitive; did you mean \"GET\"?");
+    assert_conf_error(BASE "admin: {listen: \"127.0.0.1:0\", open: [helthz]}\n",
+                      "t.yaml:6:39: admin.open[0]: unknown endpoint \"helthz\" (did you mean "
+                      "\"healthz\"?)");
+    /* A method that is not a standard one in another case is still a token. */
+    struct fx_conf *c = load_ok(BASE_LISTEN BASE_UP "routes:\n  - name: r\n    to: a\n"
+                                                    "    match: {methods: [PURGE, purge]}\n");
+    assert_int_equal(c->routes[0].nmethods, 2);
+    fx_conf_unref(c);
+}
+
 /* ---- log.fields ----------------------------------------------------------------- */
 
 static void test_conf_log_fields(void **state)
@@ -2046,6 +2150,11 @@ int main(void)
         cmocka_unit_test(test_conf_load_string_single_server_string),
         cmocka_unit_test(test_conf_load_string_port0_listen_twice),
         cmocka_unit_test(test_conf_ref_unref),
+        cmocka_unit_test(test_conf_suggest_nearest_key),
+        cmocka_unit_test(test_conf_error_methods_case),
+        cmocka_unit_test(test_conf_parse_percent_forms),
+        cmocka_unit_test(test_conf_check_lists_every_error),
+        cmocka_unit_test(test_conf_schema_defaults_match_dump),
         cmocka_unit_test(test_conf_error_unknown_top_level_key),
         cmocka_unit_test(test_conf_error_reserved_keys_rejected),
         cmocka_unit_test(test_conf_error_unknown_nested_keys),

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../conf/schema.h"
 #include "../core/err_types.h"
 
 /* ---- sticky assignment -------------------------------------------------- */
@@ -283,43 +284,13 @@ void fx_mig_fmt_weight(uint32_t bp, char *out, size_t cap)
     (void)snprintf(out, cap, "%" PRIu32 ".%02" PRIu32 "%%", bp / 100, bp % 100);
 }
 
-/* Grammar: 1*DIGIT [ "." 1*2DIGIT ] [ "%" ], nothing else (no sign, no
- * spaces), value 0..100. A bare number is a percentage, like "5" = 5%. */
+/* The configuration's percentage grammar (fx_conf_parse_percent()): the
+ * same forms are accepted in the file, by `ficus ctl weight` and by the admin
+ * API. Every refusal is FX_EINVAL here. */
 int fx_mig_parse_weight(const char *s, uint32_t *bp)
 {
-    if (s == NULL || bp == NULL)
-        return FX_EINVAL;
-    const char *p = s;
-    uint32_t whole = 0;
-    if (*p < '0' || *p > '9')
-        return FX_EINVAL;
-    while (*p >= '0' && *p <= '9') {
-        whole = whole * 10 + (uint32_t)(*p - '0');
-        if (whole > 100)
-            return FX_EINVAL;
-        p++;
-    }
-    uint32_t frac = 0;
-    if (*p == '.') {
-        p++;
-        int ndig = 0;
-        while (*p >= '0' && *p <= '9') {
-            if (++ndig > 2)
-                return FX_EINVAL;
-            frac = frac * 10 + (uint32_t)(*p - '0');
-            p++;
-        }
-        if (ndig == 0)
-            return FX_EINVAL;
-        if (ndig == 1)
-            frac *= 10;
-    }
-    if (*p == '%')
-        p++;
-    if (*p != '\0')
-        return FX_EINVAL;
-    uint32_t v = whole * 100 + frac;
-    if (v > FX_MIG_BUCKETS)
+    uint32_t v = 0;
+    if (fx_conf_parse_percent(s, &v) != 0 || bp == NULL)
         return FX_EINVAL;
     *bp = v;
     return 0;

@@ -49,7 +49,8 @@ int fx_mig_status_parse(const char *name, enum fx_mig_status *out);
 /* Format basis points as "5.00%" into out[cap >= 8]. */
 void fx_mig_fmt_weight(uint32_t bp, char *out, size_t cap);
 
-/* Parse "25%", "0.01%", "100%", "5" (percent) into basis points 0..10000.
+/* Parse "25%", "0.01%", "100%", "5" (percent) into basis points 0..10000,
+ * with the configuration's grammar (fx_conf_parse_percent()).
  * Returns 0 or FX_EINVAL (out of range, more than 2 decimals, junk). */
 int fx_mig_parse_weight(const char *s, uint32_t *bp);
 

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import {
-    Ficus, REPO, configText, get, makeConfig, mkTempDir, requireBinary, runFicus, startBackend, t,
+    FICUS_BIN, Ficus, REPO, configText, get, makeConfig, mkTempDir, requireBinary, runFicus, startBackend, t,
 } from './lib/harness.mjs';
 
 const VERSION = fs.readFileSync(path.join(REPO, 'VERSION'), 'utf8').trim();
@@ -302,5 +302,78 @@ describe('serve', () => {
         } finally {
             blocker.close();
         }
+    });
+});
+
+describe('schema', () => {
+    test('check lists every error, each as PATH:LINE:COL: cause, with did-you-mean', async () => {
+        const text = `listen: "127.0.0.1:0"
+listn: x
+limits: {idle_timout: 5s, header_bytes: 1, max_headers: x}
+upstreams:
+  a: {servers: ["127.0.0.1:1"], conect_timeout: 1s}
+routes:
+  - name: r
+    to: b
+`;
+        const file = writeConf(text);
+        const r = await runFicus(['check', '-c', file]);
+        assert.equal(r.code, 1, r.stderr);
+        const lines = r.stderr.trim().split('\n');
+        assert.deepEqual(lines, [
+            `${file}:2:1: unknown key "listn" in top level (did you mean "listen"?)`,
+            `${file}:3:10: unknown key "idle_timout" in limits (did you mean "idle_timeout"?)`,
+            `${file}:3:41: limits.header_bytes: 1 is out of range 1024..1048576 bytes`,
+            `${file}:3:57: limits.max_headers: expected an integer, got "x"`,
+            `${file}:5:33: unknown key "conect_timeout" in upstream "a" (did you mean "connect_timeout"?)`,
+            `${file}:8:9: route "r": upstream "b" is not defined`,
+        ]);
+    });
+
+    test('a bare number is a percentage in the file, as for ctl and the API', async () => {
+        const text = VALID.replace('    to: orders\n', '    to: orders\n    migrate: {to: legacy, weight: 10}\n');
+        const r = await runFicus(['check', '-c', writeConf(text)]);
+        assert.equal(r.code, 0, r.stderr);
+    });
+
+    test('config reference --format md prints a table per section', async () => {
+        const r = await runFicus(['config', 'reference', '--format', 'md']);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stdout, /<!-- BEGIN GENERATED: ficus config reference limits -->\n\| key \| type \| default \| range \| meaning \|/);
+        assert.match(r.stdout, /\| `idle_timeout` \| duration \| `1m` \| 1ms\.\.24h \|/);
+        const bad = await runFicus(['config', 'reference', '--format', 'html']);
+        assert.equal(bad.code, 2);
+    });
+
+    test('docs/configuration.md holds the generated reference', async () => {
+        const { generated, update } = await import('../../scripts/conf-reference.mjs');
+        const doc = fs.readFileSync(path.join(REPO, 'docs', 'configuration.md'), 'utf8');
+        const next = update(doc, generated(FICUS_BIN));
+        assert.ok(next === doc, 'docs/configuration.md differs from `ficus config reference --format md`: '
+            + 'run `make && node scripts/conf-reference.mjs` and commit the result');
+    });
+});
+
+describe('examples/ficus.yaml', () => {
+    const EXAMPLE = path.join(REPO, 'examples', 'ficus.yaml');
+
+    test('passes ficus check', async () => {
+        const r = await runFicus(['check', '-c', EXAMPLE]);
+        assert.equal(r.code, 0, r.stderr);
+    });
+
+    test('shows every key of the schema (commented out is fine)', async () => {
+        const r = await runFicus(['config', 'reference', '--format', 'md']);
+        assert.equal(r.code, 0, r.stderr);
+        const text = fs.readFileSync(EXAMPLE, 'utf8');
+        const missing = [];
+        let section = null;
+        for (const line of r.stdout.split('\n')) {
+            const b = /^<!-- BEGIN GENERATED: ficus config reference (.+) -->$/.exec(line);
+            if (b) section = b[1];
+            const k = /^\| `([a-z0-9_]+)` \|/.exec(line);
+            if (k && !new RegExp(`^[ \\t]*(#[ \\t]*)?${k[1]}:`, 'm').test(text)) missing.push(`${section}.${k[1]}`);
+        }
+        assert.deepEqual(missing, [], `keys missing from examples/ficus.yaml: ${missing.join(', ')}`);
     });
 });

@@ -1,0 +1,21 @@
+/* The registry of schema sections: the one place that names every module's
+ * table, so that the engine never includes a module. Order is the order of
+ * the configuration reference. */
+#include <stddef.h>
+
+#include "conf_int.h"
+#include "schema.h"
+
+/* Tables owned by the modules. */
+extern const struct fx_conf_section fx_proxy_upstream_conf;
+extern const struct fx_conf_section fx_mig_guard_conf;
+
+const struct fx_conf_section *const fx_conf_sections[] = {
+    &fx_conf_top_section,
+    &fx_conf_log_section,
+    &fx_conf_limits_section,
+    &fx_conf_paths_section,
+    &fx_proxy_upstream_conf,
+    &fx_mig_guard_conf,
+    NULL,
+};

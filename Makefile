@@ -18,12 +18,16 @@ VERSION   := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 LIB_OBJ   = $(LIB_SRC:src/%.c=$(O)/obj/%.o)
 TEST_BIN  = $(TEST_SRC:src/%_test.c=$(O)/test/%_test)
 
-.PHONY: all deps test test-unit test-e2e asan lint fuzz bench demo check install clean soak format
+.PHONY: all deps deps-build deps-demo deps-test deps-bench test test-unit test-e2e asan lint \
+        fuzz fuzz-replay bench demo check install clean soak format
 
-all: deps $(O)/ficus
+all: deps-build $(O)/ficus
 
-deps:
-	@scripts/deps.sh --check >/dev/null 2>&1 || scripts/deps.sh
+# scripts/deps.sh installs the Debian packages one task needs: `make` needs only
+# the build set (no browser, no nginx); tests, bench and demo add theirs.
+deps: deps-build
+deps-build deps-demo deps-test deps-bench:
+	@scripts/deps.sh --check $(@:deps-%=%) >/dev/null 2>&1 || scripts/deps.sh $(@:deps-%=%)
 
 $(O)/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -64,20 +68,20 @@ $(O)/test/%_test: src/%_test.c $(O)/libficus.a $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) -Wno-missing-prototypes -o $@ $< $(O)/libficus.a $(LIBS) $(TESTLIBS)
 
-test-unit: deps $(TEST_BIN)
+test-unit: deps-test $(TEST_BIN)
 	@set -e; for t in $(TEST_BIN); do echo "== $$t"; $$t; done
 
-test-e2e: all
+test-e2e: all deps-test
 	FICUS_BIN=$(abspath $(O)/ficus) node --test --test-concurrency=1 tests/e2e/
 
 test: test-unit test-e2e
 
 # Whole unit + e2e suite under AddressSanitizer and UBSan (leaks fail the run).
-asan:
+asan: deps-test
 	$(MAKE) O=build/asan CC=clang CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" test-unit test-e2e
 
 LINT_SRC := $(filter-out %_test.c,$(wildcard src/*/*.c) src/main.c)
-lint:
+lint: deps-test
 	clang-format --dry-run -Werror $(wildcard src/*/*.c src/*/*.h src/main.c fuzz/*.c)
 	clang-tidy --quiet --warnings-as-errors='*' $(LINT_SRC) -- -std=c11 -D_GNU_SOURCE -Isrc
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
@@ -88,7 +92,7 @@ format:
 
 FUZZ_SECONDS ?= 30
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -pthread -O1 -g -fsanitize=fuzzer-no-link,address,undefined
-fuzz: deps
+fuzz: deps-test
 	@mkdir -p $(O)/fuzz
 	set -e; for f in $(FUZZ_SRC); do \
 	  n=$$(basename $$f .c); \
@@ -102,7 +106,7 @@ fuzz: deps
 	done
 
 # Replay the committed corpora once (fast; part of make check).
-fuzz-replay: deps
+fuzz-replay: deps-test
 	@mkdir -p $(O)/fuzz
 	set -e; for f in $(FUZZ_SRC); do \
 	  n=$$(basename $$f .c); t=$${n#fuzz_}; \
@@ -110,14 +114,14 @@ fuzz-replay: deps
 	  $(O)/fuzz/$$n -runs=0 fuzz/corpus/$$t; \
 	done
 
-bench: all
+bench: all deps-bench
 	bench/run.sh
 
-demo: all
+demo: all deps-demo
 	scripts/demo.sh
 
 # 10 minutes of mixed load with RSS sampled every 10 s (SOAK_SECONDS to change).
-soak: all
+soak: all deps-bench
 	scripts/soak.sh
 
 check: all test-unit test-e2e asan fuzz-replay lint

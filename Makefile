@@ -6,7 +6,7 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wundef -Wstrict-prototype
             -Wmissing-prototypes -Wvla -Wimplicit-fallthrough -Wcast-qual -Wnull-dereference
 CFLAGS   ?= -O2 -g
 ALLCFLAGS = -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(CFLAGS) $(EXTRA_CFLAGS)
-LIBS     := -lyaml -ljansson -lsqlite3 -lcrypto -lz -lpthread
+LIBS     := -lyaml -ljansson -lsqlite3 -lcrypto -lz -lsystemd -lpthread
 TESTLIBS := -lcmocka
 
 LIB_SRC   := $(filter-out %_test.c src/main.c,$(wildcard src/*/*.c))
@@ -71,7 +71,12 @@ $(O)/test/%_test: src/%_test.c $(O)/libficus.a $(HDRS)
 test-unit: deps-test $(TEST_BIN)
 	@set -e; for t in $(TEST_BIN); do echo "== $$t"; $$t; done
 
-test-e2e: all deps-test
+# Stand-in for systemd's NOTIFY_SOCKET in tests/e2e/57-systemd.test.mjs.
+$(O)/test/notify_sink: tests/helpers/notify_sink.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) -o $@ $<
+
+test-e2e: all deps-test $(O)/test/notify_sink
 	FICUS_BIN=$(abspath $(O)/ficus) node --test --test-concurrency=1 tests/e2e/
 
 test: test-unit test-e2e

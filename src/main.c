@@ -5,10 +5,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <systemd/sd-daemon.h>
 
 #include "admin/admin.h"
 #include "conf/conf.h"
@@ -112,6 +116,31 @@ static int cmd_check(int argc, char **argv)
                  c->nupstreams, c->nroutes);
     fx_conf_unref(c);
     return 0;
+}
+
+/* Tell systemd (Type=notify) about a state change; a no-op returning 0 when
+ * NOTIFY_SOCKET is unset. RELOADING=1 carries MONOTONIC_USEC as
+ * Type=notify-reload (systemd 253) requires. A failure is logged, never fatal:
+ * the service manager only loses a status line. */
+__attribute__((format(printf, 2, 3))) static void notify(struct fx_log *log, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(msg))
+        return;
+    int rc = sd_notify(0, msg);
+    if (rc < 0)
+        fx_log(log, FX_LOG_WARN, "event=sd_notify_failed error=%s", strerrorname_np(-rc));
+}
+
+static unsigned long long monotonic_usec(void)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000ull;
 }
 
 /* Everything `serve` owns. */
@@ -348,7 +377,12 @@ static void wait_signals(struct server *s, const sigset_t *set)
     for (;;) {
         int sig = sigwaitinfo(set, NULL);
         if (sig == SIGHUP) {
+            notify(&s->sh.log, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading %s",
+                   monotonic_usec(), s->conf_path);
             reload(s);
+            notify(&s->sh.log, "READY=1\nSTATUS=serving: %zu workers, %llu reloads ok, %llu failed",
+                   s->nw, (unsigned long long)atomic_load(&s->sh.reloads_ok),
+                   (unsigned long long)atomic_load(&s->sh.reloads_failed));
             continue;
         }
         if (sig == SIGUSR1) {
@@ -360,6 +394,8 @@ static void wait_signals(struct server *s, const sigset_t *set)
         if (sig == SIGTERM || sig == SIGINT) {
             fx_log(&s->sh.log, FX_LOG_INFO, "event=shutdown signal=%s",
                    sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            notify(&s->sh.log, "STOPPING=1\nSTATUS=draining (limits.drain_timeout %llu ms)",
+                   (unsigned long long)s->sh.conf->limits.drain_timeout_ms);
             return;
         }
     }
@@ -429,6 +465,8 @@ static int cmd_serve(int argc, char **argv)
     }
     fx_log(&s.sh.log, FX_LOG_INFO, "event=ready workers=%zu version=%s pid=%d", s.nw, FX_VERSION,
            (int)getpid());
+    notify(&s.sh.log, "READY=1\nMAINPID=%d\nSTATUS=serving: %zu workers, %zu listeners",
+           (int)getpid(), s.nw, c->nlisten);
     wait_signals(&s, &set);
     stop_server(&s);
     struct fx_log elog = { FX_LOG_INFO, 2 };

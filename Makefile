@@ -131,10 +131,29 @@ soak: all deps-bench
 
 check: all test-unit test-e2e asan fuzz-replay lint
 
+# Debian layout: the unit beside the binary's prefix ($(PREFIX)/lib/systemd/system is
+# on systemd's search path for /usr and /usr/local), logrotate's snippet and the
+# configuration under SYSCONFDIR (/etc: logrotate reads only /etc/logrotate.d). An
+# existing /etc/ficus/ficus.yaml is never overwritten; a new one stores its state
+# in /var/lib/ficus, the unit's StateDirectory (/etc is read-only there).
+SYSCONFDIR  ?= /etc
+SYSTEMDUNIT ?= $(PREFIX)/lib/systemd/system
 install: all
 	install -D -m 0755 $(O)/ficus $(DESTDIR)$(PREFIX)/bin/ficus
 	install -D -m 0644 docs/ficus.1 $(DESTDIR)$(PREFIX)/share/man/man1/ficus.1
 	install -D -m 0644 examples/ficus.yaml $(DESTDIR)$(PREFIX)/share/ficus/ficus.yaml
+	@mkdir -p $(DESTDIR)$(SYSTEMDUNIT)
+	sed 's|/usr/local/bin/ficus|$(PREFIX)/bin/ficus|g' contrib/ficus.service \
+	  >$(DESTDIR)$(SYSTEMDUNIT)/ficus.service
+	@chmod 0644 $(DESTDIR)$(SYSTEMDUNIT)/ficus.service
+	install -D -m 0644 contrib/ficus.logrotate $(DESTDIR)$(SYSCONFDIR)/logrotate.d/ficus
+	@if [ ! -e $(DESTDIR)$(SYSCONFDIR)/ficus/ficus.yaml ]; then \
+	  mkdir -p $(DESTDIR)$(SYSCONFDIR)/ficus; \
+	  echo "  INSTALL $(DESTDIR)$(SYSCONFDIR)/ficus/ficus.yaml"; \
+	  sed 's|^store: sqlite:ficus.db$$|store: sqlite:/var/lib/ficus/ficus.db|' examples/ficus.yaml \
+	    >$(DESTDIR)$(SYSCONFDIR)/ficus/ficus.yaml; \
+	  chmod 0644 $(DESTDIR)$(SYSCONFDIR)/ficus/ficus.yaml; \
+	fi
 
 clean:
 	rm -rf build

@@ -1,12 +1,15 @@
 // 57-: systemd integration (issue 11, operator tools):
 //  - sd-notify: with NOTIFY_SOCKET set, `ficus serve` sends READY=1 once the
 //    listeners are open, RELOADING=1 then READY=1 around a SIGHUP reload (also a
-//    failed one), STOPPING=1 at SIGTERM; without it, serving is unchanged.
+//    failed one), STOPPING=1 at SIGTERM; without it, serving is unchanged;
+//  - unit-file: contrib/ficus.service passes `systemd-analyze verify` (skipped
+//    when systemd-analyze is not installed); `make install` puts the unit and
+//    contrib/ficus.logrotate under DESTDIR with PREFIX's binary path.
 // NOTIFY_SOCKET is a Unix datagram socket, which Node cannot create: the
 // helper build/test/notify_sink (tests/helpers/notify_sink.c, built by
 // `make test-e2e`) binds it and prints one line per datagram.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -98,3 +101,49 @@ describe('sd-notify', { timeout: t(60000) }, () => {
     });
 });
 
+
+describe('unit-file', () => {
+    const analyze = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' });
+    const skip = analyze.error ? 'systemd-analyze is not installed' : false;
+    test('contrib/ficus.service passes systemd-analyze verify', { skip }, () => {
+        // verify wants the ExecStart binary to exist: point a copy of the unit at the built one.
+        const dir = mkTempDir('ficus-unit-');
+        cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+        const unit = fs.readFileSync(path.join(REPO, 'contrib', 'ficus.service'), 'utf8')
+            .replaceAll('/usr/local/bin/ficus', FICUS_BIN);
+        const file = path.join(dir, 'ficus.service');
+        fs.writeFileSync(file, unit);
+        // --man=no: the man page is installed by `make install`, not here.
+        const r = spawnSync('systemd-analyze', ['verify', '--man=no', file], { encoding: 'utf8' });
+        const out = `${r.stdout}${r.stderr}`;
+        assert.equal(r.status, 0, out);
+        assert.equal(out.trim(), '', out);
+        assert.match(unit, /^Type=notify$/m);
+        assert.match(unit, /^ExecReload=\/bin\/kill -HUP \$MAINPID$/m);
+        const stop = /^TimeoutStopSec=(\d+)s$/m.exec(unit);
+        assert.ok(stop && Number(stop[1]) > 30, 'TimeoutStopSec above the default drain_timeout (30s)');
+    });
+});
+
+describe('make-install', { timeout: t(120000) }, () => {
+    test('installs the unit (PREFIX path), logrotate snippet and an /etc config, keeps an existing one', () => {
+        const dest = mkTempDir('ficus-install-');
+        cleanups.push(() => fs.rmSync(dest, { recursive: true, force: true }));
+        const run = () => spawnSync('make', ['-s', '-C', REPO, 'install', `DESTDIR=${dest}`, 'PREFIX=/opt/fx'], { encoding: 'utf8' });
+        let r = run();
+        assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+        const unit = fs.readFileSync(path.join(dest, 'opt/fx/lib/systemd/system/ficus.service'), 'utf8');
+        assert.match(unit, /^ExecStart=\/opt\/fx\/bin\/ficus serve -c \/etc\/ficus\/ficus.yaml$/m);
+        assert.doesNotMatch(unit, /\/usr\/local\/bin/);
+        const rot = fs.readFileSync(path.join(dest, 'etc/logrotate.d/ficus'), 'utf8');
+        assert.match(rot, /postrotate[\s\S]*kill -USR1[\s\S]*endscript/);
+        const conf = path.join(dest, 'etc/ficus/ficus.yaml');
+        assert.match(fs.readFileSync(conf, 'utf8'), /^store: sqlite:\/var\/lib\/ficus\/ficus.db$/m);
+        assert.ok(fs.existsSync(path.join(dest, 'opt/fx/bin/ficus')));
+        assert.ok(fs.existsSync(path.join(dest, 'opt/fx/share/man/man1/ficus.1')));
+        fs.writeFileSync(conf, '# mine\n');
+        r = run();
+        assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+        assert.equal(fs.readFileSync(conf, 'utf8'), '# mine\n', 'an existing config is kept');
+    });
+});

@@ -1,6 +1,7 @@
 /* Command-line dispatch, wiring, signals. */
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +22,7 @@
 #include "core/log.h"
 #include "ctl/ctl.h"
 #include "net/net.h"
+#include "proc/proc.h"
 #include "proxy/proxy.h"
 #include "registry/registry.h"
 #include "shadow/shadow.h"
@@ -127,6 +129,7 @@ __attribute__((format(printf, 2, 3))) static void notify(struct fx_log *log, con
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
+    /* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): va_start is just above */
     int n = vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     if (n < 0 || (size_t)n >= sizeof(msg))
@@ -154,6 +157,8 @@ struct server {
     bool control_on;
     bool shadow_on;
     char *conf_path;
+    struct fx_proc_ids ids; /* `user:`/`group:`, resolved before binding */
+    char *pidfile;          /* owned: the pidfile we wrote, removed at exit */
 };
 
 static unsigned int worker_count(const struct fx_conf *c)
@@ -299,6 +304,17 @@ static bool same_listeners(const struct fx_conf *a, const struct fx_conf *b)
     return true;
 }
 
+static bool same_str(const char *a, const char *b)
+{
+    return (a == NULL || b == NULL) ? a == b : strcmp(a, b) == 0;
+}
+
+static bool same_process(const struct fx_conf *a, const struct fx_conf *b)
+{
+    return same_str(a->proc.user, b->proc.user) && same_str(a->proc.group, b->proc.group) &&
+           same_str(a->proc.pidfile, b->proc.pidfile);
+}
+
 static void reload_failed(struct server *s, struct fx_conf *c, const struct fx_err *err)
 {
     fx_conf_unref(c);
@@ -362,6 +378,10 @@ static void reload(struct server *s)
     if (!same)
         fx_log(&s->sh.log, FX_LOG_WARN,
                "event=reload_listen_ignored msg=\"listen addresses change only on restart\"");
+    if (!same_process(s->sh.conf, c))
+        fx_log(&s->sh.log, FX_LOG_WARN,
+               "event=reload_process_ignored msg=\"user, group and pidfile change only on "
+               "restart\"");
     reopen_access_log(s, c);
     size_t nroutes = c->nroutes;
     fx_shared_swap(&s->sh, c);
@@ -428,6 +448,94 @@ static void stop_server(struct server *s)
     fx_shared_fini(&s->sh);
 }
 
+/* Remove our pidfile; after a drop the directory may not be writable by the
+ * new user, which is logged (a stale file is replaced at the next start). */
+static void remove_pidfile(struct server *s)
+{
+    struct fx_log log = { FX_LOG_INFO, 2 }; /* s->sh is finished by then */
+    if (s->pidfile == NULL)
+        return;
+    int rc = fx_proc_pidfile_remove(s->pidfile);
+    if (rc != 0)
+        fx_log(&log, FX_LOG_WARN, "event=pidfile_remove_failed path=%s error=%s", s->pidfile,
+               strerrorname_np(-rc));
+    FX_FREE(s->pidfile);
+}
+
+/* Give the files opened before the drop to the new user (the store and the
+ * files SQLite keeps beside it, the access log) so that reopening them later
+ * (new store connections, SIGUSR1) still works. */
+static int chown_files(struct server *s, const struct fx_conf *c, struct fx_err *err)
+{
+    static const char *const suffixes[] = { "", "-wal", "-shm", "-journal" };
+    char p[4200];
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        (void)snprintf(p, sizeof(p), "%s%s", c->store_path, suffixes[i]);
+        int rc = fx_proc_chown(&s->ids, p, err);
+        if (rc != 0)
+            return rc;
+    }
+    return c->access_mode == FX_CONF_LOG_FILE ? fx_proc_chown(&s->ids, c->access_path, err) : 0;
+}
+
+/* Whether `ids` may create files in the directory of `path`: owner, group
+ * or other write+search bits (the process keeps exactly one group; ACLs are
+ * not consulted). Checked as root, before the drop. */
+static bool dir_writable_by(const struct fx_proc_ids *ids, const char *path, char *dir, size_t cap)
+{
+    (void)snprintf(dir, cap, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir)
+        slash[1] = '\0';
+    else if (slash != NULL)
+        *slash = '\0';
+    else
+        (void)snprintf(dir, cap, ".");
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return false;
+    if (ids->uid == 0 || st.st_uid == ids->uid)
+        return (st.st_mode & 0300) == 0300;
+    if (st.st_gid == ids->gid)
+        return (st.st_mode & 0030) == 0030;
+    return (st.st_mode & 0003) == 0003;
+}
+
+/* Once the listeners, the log and the store are open: write the pidfile,
+ * hand the files over and switch to `user:`. SQLite creates its -wal and
+ * -shm files beside the store later on: its directory must be writable by
+ * the new user, which is checked rather than fixed (Ficus does not chown a
+ * directory it did not create). */
+static int drop_privileges(struct server *s, const struct fx_conf *c, struct fx_err *err)
+{
+    char dir[4200];
+    if (s->ids.set && !dir_writable_by(&s->ids, c->store_path, dir, sizeof(dir)))
+        return FX_ERR_SET(err, FX_ECONF,
+                          "store %s: directory %s is not writable by user \"%s\" (SQLite "
+                          "creates its -wal and -shm files there): give it to that user",
+                          c->store_path, dir, s->ids.name);
+    if (c->proc.pidfile != NULL) {
+        s->pidfile = strdup(c->proc.pidfile);
+        if (s->pidfile == NULL)
+            return FX_ERR_SET(err, FX_ENOMEM, "pidfile: out of memory");
+        int rc = fx_proc_pidfile_write(s->pidfile, err);
+        if (rc != 0) {
+            FX_FREE(s->pidfile);
+            return rc;
+        }
+    }
+    if (!s->ids.set)
+        return 0;
+    int rc = chown_files(s, c, err);
+    if (rc == 0)
+        rc = fx_proc_drop(&s->ids, err);
+    if (rc != 0)
+        return rc;
+    fx_log(&s->sh.log, FX_LOG_INFO, "event=privileges_dropped user=%s uid=%u gid=%u", s->ids.name,
+           (unsigned int)s->ids.uid, (unsigned int)s->ids.gid);
+    return 0;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     const char *path = NULL;
@@ -451,16 +559,23 @@ static int cmd_serve(int argc, char **argv)
     (void)sigaddset(&set, SIGUSR1);
     (void)pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited by every thread */
     (void)signal(SIGPIPE, SIG_IGN);
-    rc = open_access_log(&s, c, &err);
+    rc = fx_proc_ids_resolve(path, c->proc.user, c->proc.group, &s.ids, &err);
+    if (rc == 0)
+        rc = fx_proc_pidfile_check(c->proc.pidfile, &err);
+    if (rc == 0)
+        rc = open_access_log(&s, c, &err);
     if (rc == 0)
         rc = start_workers(&s, c, &err);
     if (rc == 0)
         rc = start_admin(&s, c, &err);
+    if (rc == 0)
+        rc = drop_privileges(&s, c, &err);
     if (rc != 0) {
         char q[1100];
         fx_log(&s.sh.log, FX_LOG_ERROR, "event=start_failed error=\"%s\"",
                fx_log_quote(q, sizeof(q), err.msg));
         stop_server(&s);
+        remove_pidfile(&s);
         return 1;
     }
     fx_log(&s.sh.log, FX_LOG_INFO, "event=ready workers=%zu version=%s pid=%d", s.nw, FX_VERSION,
@@ -469,6 +584,7 @@ static int cmd_serve(int argc, char **argv)
            (int)getpid(), s.nw, c->nlisten);
     wait_signals(&s, &set);
     stop_server(&s);
+    remove_pidfile(&s);
     struct fx_log elog = { FX_LOG_INFO, 2 };
     fx_log(&elog, FX_LOG_INFO, "event=exit code=0");
     return 0;

@@ -2328,12 +2328,40 @@ static int defer_routes(struct loader *ld, const struct field *f, yaml_node_t *v
     return 0;
 }
 
+/* ---- process identity (user, group, pidfile) ----------------------------- */
+
+/* `user:` / `group:` (a name or a numeric id, resolved by `serve`, not here:
+ * `check` may run where the account does not exist) and `pidfile:`
+ * (relative to the config's directory). */
+static int parse_process_key(struct loader *ld, const struct field *f, yaml_node_t *val, void *obj)
+{
+    struct fx_conf *c = obj;
+    char q[QBUF];
+    int rc = expect_string(ld, val, NO_INDEX);
+    if (rc != 0)
+        return rc;
+    const char *s = scalar(val);
+    bool pid = strcmp(f->key, "pidfile") == 0;
+    size_t len = strlen(s);
+    bool ok = len > 0 && (pid ? s[len - 1] != '/' : is_valid_name(s));
+    if (!ok)
+        return fail_key(ld, val,
+                        pid ? "expected a file path, got %s"
+                            : "expected a user or group name or a numeric id, got %s",
+                        quote_node(q, val));
+    char **dst = pid ? &c->proc.pidfile : f->key[0] == 'u' ? &c->proc.user : &c->proc.group;
+    FX_FREE(*dst);
+    *dst = pid ? resolve_path(c->path, s) : strdup(s);
+    return *dst == NULL ? fail_oom(ld) : 0;
+}
+
 static const struct field top_fields[] = {
     FIELD("listen", parse_listen, true),       FIELD("admin", parse_admin, false),
     FIELD("workers", parse_workers, false),    FIELD("log", parse_log, false),
     FIELD("limits", parse_limits, false),      FIELD("store", parse_store, false),
     FIELD("upstreams", parse_upstreams, true), FIELD("routes", defer_routes, true),
-    FIELD("paths", parse_paths, false),
+    FIELD("paths", parse_paths, false),        FIELD("user", parse_process_key, false),
+    FIELD("group", parse_process_key, false),  FIELD("pidfile", parse_process_key, false),
 };
 
 /* ---- snapshot lifecycle ------------------------------------------------- */
@@ -2418,6 +2446,9 @@ static void conf_free(struct fx_conf *c)
     c->admin_allowed_hosts = NULL;
     FX_FREE(c->admin_token_file);
     FX_FREE(c->store_path);
+    FX_FREE(c->proc.user);
+    FX_FREE(c->proc.group);
+    FX_FREE(c->proc.pidfile);
     FX_FREE(c->path);
     free(c);
 }
@@ -3012,6 +3043,9 @@ static json_t *dump_conf(const struct fx_conf *c)
                    json_pack("{s:b,s:b,s:b}", "merge_slashes", c->paths.merge_slashes,
                              "decode_unreserved", c->paths.decode_unreserved, "resolve_dots",
                              c->paths.resolve_dots));
+    ok = ok &&
+         json_object_update_new(root, json_pack("{s:s?,s:s?,s:s?}", "user", c->proc.user, "group",
+                                                c->proc.group, "pidfile", c->proc.pidfile)) == 0;
     if (!ok) {
         json_decref(root);
         return NULL;

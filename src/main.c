@@ -49,11 +49,15 @@ static const char usage_main[] =
     "(limits.drain_timeout) and exits 0.\n";
 
 static const char usage_serve[] =
-    "usage: ficus serve -c FILE\n"
+    "usage: ficus serve -c FILE [--expose-fds SOCK] [--takeover SOCK]\n"
     "\n"
     "Run the gateway. Logs events on stderr (logfmt), access log as configured.\n"
-    "  -c, --config FILE   configuration file (YAML)\n"
-    "  -h, --help          print this help\n";
+    "  -c, --config FILE     configuration file (YAML)\n"
+    "  --expose-fds SOCK     hand the listening sockets to a new binary that starts\n"
+    "                        with --takeover SOCK, then drain and exit (upgrade)\n"
+    "  --takeover SOCK       take the listening sockets over from the ficus that\n"
+    "                        runs with --expose-fds SOCK, then tell it to drain\n"
+    "  -h, --help            print this help\n";
 
 static const char usage_check[] = "usage: ficus check -c FILE\n"
                                   "\n"
@@ -62,9 +66,17 @@ static const char usage_check[] = "usage: ficus check -c FILE\n"
                                   "  -c, --config FILE   configuration file (YAML)\n"
                                   "  -h, --help          print this help\n";
 
-/* Parse "-c FILE" / "--config FILE" / "--help". Returns the path, NULL for help
- * (after printing it), or NULL with *bad set. */
-static const char *parse_config_arg(int argc, char **argv, const char *usage, bool *bad)
+/* serve's options beyond -c (borrowed from argv). */
+struct serve_opts {
+    const char *expose;   /* --expose-fds SOCK */
+    const char *takeover; /* --takeover SOCK */
+};
+
+/* Parse "-c FILE" / "--config FILE" / "--help", and serve's options when
+ * `opts` is not NULL. Returns the path, NULL for help (after printing it), or
+ * NULL with *bad set. */
+static const char *parse_config_arg(int argc, char **argv, const char *usage,
+                                    struct serve_opts *opts, bool *bad)
 {
     const char *path = NULL;
     *bad = false;
@@ -75,6 +87,14 @@ static const char *parse_config_arg(int argc, char **argv, const char *usage, bo
         }
         if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc) {
             path = argv[++i];
+            continue;
+        }
+        if (opts != NULL && strcmp(argv[i], "--expose-fds") == 0 && i + 1 < argc) {
+            opts->expose = argv[++i];
+            continue;
+        }
+        if (opts != NULL && strcmp(argv[i], "--takeover") == 0 && i + 1 < argc) {
+            opts->takeover = argv[++i];
             continue;
         }
         (void)fprintf(stderr, "ficus: unexpected argument '%s'\n%s", argv[i], usage);
@@ -92,10 +112,10 @@ static const char *parse_config_arg(int argc, char **argv, const char *usage, bo
  * the reference); otherwise *out stays NULL and the return value is the exit
  * status: 0 after --help, 2 on a usage error, 1 on an invalid file (printed). */
 static int load_command_config(int argc, char **argv, const char *usage, const char **path,
-                               struct fx_conf **out)
+                               struct serve_opts *opts, struct fx_conf **out)
 {
     bool bad;
-    *path = parse_config_arg(argc, argv, usage, &bad);
+    *path = parse_config_arg(argc, argv, usage, opts, &bad);
     if (*path == NULL)
         return bad ? 2 : 0;
     struct fx_err err = { 0 };
@@ -111,7 +131,7 @@ static int cmd_check(int argc, char **argv)
 {
     const char *path = NULL;
     struct fx_conf *c = NULL;
-    int rc = load_command_config(argc, argv, usage_check, &path, &c);
+    int rc = load_command_config(argc, argv, usage_check, &path, NULL, &c);
     if (c == NULL)
         return rc;
     (void)printf("%s: ok (%zu listeners, %zu upstreams, %zu routes)\n", path, c->nlisten,
@@ -157,8 +177,13 @@ struct server {
     bool control_on;
     bool shadow_on;
     char *conf_path;
-    struct fx_proc_ids ids; /* `user:`/`group:`, resolved before binding */
-    char *pidfile;          /* owned: the pidfile we wrote, removed at exit */
+    struct fx_proc_ids ids;       /* `user:`/`group:`, resolved before binding */
+    char *pidfile;                /* owned: the pidfile we wrote, removed at exit */
+    struct fx_proc_lsets mine;    /* our listeners (fds borrowed: workers and admin own them) */
+    struct fx_proc_lsets taken;   /* received with --takeover; unused ones closed after start */
+    int takeover_conn;            /* -1, or the connection to the old process */
+    pid_t takeover_peer;          /* the old process's pid */
+    struct fx_proc_expose expose; /* --expose-fds */
 };
 
 static unsigned int worker_count(const struct fx_conf *c)
@@ -177,82 +202,116 @@ static void set_port(struct fx_addr *a, unsigned short port)
         ((struct sockaddr_in *)(void *)&a->ss)->sin_port = htons(port);
 }
 
-/* Open one SO_REUSEPORT socket per worker for `addr`; port 0 is resolved by
- * the first bind so that every worker shares the same port. */
-static int open_listeners(struct fx_addr addr, int *fds, size_t nw, struct fx_log *log,
-                          struct fx_err *err)
+static struct fx_proc_lset *find_taken(struct fx_proc_lsets *t, const char *text)
 {
-    /* Port 0 gets a fresh port: nobody else can be there. */
-    if (ntohs(((struct sockaddr_in *)(void *)&addr.ss)->sin_port) != 0) {
+    for (size_t i = 0; i < t->n; i++) {
+        if (!t->v[i].used && t->v[i].nfds > 0 && strcmp(t->v[i].text, text) == 0)
+            return &t->v[i];
+    }
+    return NULL;
+}
+
+/* Log the address `fd` listens on and point `addr` at it (port 0 resolved). */
+static void note_listening(int fd, struct fx_addr *addr, const char *kind, bool taken,
+                           struct fx_log *log)
+{
+    struct sockaddr_storage ss = { 0 };
+    socklen_t sl = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+        ss = addr->ss;
+    fx_addr_format((struct sockaddr *)&ss, addr->text, sizeof(addr->text));
+    /* NOLINTNEXTLINE(clang-analyzer-core.CallAndMessage): ss is always set */
+    set_port(addr, ntohs(((struct sockaddr_in *)(void *)&ss)->sin_port));
+    fx_log(log, FX_LOG_INFO, "event=listening kind=%s addr=%s%s", kind, addr->text,
+           taken ? " from=takeover" : "");
+}
+
+/* Fill `set` with at least `nw` SO_REUSEPORT sockets for listener `l`: those
+ * the old process handed over for the same configured address, plus fresh
+ * ones bound to the same address (port 0 is resolved by the first). */
+static int open_listeners(struct server *s, const struct fx_conf *c, size_t l,
+                          struct fx_proc_lset *set, struct fx_err *err)
+{
+    struct fx_addr addr = c->listen[l];
+    (void)snprintf(set->text, sizeof(set->text), "%s", addr.text);
+    struct fx_proc_lset *old = find_taken(&s->taken, addr.text);
+    size_t have = old != NULL ? old->nfds : 0;
+    set->fds = calloc(have > s->nw ? have : s->nw, sizeof(int));
+    if (set->fds == NULL)
+        return FX_ERR_SET(err, FX_ENOMEM, "out of memory");
+    if (old != NULL) {
+        memcpy(set->fds, old->fds, have * sizeof(int));
+        set->nfds = have;
+        old->used = true;
+        note_listening(set->fds[0], &addr, "proxy", true, &s->sh.log);
+    } else if (ntohs(((struct sockaddr_in *)(void *)&addr.ss)->sin_port) != 0) {
+        /* Port 0 gets a fresh port: nobody else can be there. */
         int rc = fx_net_check_free(&addr, err);
         if (rc != 0)
             return rc;
     }
-    for (size_t i = 0; i < nw; i++) {
+    while (set->nfds < s->nw) {
         int fd = fx_net_listen(&addr, true, 4096, err);
-        if (fd < 0) {
-            for (size_t k = 0; k < i; k++)
-                (void)close(fds[k]);
+        if (fd < 0)
             return fd;
-        }
-        fds[i] = fd;
-        if (i == 0) {
-            struct sockaddr_storage ss = { 0 };
-            socklen_t sl = sizeof(ss);
-            if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
-                ss = addr.ss;
-            fx_addr_format((struct sockaddr *)&ss, addr.text, sizeof(addr.text));
-            /* NOLINTNEXTLINE(clang-analyzer-core.CallAndMessage): ss is always set */
-            set_port(&addr, ntohs(((struct sockaddr_in *)(void *)&ss)->sin_port));
-            fx_log(log, FX_LOG_INFO, "event=listening kind=proxy addr=%s", addr.text);
-        }
+        set->fds[set->nfds++] = fd;
+        if (set->nfds == 1)
+            note_listening(fd, &addr, "proxy", false, &s->sh.log);
     }
     return 0;
+}
+
+/* Worker `i`'s share of every listener's sockets: index j goes to j % nw. */
+static size_t worker_fds(const struct server *s, size_t i, int *out)
+{
+    size_t k = 0;
+    for (size_t l = 0; l < s->mine.n; l++) {
+        for (size_t j = i; j < s->mine.v[l].nfds; j += s->nw)
+            out[k++] = s->mine.v[l].fds[j];
+    }
+    return k;
 }
 
 static int start_workers(struct server *s, const struct fx_conf *c, struct fx_err *err)
 {
     s->nw = worker_count(c);
     s->ws = calloc(s->nw, sizeof(*s->ws));
-    int *fds = calloc(s->nw * c->nlisten, sizeof(int));
-    int *wfds = calloc(c->nlisten ? c->nlisten : 1, sizeof(int));
-    int rc = FX_ENOMEM;
-    if (s->ws == NULL || fds == NULL || wfds == NULL)
-        goto out;
+    s->mine.v = calloc(c->nlisten ? c->nlisten : 1, sizeof(*s->mine.v));
+    if (s->ws == NULL || s->mine.v == NULL)
+        return FX_ERR_SET(err, FX_ENOMEM, "out of memory");
+    size_t total = 0;
     for (size_t l = 0; l < c->nlisten; l++) {
-        rc = open_listeners(c->listen[l], fds + l * s->nw, s->nw, &s->sh.log, err);
+        s->mine.n++;
+        int rc = open_listeners(s, c, l, &s->mine.v[l], err);
         if (rc < 0)
-            goto out;
+            return rc;
+        total += s->mine.v[l].nfds;
     }
-    for (size_t i = 0; i < s->nw; i++) {
-        for (size_t l = 0; l < c->nlisten; l++)
-            wfds[l] = fds[l * s->nw + i];
-        rc = fx_worker_init(&s->ws[i], &s->sh, (unsigned int)i, wfds, c->nlisten, err);
-        if (rc != 0)
-            goto out;
-    }
+    int *wfds = calloc(total ? total : 1, sizeof(int));
+    if (wfds == NULL)
+        return FX_ERR_SET(err, FX_ENOMEM, "out of memory");
+    int rc = 0;
+    for (size_t i = 0; i < s->nw && rc == 0; i++)
+        rc = fx_worker_init(&s->ws[i], &s->sh, (unsigned int)i, wfds, worker_fds(s, i, wfds), err);
+    free(wfds);
+    if (rc != 0)
+        return rc;
     /* Load persisted migration state before the first request is routed. */
     rc = fx_control_start(&s->control, &s->sh, s->ws, s->nw, s->sh.conf, err);
     if (rc != 0)
-        goto out;
+        return rc;
     s->control_on = true;
     s->sh.control = &s->control;
     rc = fx_shadow_start(&s->sh.shadow, s->sh.conf, err);
     if (rc != 0)
-        goto out;
+        return rc;
     s->shadow_on = true;
     for (size_t i = 0; i < s->nw; i++) {
         rc = fx_worker_start(&s->ws[i]);
-        if (rc != 0) {
-            FX_ERR_SET(err, rc, "cannot start worker thread %zu", i);
-            goto out;
-        }
+        if (rc != 0)
+            return FX_ERR_SET(err, rc, "cannot start worker thread %zu", i);
     }
-    rc = 0;
-out:
-    free(fds);
-    free(wfds);
-    return rc;
+    return 0;
 }
 
 static int open_access_log(struct server *s, const struct fx_conf *c, struct fx_err *err)
@@ -275,15 +334,26 @@ static int start_admin(struct server *s, const struct fx_conf *c, struct fx_err 
 {
     if (!c->admin_enabled)
         return 0;
-    int fd = fx_net_listen(&c->admin_listen, false, 128, err);
-    if (fd < 0)
-        return fd;
-    struct sockaddr_storage ss = c->admin_listen.ss;
-    socklen_t sl = sizeof(ss);
-    char text[64];
-    (void)getsockname(fd, (struct sockaddr *)&ss, &sl);
-    fx_addr_format((struct sockaddr *)&ss, text, sizeof(text));
-    fx_log(&s->sh.log, FX_LOG_INFO, "event=listening kind=admin addr=%s", text);
+    struct fx_addr addr = c->admin_listen;
+    struct fx_proc_lset *old = &s->taken.admin;
+    if (old->used || old->nfds == 0 || strcmp(old->text, addr.text) != 0)
+        old = NULL;
+    int fd;
+    if (old != NULL) {
+        old->used = true;
+        fd = old->fds[0]; /* one admin socket: any extra was closed by the sender */
+    } else {
+        fd = fx_net_listen(&c->admin_listen, false, 128, err);
+        if (fd < 0)
+            return fd;
+    }
+    (void)snprintf(s->mine.admin.text, sizeof(s->mine.admin.text), "%s", addr.text);
+    note_listening(fd, &addr, "admin", old != NULL, &s->sh.log);
+    s->mine.admin.fds = malloc(sizeof(int));
+    if (s->mine.admin.fds != NULL) {
+        s->mine.admin.fds[0] = fd;
+        s->mine.admin.nfds = 1;
+    }
     int rc = fx_admin_start(&s->admin, fd, &s->sh, s->ws, s->nw, err);
     if (rc != 0) {
         (void)close(fd);
@@ -518,7 +588,7 @@ static int drop_privileges(struct server *s, const struct fx_conf *c, struct fx_
         s->pidfile = strdup(c->proc.pidfile);
         if (s->pidfile == NULL)
             return FX_ERR_SET(err, FX_ENOMEM, "pidfile: out of memory");
-        int rc = fx_proc_pidfile_write(s->pidfile, err);
+        int rc = fx_proc_pidfile_write(s->pidfile, s->takeover_peer, err);
         if (rc != 0) {
             FX_FREE(s->pidfile);
             return rc;
@@ -536,11 +606,59 @@ static int drop_privileges(struct server *s, const struct fx_conf *c, struct fx_
     return 0;
 }
 
+/* Everything from the config to serving: take the listeners over (--takeover)
+ * or bind them, open the log, the store and the admin listener, expose them
+ * for a successor (--expose-fds), drop privileges. */
+static int start_server(struct server *s, const struct fx_conf *c, const char *path,
+                        const struct serve_opts *opts, struct fx_err *err)
+{
+    s->takeover_conn = -1;
+    int rc = fx_proc_ids_resolve(path, c->proc.user, c->proc.group, &s->ids, err);
+    if (rc == 0 && opts->takeover != NULL)
+        rc = fx_proc_takeover(opts->takeover, &s->taken, &s->takeover_peer, &s->takeover_conn, err);
+    if (rc == 0)
+        rc = fx_proc_pidfile_check(c->proc.pidfile, s->takeover_peer, err);
+    if (rc == 0)
+        rc = open_access_log(s, c, err);
+    if (rc == 0)
+        rc = start_workers(s, c, err);
+    if (rc == 0)
+        rc = start_admin(s, c, err);
+    /* Before the drop: the socket's directory may be root's (/run/ficus). */
+    if (rc == 0 && opts->expose != NULL)
+        rc = fx_proc_expose_start(&s->expose, opts->expose, &s->mine, &s->sh.log, err);
+    if (rc == 0)
+        rc = drop_privileges(s, c, err);
+    if (rc != 0 && s->takeover_conn >= 0) {
+        /* The old process keeps serving: it never got STARTED. */
+        (void)close(s->takeover_conn);
+        s->takeover_conn = -1;
+    }
+    return rc;
+}
+
+/* We serve: close the handed-over sockets no listener of ours took, and tell
+ * the old process to drain. */
+static void finish_takeover(struct server *s)
+{
+    for (size_t i = 0; i < s->taken.n; i++) {
+        if (!s->taken.v[i].used)
+            fx_log(&s->sh.log, FX_LOG_WARN, "event=takeover_listener_closed addr=%s",
+                   s->taken.v[i].text);
+    }
+    fx_proc_lsets_fini(&s->taken, true);
+    int rc = fx_proc_takeover_done(s->takeover_conn);
+    s->takeover_conn = -1;
+    fx_log(&s->sh.log, rc == 0 ? FX_LOG_INFO : FX_LOG_ERROR, "event=takeover result=%s old_pid=%ld",
+           rc == 0 ? "ok" : strerrorname_np(-rc), (long)s->takeover_peer);
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     const char *path = NULL;
     struct fx_conf *c = NULL;
-    int rc = load_command_config(argc, argv, usage_serve, &path, &c);
+    struct serve_opts opts = { 0 };
+    int rc = load_command_config(argc, argv, usage_serve, &path, &opts, &c);
     if (c == NULL)
         return rc;
     struct fx_err err = { 0 };
@@ -559,32 +677,27 @@ static int cmd_serve(int argc, char **argv)
     (void)sigaddset(&set, SIGUSR1);
     (void)pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited by every thread */
     (void)signal(SIGPIPE, SIG_IGN);
-    rc = fx_proc_ids_resolve(path, c->proc.user, c->proc.group, &s.ids, &err);
-    if (rc == 0)
-        rc = fx_proc_pidfile_check(c->proc.pidfile, &err);
-    if (rc == 0)
-        rc = open_access_log(&s, c, &err);
-    if (rc == 0)
-        rc = start_workers(&s, c, &err);
-    if (rc == 0)
-        rc = start_admin(&s, c, &err);
-    if (rc == 0)
-        rc = drop_privileges(&s, c, &err);
+    rc = start_server(&s, c, path, &opts, &err);
     if (rc != 0) {
         char q[1100];
         fx_log(&s.sh.log, FX_LOG_ERROR, "event=start_failed error=\"%s\"",
                fx_log_quote(q, sizeof(q), err.msg));
+        fx_proc_expose_stop(&s.expose);
         stop_server(&s);
         remove_pidfile(&s);
         return 1;
     }
     fx_log(&s.sh.log, FX_LOG_INFO, "event=ready workers=%zu version=%s pid=%d", s.nw, FX_VERSION,
            (int)getpid());
+    if (s.takeover_conn >= 0)
+        finish_takeover(&s);
     notify(&s.sh.log, "READY=1\nMAINPID=%d\nSTATUS=serving: %zu workers, %zu listeners",
            (int)getpid(), s.nw, c->nlisten);
     wait_signals(&s, &set);
+    fx_proc_expose_stop(&s.expose);
     stop_server(&s);
     remove_pidfile(&s);
+    fx_proc_lsets_fini(&s.mine, false);
     struct fx_log elog = { FX_LOG_INFO, 2 };
     fx_log(&elog, FX_LOG_INFO, "event=exit code=0");
     return 0;

@@ -164,21 +164,21 @@ static long read_pid(const char *path)
 
 /* A pid in use by another process (EPERM: alive, another owner). Our own pid
  * is stale: a container restarted as pid 1 finds its old file. */
-static bool pid_alive(long pid)
+static bool pid_alive(long pid, pid_t replacing)
 {
-    if (pid <= 0 || pid == (long)getpid())
+    if (pid <= 0 || pid == (long)getpid() || (replacing > 0 && pid == (long)replacing))
         return false;
     return kill((pid_t)pid, 0) == 0 || errno == EPERM;
 }
 
-int fx_proc_pidfile_check(const char *path, struct fx_err *err)
+int fx_proc_pidfile_check(const char *path, pid_t replacing, struct fx_err *err)
 {
     if (path == NULL)
         return 0;
     long pid = read_pid(path);
     if (pid < 0)
         return FX_ERR_SET(err, FX_ESYS, "pidfile %s: %s", path, strerrordesc_np((int)-pid));
-    if (pid_alive(pid))
+    if (pid_alive(pid, replacing))
         return FX_ERR_SET(err, FX_ECONF,
                           "pidfile %s: ficus already runs as pid %ld (stop it, or remove the "
                           "file if that process is not ficus)",
@@ -205,7 +205,7 @@ static int write_tmp(const char *path, char *tmp, size_t cap, struct fx_err *err
     return 0;
 }
 
-int fx_proc_pidfile_write(const char *path, struct fx_err *err)
+int fx_proc_pidfile_write(const char *path, pid_t replacing, struct fx_err *err)
 {
     if (path == NULL)
         return 0;
@@ -222,7 +222,7 @@ int fx_proc_pidfile_write(const char *path, struct fx_err *err)
         }
         if (errno != EEXIST)
             break;
-        rc = fx_proc_pidfile_check(path, err);
+        rc = fx_proc_pidfile_check(path, replacing, err);
         if (rc != 0) {
             (void)unlink(tmp);
             return rc;

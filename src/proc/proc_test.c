@@ -147,8 +147,8 @@ static void test_proc_pidfile_write_and_remove(void **state)
 {
     struct fixture *fx = *state;
     struct fx_err err = { 0 };
-    assert_int_equal(fx_proc_pidfile_check(fx->path, &err), 0);
-    assert_int_equal(fx_proc_pidfile_write(fx->path, &err), 0);
+    assert_int_equal(fx_proc_pidfile_check(fx->path, 0, &err), 0);
+    assert_int_equal(fx_proc_pidfile_write(fx->path, 0, &err), 0);
     assert_int_equal(read_back(fx->path), (long)getpid());
     struct stat st;
     assert_int_equal(stat(fx->path, &st), 0);
@@ -166,16 +166,20 @@ static void test_proc_pidfile_refuses_live_process(void **state)
     char text[32];
     (void)snprintf(text, sizeof(text), "%ld\n", (long)getppid());
     write_text(fx->path, text);
-    assert_int_equal(fx_proc_pidfile_check(fx->path, &err), FX_ECONF);
+    assert_int_equal(fx_proc_pidfile_check(fx->path, 0, &err), FX_ECONF);
     char want[256];
     (void)snprintf(want, sizeof(want), "pidfile %s: ficus already runs as pid %ld", fx->path,
                    (long)getppid());
     assert_non_null(strstr(err.msg, want));
-    assert_int_equal(fx_proc_pidfile_write(fx->path, &err), FX_ECONF);
+    assert_int_equal(fx_proc_pidfile_write(fx->path, 0, &err), FX_ECONF);
     assert_int_equal(read_back(fx->path), (long)getppid()); /* untouched */
     /* Not ours: remove leaves it. */
     assert_int_equal(fx_proc_pidfile_remove(fx->path), 0);
     assert_int_equal(read_back(fx->path), (long)getppid());
+    /* A binary upgrade replaces the pidfile of the process it takes over from. */
+    assert_int_equal(fx_proc_pidfile_check(fx->path, getppid(), &err), 0);
+    assert_int_equal(fx_proc_pidfile_write(fx->path, getppid(), &err), 0);
+    assert_int_equal(read_back(fx->path), (long)getpid());
 }
 
 static void test_proc_pidfile_replaces_stale_files(void **state)
@@ -185,17 +189,17 @@ static void test_proc_pidfile_replaces_stale_files(void **state)
     static const char *const stale[] = { "", "garbage\n", "-5\n", "12x\n" };
     for (size_t i = 0; i < sizeof(stale) / sizeof(stale[0]); i++) {
         write_text(fx->path, stale[i]);
-        assert_int_equal(fx_proc_pidfile_write(fx->path, &err), 0);
+        assert_int_equal(fx_proc_pidfile_write(fx->path, 0, &err), 0);
         assert_int_equal(read_back(fx->path), (long)getpid());
     }
     char text[32];
     (void)snprintf(text, sizeof(text), "%ld\n", (long)dead_pid());
     write_text(fx->path, text);
-    assert_int_equal(fx_proc_pidfile_check(fx->path, &err), 0);
-    assert_int_equal(fx_proc_pidfile_write(fx->path, &err), 0);
+    assert_int_equal(fx_proc_pidfile_check(fx->path, 0, &err), 0);
+    assert_int_equal(fx_proc_pidfile_write(fx->path, 0, &err), 0);
     assert_int_equal(read_back(fx->path), (long)getpid());
     /* Our own pid (a container restarted as the same pid) is stale too. */
-    assert_int_equal(fx_proc_pidfile_write(fx->path, &err), 0);
+    assert_int_equal(fx_proc_pidfile_write(fx->path, 0, &err), 0);
     assert_int_equal(fx_proc_pidfile_remove(fx->path), 0);
 }
 
@@ -203,7 +207,7 @@ static void test_proc_pidfile_reports_unwritable_directory(void **state)
 {
     (void)state;
     struct fx_err err = { 0 };
-    assert_int_equal(fx_proc_pidfile_write("/nonexistent-fx/ficus.pid", &err), FX_ESYS);
+    assert_int_equal(fx_proc_pidfile_write("/nonexistent-fx/ficus.pid", 0, &err), FX_ESYS);
     assert_non_null(strstr(err.msg, "pidfile /nonexistent-fx/ficus.pid: No such file"));
 }
 

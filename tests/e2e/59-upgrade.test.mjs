@@ -77,7 +77,8 @@ describe('handover', { timeout: t(90000) }, () => {
         assert.equal(second.port, port, 'same proxy port');
         assert.equal(second.adminPort, first.adminPort, 'same admin port');
         assert.match(second.stderr.text, /event=listening kind=proxy addr=127\.0\.0\.1:\d+ from=takeover/);
-        assert.match(second.stderr.text, new RegExp(`event=takeover result=ok old_pid=${first.pid}\\b`));
+        // Logged just after event=ready, which Ficus.start() waits for.
+        await second.waitStderr(new RegExp(`event=takeover result=ok old_pid=${first.pid}\\b`));
         const r1 = await first.wait(t(15000));
         assert.equal(r1.code, 0, first.stderr.text);
         assert.match(first.stderr.text, new RegExp(`event=takeover_done peer_pid=${second.pid}\\b`));

@@ -70,6 +70,7 @@ describe('handover', { timeout: t(90000) }, () => {
         cleanups.push(() => first.stop({ check: false }));
         const port = first.port;
         const st = load(() => port);
+        cleanups.push(() => st.stop()); // a failed assertion must not leave the loops running
         await waitFor(() => st.ok >= 20, { what: '20 requests through the first process' });
 
         const second = await Ficus.start(cfg(3), { args: ['--takeover', sock, '--expose-fds', sock] });

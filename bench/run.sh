@@ -381,10 +381,10 @@ run_wrk() {
 
 # ---------------------------------------------------------------- setup
 for tool in nginx haproxy wrk node curl taskset; do
-    command -v "$tool" >/dev/null 2>&1 || { "$ROOT/scripts/deps.sh"; break; }
+    command -v "$tool" >/dev/null 2>&1 || { "$ROOT/scripts/deps.sh" bench; break; }
 done
 for tool in nginx haproxy wrk node curl taskset; do
-    command -v "$tool" >/dev/null 2>&1 || die "$tool not found (scripts/deps.sh installs it)"
+    command -v "$tool" >/dev/null 2>&1 || die "$tool not found (scripts/deps.sh bench installs it)"
 done
 
 # Open files: raise the soft limit as far as allowed (a container may cap the hard

@@ -45,7 +45,7 @@ die() {
 }
 
 for tool in wrk nginx node curl; do
-    command -v "$tool" >/dev/null 2>&1 || die "$tool not found (run scripts/deps.sh)"
+    command -v "$tool" >/dev/null 2>&1 || die "$tool not found (run scripts/deps.sh bench)"
 done
 [[ -x $FICUS_BIN ]] || die "ficus binary not found at $FICUS_BIN (run make, or set FICUS_BIN)"
 ((SECONDS_TOTAL >= 30)) || die "SOAK_SECONDS must be at least 30"

@@ -1,15 +1,19 @@
 /* Command-line dispatch, wiring, signals. */
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <systemd/sd-daemon.h>
 
 #include "admin/admin.h"
 #include "conf/conf.h"
@@ -19,6 +23,7 @@
 #include "core/log.h"
 #include "ctl/ctl.h"
 #include "net/net.h"
+#include "proc/proc.h"
 #include "proxy/proxy.h"
 #include "registry/registry.h"
 #include "shadow/shadow.h"
@@ -47,11 +52,15 @@ static const char usage_main[] =
     "(limits.drain_timeout) and exits 0.\n";
 
 static const char usage_serve[] =
-    "usage: ficus serve -c FILE\n"
+    "usage: ficus serve -c FILE [--expose-fds SOCK] [--takeover SOCK]\n"
     "\n"
     "Run the gateway. Logs events on stderr (logfmt), access log as configured.\n"
-    "  -c, --config FILE   configuration file (YAML)\n"
-    "  -h, --help          print this help\n";
+    "  -c, --config FILE     configuration file (YAML)\n"
+    "  --expose-fds SOCK     hand the listening sockets to a new binary that starts\n"
+    "                        with --takeover SOCK, then drain and exit (upgrade)\n"
+    "  --takeover SOCK       take the listening sockets over from the ficus that\n"
+    "                        runs with --expose-fds SOCK, then tell it to drain\n"
+    "  -h, --help            print this help\n";
 
 static const char usage_check[] = "usage: ficus check -c FILE\n"
                                   "\n"
@@ -61,9 +70,17 @@ static const char usage_check[] = "usage: ficus check -c FILE\n"
                                   "  -c, --config FILE   configuration file (YAML)\n"
                                   "  -h, --help          print this help\n";
 
-/* Parse "-c FILE" / "--config FILE" / "--help". Returns the path, NULL for help
- * (after printing it), or NULL with *bad set. */
-static const char *parse_config_arg(int argc, char **argv, const char *usage, bool *bad)
+/* serve's options beyond -c (borrowed from argv). */
+struct serve_opts {
+    const char *expose;   /* --expose-fds SOCK */
+    const char *takeover; /* --takeover SOCK */
+};
+
+/* Parse "-c FILE" / "--config FILE" / "--help", and serve's options when
+ * `opts` is not NULL. Returns the path, NULL for help (after printing it), or
+ * NULL with *bad set. */
+static const char *parse_config_arg(int argc, char **argv, const char *usage,
+                                    struct serve_opts *opts, bool *bad)
 {
     const char *path = NULL;
     *bad = false;
@@ -74,6 +91,14 @@ static const char *parse_config_arg(int argc, char **argv, const char *usage, bo
         }
         if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc) {
             path = argv[++i];
+            continue;
+        }
+        if (opts != NULL && strcmp(argv[i], "--expose-fds") == 0 && i + 1 < argc) {
+            opts->expose = argv[++i];
+            continue;
+        }
+        if (opts != NULL && strcmp(argv[i], "--takeover") == 0 && i + 1 < argc) {
+            opts->takeover = argv[++i];
             continue;
         }
         (void)fprintf(stderr, "ficus: unexpected argument '%s'\n%s", argv[i], usage);
@@ -91,10 +116,10 @@ static const char *parse_config_arg(int argc, char **argv, const char *usage, bo
  * the reference); otherwise *out stays NULL and the return value is the exit
  * status: 0 after --help, 2 on a usage error, 1 on an invalid file (printed). */
 static int load_command_config(int argc, char **argv, const char *usage, const char **path,
-                               struct fx_conf **out)
+                               struct serve_opts *opts, struct fx_conf **out)
 {
     bool bad;
-    *path = parse_config_arg(argc, argv, usage, &bad);
+    *path = parse_config_arg(argc, argv, usage, opts, &bad);
     if (*path == NULL)
         return bad ? 2 : 0;
     struct fx_err err = { 0 };
@@ -109,7 +134,7 @@ static int load_command_config(int argc, char **argv, const char *usage, const c
 static int cmd_check(int argc, char **argv)
 {
     bool bad;
-    const char *path = parse_config_arg(argc, argv, usage_check, &bad);
+    const char *path = parse_config_arg(argc, argv, usage_check, NULL, &bad);
     if (path == NULL)
         return bad ? 2 : 0;
     struct fx_conf *c = NULL;
@@ -143,6 +168,32 @@ static int cmd_config(int argc, char **argv)
     return fx_conf_schema_reference_md(stdout) == 0 ? 0 : 1;
 }
 
+/* Tell systemd (Type=notify) about a state change; a no-op returning 0 when
+ * NOTIFY_SOCKET is unset. RELOADING=1 carries MONOTONIC_USEC as
+ * Type=notify-reload (systemd 253) requires. A failure is logged, never fatal:
+ * the service manager only loses a status line. */
+__attribute__((format(printf, 2, 3))) static void notify(struct fx_log *log, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    /* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): va_start is just above */
+    int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(msg))
+        return;
+    int rc = sd_notify(0, msg);
+    if (rc < 0)
+        fx_log(log, FX_LOG_WARN, "event=sd_notify_failed error=%s", strerrorname_np(-rc));
+}
+
+static unsigned long long monotonic_usec(void)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000ull;
+}
+
 /* Everything `serve` owns. */
 struct server {
     struct fx_shared sh;
@@ -154,6 +205,13 @@ struct server {
     bool control_on;
     bool shadow_on;
     char *conf_path;
+    struct fx_proc_ids ids;       /* `user:`/`group:`, resolved before binding */
+    char *pidfile;                /* owned: the pidfile we wrote, removed at exit */
+    struct fx_proc_lsets mine;    /* our listeners (fds borrowed: workers and admin own them) */
+    struct fx_proc_lsets taken;   /* received with --takeover; unused ones closed after start */
+    int takeover_conn;            /* -1, or the connection to the old process */
+    pid_t takeover_peer;          /* the old process's pid */
+    struct fx_proc_expose expose; /* --expose-fds */
 };
 
 static unsigned int worker_count(const struct fx_conf *c)
@@ -172,87 +230,126 @@ static void set_port(struct fx_addr *a, unsigned short port)
         ((struct sockaddr_in *)(void *)&a->ss)->sin_port = htons(port);
 }
 
-/* Open one SO_REUSEPORT socket per worker for `addr`; port 0 is resolved by
- * the first bind so that every worker shares the same port. */
-static int open_listeners(struct fx_addr addr, int *fds, size_t nw, struct fx_log *log,
-                          struct fx_err *err)
+/* The port of `a`, read from a copy (sin_port and sin6_port share their
+ * offset), not through a cast pointer: GCC -O2 compiled a test through the
+ * cast away in some builds (type punning of sockaddr_storage). */
+static unsigned short port_of(const struct fx_addr *a)
 {
-    /* Port 0 gets a fresh port: nobody else can be there. The port is read
-     * from a copy (sin_port and sin6_port share their offset), not through a
-     * cast pointer: GCC -O2 compiled that test away in some builds (type
-     * punning of sockaddr_storage), skipping the probe. */
     struct sockaddr_in sin;
-    memcpy(&sin, &addr.ss, sizeof(sin));
-    if (ntohs(sin.sin_port) != 0) {
+    memcpy(&sin, &a->ss, sizeof(sin));
+    return ntohs(sin.sin_port);
+}
+
+static struct fx_proc_lset *find_taken(struct fx_proc_lsets *t, const char *text)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        if (!t->v[i].used && t->v[i].nfds > 0 && strcmp(t->v[i].text, text) == 0)
+            return &t->v[i];
+    }
+    return NULL;
+}
+
+/* Log the address `fd` listens on and point `addr` at it (port 0 resolved). */
+static void note_listening(int fd, struct fx_addr *addr, const char *kind, bool taken,
+                           struct fx_log *log)
+{
+    struct sockaddr_storage ss = { 0 };
+    socklen_t sl = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+        ss = addr->ss;
+    fx_addr_format((struct sockaddr *)&ss, addr->text, sizeof(addr->text));
+    /* NOLINTNEXTLINE(clang-analyzer-core.CallAndMessage): ss is always set */
+    set_port(addr, ntohs(((struct sockaddr_in *)(void *)&ss)->sin_port));
+    fx_log(log, FX_LOG_INFO, "event=listening kind=%s addr=%s%s", kind, addr->text,
+           taken ? " from=takeover" : "");
+}
+
+/* Fill `set` with at least `nw` SO_REUSEPORT sockets for listener `l`: those
+ * the old process handed over for the same configured address, plus fresh
+ * ones bound to the same address (port 0 is resolved by the first). */
+static int open_listeners(struct server *s, const struct fx_conf *c, size_t l,
+                          struct fx_proc_lset *set, struct fx_err *err)
+{
+    struct fx_addr addr = c->listen[l];
+    (void)snprintf(set->text, sizeof(set->text), "%s", addr.text);
+    struct fx_proc_lset *old = find_taken(&s->taken, addr.text);
+    size_t have = old != NULL ? old->nfds : 0;
+    set->fds = calloc(have > s->nw ? have : s->nw, sizeof(int));
+    if (set->fds == NULL)
+        return FX_ERR_SET(err, FX_ENOMEM, "out of memory");
+    if (old != NULL) {
+        memcpy(set->fds, old->fds, have * sizeof(int));
+        set->nfds = have;
+        old->used = true;
+        note_listening(set->fds[0], &addr, "proxy", true, &s->sh.log);
+    } else if (port_of(&addr) != 0) {
+        /* Port 0 gets a fresh port: nobody else can be there. */
         int rc = fx_net_check_free(&addr, err);
         if (rc != 0)
             return rc;
     }
-    for (size_t i = 0; i < nw; i++) {
+    while (set->nfds < s->nw) {
         int fd = fx_net_listen(&addr, true, 4096, err);
-        if (fd < 0) {
-            for (size_t k = 0; k < i; k++)
-                (void)close(fds[k]);
+        if (fd < 0)
             return fd;
-        }
-        fds[i] = fd;
-        if (i == 0) {
-            struct sockaddr_storage ss = { 0 };
-            socklen_t sl = sizeof(ss);
-            if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
-                ss = addr.ss;
-            fx_addr_format((struct sockaddr *)&ss, addr.text, sizeof(addr.text));
-            /* NOLINTNEXTLINE(clang-analyzer-core.CallAndMessage): ss is always set */
-            set_port(&addr, ntohs(((struct sockaddr_in *)(void *)&ss)->sin_port));
-            fx_log(log, FX_LOG_INFO, "event=listening kind=proxy addr=%s", addr.text);
-        }
+        set->fds[set->nfds++] = fd;
+        if (set->nfds == 1)
+            note_listening(fd, &addr, "proxy", false, &s->sh.log);
     }
     return 0;
+}
+
+/* Worker `i`'s share of every listener's sockets: index j goes to j % nw. */
+static size_t worker_fds(const struct server *s, size_t i, int *out)
+{
+    size_t k = 0;
+    for (size_t l = 0; l < s->mine.n; l++) {
+        for (size_t j = i; j < s->mine.v[l].nfds; j += s->nw)
+            out[k++] = s->mine.v[l].fds[j];
+    }
+    return k;
 }
 
 static int start_workers(struct server *s, const struct fx_conf *c, struct fx_err *err)
 {
     s->nw = worker_count(c);
     s->ws = calloc(s->nw, sizeof(*s->ws));
-    int *fds = calloc(s->nw * c->nlisten, sizeof(int));
-    int *wfds = calloc(c->nlisten ? c->nlisten : 1, sizeof(int));
-    int rc = FX_ENOMEM;
-    if (s->ws == NULL || fds == NULL || wfds == NULL)
-        goto out;
+    s->mine.v = calloc(c->nlisten ? c->nlisten : 1, sizeof(*s->mine.v));
+    if (s->ws == NULL || s->mine.v == NULL)
+        return FX_ERR_SET(err, FX_ENOMEM, "out of memory");
+    size_t total = 0;
     for (size_t l = 0; l < c->nlisten; l++) {
-        rc = open_listeners(c->listen[l], fds + l * s->nw, s->nw, &s->sh.log, err);
+        s->mine.n++;
+        int rc = open_listeners(s, c, l, &s->mine.v[l], err);
         if (rc < 0)
-            goto out;
+            return rc;
+        total += s->mine.v[l].nfds;
     }
-    for (size_t i = 0; i < s->nw; i++) {
-        for (size_t l = 0; l < c->nlisten; l++)
-            wfds[l] = fds[l * s->nw + i];
-        rc = fx_worker_init(&s->ws[i], &s->sh, (unsigned int)i, wfds, c->nlisten, err);
-        if (rc != 0)
-            goto out;
-    }
+    int *wfds = calloc(total ? total : 1, sizeof(int));
+    if (wfds == NULL)
+        return FX_ERR_SET(err, FX_ENOMEM, "out of memory");
+    int rc = 0;
+    for (size_t i = 0; i < s->nw && rc == 0; i++)
+        rc = fx_worker_init(&s->ws[i], &s->sh, (unsigned int)i, wfds, worker_fds(s, i, wfds), err);
+    free(wfds);
+    if (rc != 0)
+        return rc;
     /* Load persisted migration state before the first request is routed. */
     rc = fx_control_start(&s->control, &s->sh, s->ws, s->nw, s->sh.conf, err);
     if (rc != 0)
-        goto out;
+        return rc;
     s->control_on = true;
     s->sh.control = &s->control;
     rc = fx_shadow_start(&s->sh.shadow, s->sh.conf, err);
     if (rc != 0)
-        goto out;
+        return rc;
     s->shadow_on = true;
     for (size_t i = 0; i < s->nw; i++) {
         rc = fx_worker_start(&s->ws[i]);
-        if (rc != 0) {
-            FX_ERR_SET(err, rc, "cannot start worker thread %zu", i);
-            goto out;
-        }
+        if (rc != 0)
+            return FX_ERR_SET(err, rc, "cannot start worker thread %zu", i);
     }
-    rc = 0;
-out:
-    free(fds);
-    free(wfds);
-    return rc;
+    return 0;
 }
 
 static int open_access_log(struct server *s, const struct fx_conf *c, struct fx_err *err)
@@ -275,15 +372,26 @@ static int start_admin(struct server *s, const struct fx_conf *c, struct fx_err 
 {
     if (!c->admin_enabled)
         return 0;
-    int fd = fx_net_listen(&c->admin_listen, false, 128, err);
-    if (fd < 0)
-        return fd;
-    struct sockaddr_storage ss = c->admin_listen.ss;
-    socklen_t sl = sizeof(ss);
-    char text[64];
-    (void)getsockname(fd, (struct sockaddr *)&ss, &sl);
-    fx_addr_format((struct sockaddr *)&ss, text, sizeof(text));
-    fx_log(&s->sh.log, FX_LOG_INFO, "event=listening kind=admin addr=%s", text);
+    struct fx_addr addr = c->admin_listen;
+    struct fx_proc_lset *old = &s->taken.admin;
+    if (old->used || old->nfds == 0 || strcmp(old->text, addr.text) != 0)
+        old = NULL;
+    int fd;
+    if (old != NULL) {
+        old->used = true;
+        fd = old->fds[0]; /* one admin socket: any extra was closed by the sender */
+    } else {
+        fd = fx_net_listen(&c->admin_listen, false, 128, err);
+        if (fd < 0)
+            return fd;
+    }
+    (void)snprintf(s->mine.admin.text, sizeof(s->mine.admin.text), "%s", addr.text);
+    note_listening(fd, &addr, "admin", old != NULL, &s->sh.log);
+    s->mine.admin.fds = malloc(sizeof(int));
+    if (s->mine.admin.fds != NULL) {
+        s->mine.admin.fds[0] = fd;
+        s->mine.admin.nfds = 1;
+    }
     int rc = fx_admin_start(&s->admin, fd, &s->sh, s->ws, s->nw, err);
     if (rc != 0) {
         (void)close(fd);
@@ -302,6 +410,17 @@ static bool same_listeners(const struct fx_conf *a, const struct fx_conf *b)
             return false;
     }
     return true;
+}
+
+static bool same_str(const char *a, const char *b)
+{
+    return (a == NULL || b == NULL) ? a == b : strcmp(a, b) == 0;
+}
+
+static bool same_process(const struct fx_conf *a, const struct fx_conf *b)
+{
+    return same_str(a->proc.user, b->proc.user) && same_str(a->proc.group, b->proc.group) &&
+           same_str(a->proc.pidfile, b->proc.pidfile);
 }
 
 static void reload_failed(struct server *s, struct fx_conf *c, const struct fx_err *err)
@@ -367,6 +486,10 @@ static void reload(struct server *s)
     if (!same)
         fx_log(&s->sh.log, FX_LOG_WARN,
                "event=reload_listen_ignored msg=\"listen addresses change only on restart\"");
+    if (!same_process(s->sh.conf, c))
+        fx_log(&s->sh.log, FX_LOG_WARN,
+               "event=reload_process_ignored msg=\"user, group and pidfile change only on "
+               "restart\"");
     reopen_access_log(s, c);
     size_t nroutes = c->nroutes;
     fx_shared_swap(&s->sh, c);
@@ -382,7 +505,12 @@ static void wait_signals(struct server *s, const sigset_t *set)
     for (;;) {
         int sig = sigwaitinfo(set, NULL);
         if (sig == SIGHUP) {
+            notify(&s->sh.log, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading %s",
+                   monotonic_usec(), s->conf_path);
             reload(s);
+            notify(&s->sh.log, "READY=1\nSTATUS=serving: %zu workers, %llu reloads ok, %llu failed",
+                   s->nw, (unsigned long long)atomic_load(&s->sh.reloads_ok),
+                   (unsigned long long)atomic_load(&s->sh.reloads_failed));
             continue;
         }
         if (sig == SIGUSR1) {
@@ -394,6 +522,8 @@ static void wait_signals(struct server *s, const sigset_t *set)
         if (sig == SIGTERM || sig == SIGINT) {
             fx_log(&s->sh.log, FX_LOG_INFO, "event=shutdown signal=%s",
                    sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            notify(&s->sh.log, "STOPPING=1\nSTATUS=draining (limits.drain_timeout %llu ms)",
+                   (unsigned long long)s->sh.conf->limits.drain_timeout_ms);
             return;
         }
     }
@@ -401,9 +531,7 @@ static void wait_signals(struct server *s, const sigset_t *set)
 
 static uint64_t mono_ms(void)
 {
-    struct timespec ts;
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return (uint64_t)(monotonic_usec() / 1000u);
 }
 
 static void stop_server(struct server *s)
@@ -439,11 +567,147 @@ static void stop_server(struct server *s)
     fx_shared_fini(&s->sh);
 }
 
+/* Remove our pidfile; after a drop the directory may not be writable by the
+ * new user, which is logged (a stale file is replaced at the next start). */
+static void remove_pidfile(struct server *s)
+{
+    struct fx_log log = { FX_LOG_INFO, 2 }; /* s->sh is finished by then */
+    if (s->pidfile == NULL)
+        return;
+    int rc = fx_proc_pidfile_remove(s->pidfile);
+    if (rc != 0)
+        fx_log(&log, FX_LOG_WARN, "event=pidfile_remove_failed path=%s error=%s", s->pidfile,
+               strerrorname_np(-rc));
+    FX_FREE(s->pidfile);
+}
+
+/* Give the files opened before the drop to the new user (the store and the
+ * files SQLite keeps beside it, the access log) so that reopening them later
+ * (new store connections, SIGUSR1) still works. */
+static int chown_files(struct server *s, const struct fx_conf *c, struct fx_err *err)
+{
+    static const char *const suffixes[] = { "", "-wal", "-shm", "-journal" };
+    char p[4200];
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        (void)snprintf(p, sizeof(p), "%s%s", c->store_path, suffixes[i]);
+        int rc = fx_proc_chown(&s->ids, p, err);
+        if (rc != 0)
+            return rc;
+    }
+    return c->access_mode == FX_CONF_LOG_FILE ? fx_proc_chown(&s->ids, c->access_path, err) : 0;
+}
+
+/* Whether `ids` may create files in the directory of `path`: owner, group
+ * or other write+search bits (the process keeps exactly one group; ACLs are
+ * not consulted). Checked as root, before the drop. */
+static bool dir_writable_by(const struct fx_proc_ids *ids, const char *path, char *dir, size_t cap)
+{
+    (void)snprintf(dir, cap, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir)
+        slash[1] = '\0';
+    else if (slash != NULL)
+        *slash = '\0';
+    else
+        (void)snprintf(dir, cap, ".");
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return false;
+    if (ids->uid == 0 || st.st_uid == ids->uid)
+        return (st.st_mode & 0300) == 0300;
+    if (st.st_gid == ids->gid)
+        return (st.st_mode & 0030) == 0030;
+    return (st.st_mode & 0003) == 0003;
+}
+
+/* Once the listeners, the log and the store are open: write the pidfile,
+ * hand the files over and switch to `user:`. SQLite creates its -wal and
+ * -shm files beside the store later on: its directory must be writable by
+ * the new user, which is checked rather than fixed (Ficus does not chown a
+ * directory it did not create). */
+static int drop_privileges(struct server *s, const struct fx_conf *c, struct fx_err *err)
+{
+    char dir[4200];
+    if (s->ids.set && !dir_writable_by(&s->ids, c->store_path, dir, sizeof(dir)))
+        return FX_ERR_SET(err, FX_ECONF,
+                          "store %s: directory %s is not writable by user \"%s\" (SQLite "
+                          "creates its -wal and -shm files there): give it to that user",
+                          c->store_path, dir, s->ids.name);
+    if (c->proc.pidfile != NULL) {
+        s->pidfile = strdup(c->proc.pidfile);
+        if (s->pidfile == NULL)
+            return FX_ERR_SET(err, FX_ENOMEM, "pidfile: out of memory");
+        int rc = fx_proc_pidfile_write(s->pidfile, s->takeover_peer, err);
+        if (rc != 0) {
+            FX_FREE(s->pidfile);
+            return rc;
+        }
+    }
+    if (!s->ids.set)
+        return 0;
+    int rc = chown_files(s, c, err);
+    if (rc == 0)
+        rc = fx_proc_drop(&s->ids, err);
+    if (rc != 0)
+        return rc;
+    fx_log(&s->sh.log, FX_LOG_INFO, "event=privileges_dropped user=%s uid=%u gid=%u", s->ids.name,
+           (unsigned int)s->ids.uid, (unsigned int)s->ids.gid);
+    return 0;
+}
+
+/* Everything from the config to serving: take the listeners over (--takeover)
+ * or bind them, open the log, the store and the admin listener, expose them
+ * for a successor (--expose-fds), drop privileges. */
+static int start_server(struct server *s, const struct fx_conf *c, const char *path,
+                        const struct serve_opts *opts, struct fx_err *err)
+{
+    s->takeover_conn = -1;
+    int rc = fx_proc_ids_resolve(path, c->proc.user, c->proc.group, &s->ids, err);
+    if (rc == 0 && opts->takeover != NULL)
+        rc = fx_proc_takeover(opts->takeover, &s->taken, &s->takeover_peer, &s->takeover_conn, err);
+    if (rc == 0)
+        rc = fx_proc_pidfile_check(c->proc.pidfile, s->takeover_peer, err);
+    if (rc == 0)
+        rc = open_access_log(s, c, err);
+    if (rc == 0)
+        rc = start_workers(s, c, err);
+    if (rc == 0)
+        rc = start_admin(s, c, err);
+    /* Before the drop: the socket's directory may be root's (/run/ficus). */
+    if (rc == 0 && opts->expose != NULL)
+        rc = fx_proc_expose_start(&s->expose, opts->expose, &s->mine, &s->sh.log, err);
+    if (rc == 0)
+        rc = drop_privileges(s, c, err);
+    if (rc != 0 && s->takeover_conn >= 0) {
+        /* The old process keeps serving: it never got STARTED. */
+        (void)close(s->takeover_conn);
+        s->takeover_conn = -1;
+    }
+    return rc;
+}
+
+/* We serve: close the handed-over sockets no listener of ours took, and tell
+ * the old process to drain. */
+static void finish_takeover(struct server *s)
+{
+    for (size_t i = 0; i < s->taken.n; i++) {
+        if (!s->taken.v[i].used)
+            fx_log(&s->sh.log, FX_LOG_WARN, "event=takeover_listener_closed addr=%s",
+                   s->taken.v[i].text);
+    }
+    fx_proc_lsets_fini(&s->taken, true);
+    int rc = fx_proc_takeover_done(s->takeover_conn);
+    s->takeover_conn = -1;
+    fx_log(&s->sh.log, rc == 0 ? FX_LOG_INFO : FX_LOG_ERROR, "event=takeover result=%s old_pid=%ld",
+           rc == 0 ? "ok" : strerrorname_np(-rc), (long)s->takeover_peer);
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     const char *path = NULL;
     struct fx_conf *c = NULL;
-    int rc = load_command_config(argc, argv, usage_serve, &path, &c);
+    struct serve_opts opts = { 0 };
+    int rc = load_command_config(argc, argv, usage_serve, &path, &opts, &c);
     if (c == NULL)
         return rc;
     struct fx_err err = { 0 };
@@ -462,22 +726,27 @@ static int cmd_serve(int argc, char **argv)
     (void)sigaddset(&set, SIGUSR1);
     (void)pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited by every thread */
     (void)signal(SIGPIPE, SIG_IGN);
-    rc = open_access_log(&s, c, &err);
-    if (rc == 0)
-        rc = start_workers(&s, c, &err);
-    if (rc == 0)
-        rc = start_admin(&s, c, &err);
+    rc = start_server(&s, c, path, &opts, &err);
     if (rc != 0) {
         char q[1100];
         fx_log(&s.sh.log, FX_LOG_ERROR, "event=start_failed error=\"%s\"",
                fx_log_quote(q, sizeof(q), err.msg));
+        fx_proc_expose_stop(&s.expose);
         stop_server(&s);
+        remove_pidfile(&s);
         return 1;
     }
     fx_log(&s.sh.log, FX_LOG_INFO, "event=ready workers=%zu version=%s pid=%d", s.nw, FX_VERSION,
            (int)getpid());
+    if (s.takeover_conn >= 0)
+        finish_takeover(&s);
+    notify(&s.sh.log, "READY=1\nMAINPID=%d\nSTATUS=serving: %zu workers, %zu listeners",
+           (int)getpid(), s.nw, c->nlisten);
     wait_signals(&s, &set);
+    fx_proc_expose_stop(&s.expose);
     stop_server(&s);
+    remove_pidfile(&s);
+    fx_proc_lsets_fini(&s.mine, false);
     struct fx_log elog = { FX_LOG_INFO, 2 };
     fx_log(&elog, FX_LOG_INFO, "event=exit code=0");
     return 0;

@@ -2583,6 +2583,34 @@ int fx_conf__top_routes(struct fx_conf_loader *ld, const struct fx_conf_key *f, 
     return 0;
 }
 
+/* ---- process identity (user, group, pidfile) ----------------------------- */
+
+/* `user:` / `group:` (a name or a numeric id, resolved by `serve`, not here:
+ * `check` may run where the account does not exist) and `pidfile:`
+ * (relative to the config's directory). */
+int fx_conf__top_process(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+                         void *obj)
+{
+    struct fx_conf *c = obj;
+    char q[QBUF];
+    int rc = expect_string(ld, val, NO_INDEX);
+    if (rc != 0)
+        return rc;
+    const char *s = scalar(val);
+    bool pid = strcmp(f->name, "pidfile") == 0;
+    size_t len = strlen(s);
+    bool ok = len > 0 && (pid ? s[len - 1] != '/' : is_valid_name(s));
+    if (!ok)
+        return fail_key(ld, val,
+                        pid ? "expected a file path, got %s"
+                            : "expected a user or group name or a numeric id, got %s",
+                        quote_node(q, val));
+    char **dst = pid ? &c->proc.pidfile : f->name[0] == 'u' ? &c->proc.user : &c->proc.group;
+    FX_FREE(*dst);
+    *dst = pid ? resolve_path(c->path, s) : strdup(s);
+    return *dst == NULL ? fail_oom(ld) : 0;
+}
+
 /* ---- snapshot lifecycle ------------------------------------------------- */
 
 static void free_migrate(struct fx_conf_migrate *m)
@@ -2676,6 +2704,9 @@ static void conf_free(struct fx_conf *c)
     c->admin_allowed_hosts = NULL;
     FX_FREE(c->admin_token_file);
     FX_FREE(c->store_path);
+    FX_FREE(c->proc.user);
+    FX_FREE(c->proc.group);
+    FX_FREE(c->proc.pidfile);
     FX_FREE(c->path);
     free(c);
 }
@@ -3355,6 +3386,9 @@ static json_t *dump_conf(const struct fx_conf *c)
          put(root, "limits", dump_section(&fx_conf_limits_section, &c->limits)) &&
          put(root, "upstreams", dump_upstreams(c)) && put(root, "routes", dump_routes(c));
     ok = ok && put(root, "paths", dump_section(&fx_conf_paths_section, &c->paths));
+    ok = ok &&
+         json_object_update_new(root, json_pack("{s:s?,s:s?,s:s?}", "user", c->proc.user, "group",
+                                                c->proc.group, "pidfile", c->proc.pidfile)) == 0;
     if (!ok) {
         json_decref(root);
         return NULL;

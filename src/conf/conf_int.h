@@ -17,6 +17,7 @@ fx_conf_parse_fn fx_conf__top_store;
 fx_conf_parse_fn fx_conf__top_upstreams;
 fx_conf_parse_fn fx_conf__top_routes;
 fx_conf_parse_fn fx_conf__top_paths;
+fx_conf_parse_fn fx_conf__top_process;
 fx_conf_parse_fn fx_conf__log_access;
 fx_conf_parse_fn fx_conf__log_format;
 fx_conf_parse_fn fx_conf__log_fields;

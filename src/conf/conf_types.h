@@ -216,6 +216,13 @@ enum fx_conf_admin_role {
 #define FX_CONF_ADMIN_OPEN_HEALTHZ 0x1u
 #define FX_CONF_ADMIN_OPEN_METRICS 0x2u
 
+/* Top-level `user:`, `group:`, `pidfile:` (process identity; see main.c). */
+struct fx_conf_process {
+    char *user;    /* owned or NULL: name or numeric uid to switch to after binding */
+    char *group;   /* owned or NULL: name or numeric gid; default the user's group */
+    char *pidfile; /* owned or NULL: path (relative to the config's directory) */
+};
+
 struct fx_conf {
     char *path;             /* owned: file it was loaded from */
     struct fx_addr *listen; /* owned array */
@@ -239,6 +246,7 @@ struct fx_conf {
     size_t nlog_fields; /* 0: the default line (the first FX_CONF_LOG_NDEFAULT fields) */
     struct fx_conf_limits limits;
     struct fx_conf_paths paths;
+    struct fx_conf_process proc;
     struct fx_conf_upstream *upstreams; /* owned array */
     size_t nupstreams;
     struct fx_conf_route *routes; /* owned array, in file order (first match wins) */

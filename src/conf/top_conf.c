@@ -30,6 +30,14 @@ static const struct fx_conf_key top_keys[] = {
         "Routing table, at least one route, tried in file order."),
     TOP("paths", fx_conf__top_paths, 0, "mapping", "all on",
         "Request-path normalisation before routing (see below)."),
+    TOP("user", fx_conf__top_process, 0, "name or numeric uid", "absent",
+        "Account `ficus serve` switches to once every listener is bound and the access log and "
+        "the store are open (see below). Needs a start as root."),
+    TOP("group", fx_conf__top_process, 0, "name or numeric gid", "the user's primary group",
+        "Group for `user`. Only with `user`."),
+    TOP("pidfile", fx_conf__top_process, 0, "file path", "absent",
+        "File `ficus serve` writes its pid to after start and removes at exit (see below). "
+        "Relative to the directory of the configuration file."),
 };
 
 FX_CONF_SECTION(fx_conf_top_section, "top level", top_keys, NULL);

@@ -2,6 +2,8 @@
 #ifndef FX_NET_H
 #define FX_NET_H
 
+#include <sys/types.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -32,5 +34,22 @@ int fx_net_check_free(const struct fx_addr *a, struct fx_err *err);
 /* Start a non-blocking connect to `a` with TCP_NODELAY. Returns the fd (the
  * connect may still be in progress) or -1 with errno set. */
 int fx_net_connect(const struct fx_addr *a);
+
+/* Most descriptors fx_net_send_fds() passes in one message (the kernel's
+ * SCM_MAX_FD is 253). */
+#define FX_NET_FDS_MAX 64
+
+/* Send the `len`-byte message `msg` (len > 0) with `n` <= FX_NET_FDS_MAX
+ * descriptors (SCM_RIGHTS; borrowed, still open afterwards) on the Unix
+ * SOCK_SEQPACKET socket `sock`, blocking. Returns 0 or -errno. Any thread. */
+int fx_net_send_fds(int sock, const char *msg, size_t len, const int *fds, size_t n);
+
+/* Receive one message from the Unix SOCK_SEQPACKET socket `sock`, blocking:
+ * its bytes into buf[cap] (NUL-terminated), its descriptors (close-on-exec,
+ * owned by the caller from now on) into fds[maxfds], their count in *nfds;
+ * descriptors beyond maxfds are closed. Returns the byte count (0: peer
+ * closed), or -errno (-EMSGSIZE when the message or its descriptors were
+ * truncated; the descriptors received are still returned). */
+ssize_t fx_net_recv_fds(int sock, char *buf, size_t cap, int *fds, size_t maxfds, size_t *nfds);
 
 #endif

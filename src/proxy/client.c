@@ -886,7 +886,7 @@ static bool cc_step_head(struct fx_cconn *cc)
             return true;
         }
         cc_set_timer(cc, FX_TK_HEADER, lim->client_header_timeout_ms, false);
-    } else if (w->draining) {
+    } else if (w->draining && fx_proxy__cc_drain_idle(cc)) {
         fx_proxy__cc_close(cc);
         return false;
     }

@@ -26,6 +26,11 @@ void fx_proxy__cc_run(struct fx_cconn *cc);
 /* Close a client connection now (aborting any exchange). */
 void fx_proxy__cc_close(struct fx_cconn *cc);
 
+/* During a drain: true when `cc` waits for a request head of which nothing
+ * arrived (not even unread in the socket) and, if it never sent a request,
+ * the drain began more than a second ago. Such a connection may be closed. */
+bool fx_proxy__cc_drain_idle(const struct fx_cconn *cc);
+
 /* Pooled or new upstream connection to `srv` owned by `cc`; NULL with errno
  * set when the socket cannot be created. */
 struct fx_uconn *fx_proxy__uc_get(struct fx_worker *w, const struct fx_conf_server *srv,

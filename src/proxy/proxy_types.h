@@ -311,6 +311,7 @@ struct fx_worker {
     uint64_t rng[2];
     bool draining;
     uint64_t drain_deadline_ms;
+    uint64_t drain_start_ms; /* fresh connections get FX_DRAIN_FRESH_MS from here */
     char time_cache[32];
     uint64_t time_cache_sec;
 };

@@ -274,7 +274,24 @@ static void start_drain(struct fx_worker *w)
 {
     w->draining = true;
     w->drain_deadline_ms = w->loop.now_ms + w->wc->conf->limits.drain_timeout_ms;
+    w->drain_start_ms = w->loop.now_ms;
     close_listeners(w);
+}
+
+/* How long a drain keeps a connection that has not sent its first request:
+ * one accepted just before the listeners closed usually has it in flight
+ * (during a binary upgrade, closing it would fail a request the client has
+ * already sent). */
+#define FX_DRAIN_FRESH_MS 1000
+
+bool fx_proxy__cc_drain_idle(const struct fx_cconn *cc)
+{
+    if (cc->state != FX_CC_HEAD || cc->in.len != 0)
+        return false;
+    if (cc->nreq == 0 && cc->w->loop.now_ms < cc->w->drain_start_ms + FX_DRAIN_FRESH_MS)
+        return false;
+    char b;
+    return recv(cc->io.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) <= 0;
 }
 
 static void drain_step(struct fx_worker *w)
@@ -283,7 +300,7 @@ static void drain_step(struct fx_worker *w)
     struct fx_cconn *cc = w->conns;
     while (cc != NULL) {
         struct fx_cconn *next = cc->next;
-        if (expired || (cc->state == FX_CC_HEAD && cc->in.len == 0))
+        if (expired || fx_proxy__cc_drain_idle(cc))
             fx_proxy__cc_close(cc);
         cc = next;
     }

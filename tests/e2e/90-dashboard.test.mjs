@@ -1,6 +1,6 @@
 // 90-: the live /dashboard in headless Chromium (Debian's /usr/bin/chromium
 // driven by playwright-core from tests/browser/node_modules, installed by
-// scripts/deps.sh): it loads with no console errors, shows the migrating
+// scripts/deps.sh test): it loads with no console errors, shows the migrating
 // route and the ranked debt with live figures, keeps titles as text, enables
 // its controls only with a token, and a Pause clicked on the page pauses the
 // route (checked through /api/v1/routes). A server with no migration and no
@@ -28,7 +28,7 @@ function loadPlaywright() {
     try {
         return req('playwright-core');
     } catch (e) {
-        throw new Error(`playwright-core is not installed in tests/browser (run scripts/deps.sh): ${e.message}`);
+        throw new Error(`playwright-core is not installed in tests/browser (run scripts/deps.sh test): ${e.message}`);
     }
 }
 
@@ -58,7 +58,7 @@ const rowTexts = (page, sel) => page.$$eval(sel, (rows) => rows.map((r) => r.inn
 
 before(async () => {
     requireBinary();
-    assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing (run scripts/deps.sh)`);
+    assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing (run scripts/deps.sh test)`);
     const { chromium } = loadPlaywright();
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
     legacy = await startBackend('legacy');

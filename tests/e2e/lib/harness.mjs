@@ -322,14 +322,15 @@ export class Ficus {
 
     /**
      * Start `ficus serve -c <tmp>/ficus.yaml` and wait for event=ready.
-     * `config` is YAML text or an object for toYaml().
+     * `config` is YAML text or an object for toYaml(); `args` are extra
+     * arguments after `-c FILE`.
      */
-    static async start(config, { readyTimeout = t(10000), env, dir } = {}) {
+    static async start(config, { readyTimeout = t(10000), env, dir, args = [] } = {}) {
         const f = new Ficus();
         f.dir = dir || mkTempDir();
         f.configPath = path.join(f.dir, 'ficus.yaml');
         fs.writeFileSync(f.configPath, configText(config));
-        f.spawn(env);
+        f.spawn(env, args);
         try {
             await f.waitReady(readyTimeout);
         } catch (e) {
@@ -339,8 +340,8 @@ export class Ficus {
         return f;
     }
 
-    spawn(env) {
-        const child = spawn(FICUS_BIN, ['serve', '-c', this.configPath], {
+    spawn(env, args = []) {
+        const child = spawn(FICUS_BIN, ['serve', '-c', this.configPath, ...args], {
             stdio: ['ignore', 'pipe', 'pipe'],
             env: { ...process.env, ...env },
         });

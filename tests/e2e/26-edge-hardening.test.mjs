@@ -11,43 +11,30 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
 import {
-    Ficus, RawConn, makeConfig, parseMessage, rawExchange, requireBinary, startRawBackend, t,
+    Ficus, RawConn, makeConfig, onRawRequests, rawExchange, requireBinary, startRawBackend, t,
 } from './lib/harness.mjs';
 
 const H = 'Host: a.test\r\n';
 
 /** Raw backend: /evil-* paths answer with a poisoned response; others echo the path. */
 function scriptedResponder(sock, conn, rb) {
-    let buf = Buffer.alloc(0);
-    sock.on('data', (d) => {
-        buf = Buffer.concat([buf, d]);
-        for (;;) {
-            let msg;
-            try {
-                msg = parseMessage(buf, { request: true });
-            } catch {
-                sock.destroy();
-                return;
-            }
-            if (!msg) return;
-            buf = buf.subarray(msg.length);
-            rb.requests.push(msg);
-            const poison = 'HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nPOISON';
-            if (msg.target === '/evil-cl') {
-                // Connection: Content-Length: a proxy that drops the named header relays
-                // "hello" + the poison response as one body delimited by close, or keeps
-                // the connection and hands the poison to the next client.
-                sock.write(`HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: Content-Length\r\n\r\nhello${poison}`);
-            } else if (msg.target === '/evil-te') {
-                sock.write(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: transfer-encoding\r\n\r\n5\r\nhello\r\n0\r\n\r\n${poison}`);
-            } else if (msg.target === '/chunk-ext') {
-                sock.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'
-                    + '5;name=value;q="a;b"\r\nhello\r\n1 ; x\r\n!\r\n0;last=1\r\nX-T: v\r\n\r\n');
-            } else {
-                const body = Buffer.from(msg.target);
-                sock.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`);
-                sock.write(body);
-            }
+    onRawRequests(sock, (msg) => {
+        rb.requests.push(msg);
+        const poison = 'HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nPOISON';
+        if (msg.target === '/evil-cl') {
+            // Connection: Content-Length: a proxy that drops the named header relays
+            // "hello" + the poison response as one body delimited by close, or keeps
+            // the connection and hands the poison to the next client.
+            sock.write(`HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: Content-Length\r\n\r\nhello${poison}`);
+        } else if (msg.target === '/evil-te') {
+            sock.write(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: transfer-encoding\r\n\r\n5\r\nhello\r\n0\r\n\r\n${poison}`);
+        } else if (msg.target === '/chunk-ext') {
+            sock.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'
+                + '5;name=value;q="a;b"\r\nhello\r\n1 ; x\r\n!\r\n0;last=1\r\nX-T: v\r\n\r\n');
+        } else {
+            const body = Buffer.from(msg.target);
+            sock.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`);
+            sock.write(body);
         }
     });
 }

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 
-import { Ficus, makeConfig, parseMessage, requireBinary, sleep, startRawBackend, t } from './lib/harness.mjs';
+import { Ficus, makeConfig, onRawRequests, parseMessage, requireBinary, sleep, startRawBackend, t } from './lib/harness.mjs';
 
 const H = 'Host: a.test\r\n';
 let R;
@@ -18,25 +18,12 @@ let ficus;
 
 /** Raw backend: answers after 50 ms; /eof-* with a body delimited by its close. */
 function slowResponder(sock) {
-    let buf = Buffer.alloc(0);
-    sock.on('data', (d) => {
-        buf = Buffer.concat([buf, d]);
-        for (;;) {
-            let msg;
-            try {
-                msg = parseMessage(buf, { request: true });
-            } catch {
-                sock.destroy();
-                return;
-            }
-            if (!msg) return;
-            buf = buf.subarray(msg.length);
-            const body = `answer to ${msg.target}`;
-            setTimeout(() => {
-                if (msg.target.startsWith('/eof-')) sock.end(`HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n${body}`);
-                else sock.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
-            }, 50);
-        }
+    onRawRequests(sock, (msg) => {
+        const body = `answer to ${msg.target}`;
+        setTimeout(() => {
+            if (msg.target.startsWith('/eof-')) sock.end(`HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n${body}`);
+            else sock.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+        }, 50);
     });
 }
 

@@ -663,8 +663,12 @@ export async function startRawBackend(onConnection = rawHttpResponder) {
     return rb;
 }
 
-/** Default raw backend behaviour: minimal strict HTTP/1.1 responder. */
-export function rawHttpResponder(sock, conn, rb) {
+/**
+ * Parse the requests arriving on a raw backend socket and call
+ * `onRequest(msg, sock)` for each complete one, in order (pipelined ones
+ * included); malformed bytes destroy the socket.
+ */
+export function onRawRequests(sock, onRequest) {
     let buf = Buffer.alloc(0);
     sock.on('data', (d) => {
         buf = Buffer.concat([buf, d]);
@@ -678,11 +682,18 @@ export function rawHttpResponder(sock, conn, rb) {
             }
             if (!msg) return;
             buf = buf.subarray(msg.length);
-            rb.requests.push(msg);
-            const body = Buffer.from(msg.target);
-            sock.write(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nX-Backend: raw\r\n\r\n`);
-            sock.write(body);
+            onRequest(msg, sock);
         }
+    });
+}
+
+/** Default raw backend behaviour: minimal strict HTTP/1.1 responder. */
+export function rawHttpResponder(sock, conn, rb) {
+    onRawRequests(sock, (msg) => {
+        rb.requests.push(msg);
+        const body = Buffer.from(msg.target);
+        sock.write(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nX-Backend: raw\r\n\r\n`);
+        sock.write(body);
     });
 }
 

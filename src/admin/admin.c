@@ -37,6 +37,7 @@
 #include "../control/control.h"
 #include "../core/err.h"
 #include "../core/str.h"
+#include "../http/http.h"
 #include "../loop/loop.h"
 #include "../migrate/migrate.h"
 #include "../proxy/proxy.h"
@@ -334,17 +335,6 @@ static int parse_request(struct req *rq, const char *buf, size_t hlen)
 
 /* ---- query strings and path segments ---------------------------------------- */
 
-static int hex_val(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decode src[0..len) into out[cap]; '+' means a space when `form`.
  * Returns false on bad escapes, NUL bytes or overflow. */
 static bool pct_decode(const char *src, size_t len, bool form, char *out, size_t cap)
@@ -355,8 +345,8 @@ static bool pct_decode(const char *src, size_t len, bool form, char *out, size_t
         if (c == '%') {
             if (i + 2 >= len)
                 return false;
-            int hi = hex_val(src[i + 1]);
-            int lo = hex_val(src[i + 2]);
+            int hi = fx_h1_hex_value((unsigned char)(src[i + 1]));
+            int lo = fx_h1_hex_value((unsigned char)(src[i + 2]));
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
                 return false;
             c = (char)(hi * 16 + lo);

@@ -1,4 +1,5 @@
 /* The byte-class table shared by the head parser and the chunked decoder. */
+#include "http.h"
 #include "http_int.h"
 
 const unsigned char fx_http__char_class[256] = {
@@ -19,3 +20,14 @@ const unsigned char fx_http__char_class[256] = {
     0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04,
     0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04,
 };
+
+int fx_h1_hex_value(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}

@@ -13,17 +13,6 @@
 
 static const char hex_upper[] = "0123456789ABCDEF";
 
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* RFC 3986 §2.3 unreserved = ALPHA / DIGIT / "-" / "." / "_" / "~". */
 static bool is_unreserved(unsigned char c)
 {
@@ -59,8 +48,8 @@ static int copy_segment(const char *in, size_t end, size_t *i, char *out, size_t
             r++;
             continue;
         }
-        int hi = r + 2 < end ? hex_value((unsigned char)in[r + 1]) : -1;
-        int lo = r + 2 < end ? hex_value((unsigned char)in[r + 2]) : -1;
+        int hi = r + 2 < end ? fx_h1_hex_value((unsigned char)in[r + 1]) : -1;
+        int lo = r + 2 < end ? fx_h1_hex_value((unsigned char)in[r + 2]) : -1;
         if (hi < 0 || lo < 0)
             return FX_EPARSE;
         unsigned char d = (unsigned char)(hi << 4 | lo);

@@ -104,6 +104,9 @@ bool fx_h1_list_next(struct fx_str *list, struct fx_str *item);
 /* Standard reason phrase for a status code ("Bad Gateway"); "" if unknown. */
 const char *fx_h1_reason(int status);
 
+/* Value 0..15 of the hex digit `c` (either case), or -1 when it is not one. */
+int fx_h1_hex_value(unsigned char c);
+
 /* True when `c` is an RFC 9110 tchar (token character). */
 bool fx_h1_is_tchar(unsigned char c);
 

@@ -71,47 +71,43 @@ static void commit_change(struct fx_control *c, struct fx_ctl_route *r,
            actor, kind, e.old_value, e.new_value, fx_log_quote(q, sizeof(q), reason));
 }
 
-/* Initial state from the config section. */
-static void state_from_conf(struct fx_ctl_route *r)
-{
-    const struct fx_conf_migrate *m = r->m;
-    r->st.weight_bp = m->weight_bp;
-    r->st.step = -1;
-    for (size_t i = 0; i < m->nsteps; i++) {
-        if (m->steps_bp[i] <= m->weight_bp)
-            r->st.step = (int)i;
-    }
-    r->st.status = m->nsteps > 0 ? FX_MIG_RAMPING : FX_MIG_STEADY;
-    if (m->weight_bp >= FX_MIG_BUCKETS)
-        r->st.status = FX_MIG_PROMOTED;
-    (void)snprintf(r->st.fingerprint, sizeof(r->st.fingerprint), "%s", m->fingerprint);
-    r->st.step_started_ms = wall_ms();
-}
-
 static size_t ring_size(const struct fx_conf_migrate *m, uint64_t tick_ms)
 {
     uint64_t n = m->guard_window_ms / (tick_ms ? tick_ms : 1000) + 2;
     return n > 4000 ? 4000 : (size_t)n;
 }
 
-/* Load or initialise route `r` (fresh entry) for migrate section r->m. */
-static void route_setup(struct fx_control *c, struct fx_ctl_route *r, const char *why_new)
+/* Load or initialise route `r` (fresh entry) for migrate section r->m;
+ * `live` is its state in the running control plane (NULL when it did not
+ * migrate there). The decision is fx_mig_carry()'s, as `ficus plan`'s. */
+static void route_setup(struct fx_control *c, struct fx_ctl_route *r,
+                        const struct fx_mig_state *live, const char *why_new)
 {
+    enum fx_mig_carry a = fx_mig_carry(live, NULL, r->m->fingerprint);
+    if (a == FX_MIG_CARRY_KEEP) {
+        r->st = *live;
+        atomic_store(&c->sh->mig[r->id].weight_bp, r->st.weight_bp);
+        atomic_store(&c->sh->mig[r->id].status, (unsigned int)r->st.status);
+        return;
+    }
     struct fx_mig_state saved;
-    int rc = fx_store_get_state(c->store, r->name, &saved);
-    if (rc == 0 && strcmp(saved.fingerprint, r->m->fingerprint) == 0) {
+    bool have = fx_store_get_state(c->store, r->name, &saved) == 0;
+    a = fx_mig_carry(live, have ? &saved : NULL, r->m->fingerprint);
+    if (a == FX_MIG_CARRY_RESTORE) {
         r->st = saved; /* operator and ramp changes win while the section is unchanged */
         atomic_store(&c->sh->mig[r->id].weight_bp, r->st.weight_bp);
         atomic_store(&c->sh->mig[r->id].status, (unsigned int)r->st.status);
         return;
     }
     struct fx_mig_state old = { 0 };
-    if (rc == 0)
+    if (have)
         old = saved;
+    else if (live != NULL)
+        old = *live;
     (void)snprintf(r->st.route, sizeof(r->st.route), "%s", r->name);
-    state_from_conf(r);
+    fx_mig_state_initial(r->m, wall_ms(), &r->st);
     commit_change(c, r, &old, "config", "config",
-                  rc == 0 ? "the route's migrate section changed in the configuration" : why_new);
+                  a == FX_MIG_CARRY_RESET ? fx_mig_carry_reason(a) : why_new);
 }
 
 static int routes_build(struct fx_control *c, struct fx_conf *conf, struct fx_ctl_route **out,
@@ -461,7 +457,7 @@ static int control_start(struct fx_control *c, struct fx_shared *sh, struct fx_w
             return rc;
     }
     for (size_t i = 0; i < c->nroutes; i++)
-        route_setup(c, &c->routes[i], "first start with this migrate section");
+        route_setup(c, &c->routes[i], NULL, "first start with this migrate section");
     if (pthread_create(&c->thread, NULL, control_main, c) != 0)
         return FX_ERR_SET(err, FX_ESYS, "control: cannot start thread");
     c->running = true;
@@ -499,7 +495,8 @@ int fx_control_reload(struct fx_control *c, struct fx_conf *conf, struct fx_err 
             if (strcmp(c->routes[j].name, rs[i].name) == 0)
                 old = &c->routes[j];
         }
-        if (old != NULL && strcmp(old->st.fingerprint, rs[i].m->fingerprint) == 0) {
+        const struct fx_mig_state *live = old != NULL ? &old->st : NULL;
+        if (fx_mig_carry(live, NULL, rs[i].m->fingerprint) == FX_MIG_CARRY_KEEP) {
             rs[i].st = old->st;
             rs[i].rollbacks = old->rollbacks;
             size_t keep = old->ring_len < rs[i].ring_cap ? old->ring_len : rs[i].ring_cap;
@@ -510,7 +507,7 @@ int fx_control_reload(struct fx_control *c, struct fx_conf *conf, struct fx_err 
             atomic_store(&c->sh->mig[rs[i].id].weight_bp, rs[i].st.weight_bp);
             atomic_store(&c->sh->mig[rs[i].id].status, (unsigned int)rs[i].st.status);
         } else {
-            route_setup(c, &rs[i], "route added to the configuration");
+            route_setup(c, &rs[i], live, fx_mig_carry_reason(FX_MIG_CARRY_INIT));
         }
     }
     routes_free(c->routes, c->nroutes);

@@ -295,3 +295,59 @@ int fx_mig_parse_weight(const char *s, uint32_t *bp)
     *bp = v;
     return 0;
 }
+
+void fx_mig_state_initial(const struct fx_conf_migrate *m, uint64_t now_wall_ms,
+                          struct fx_mig_state *st)
+{
+    st->weight_bp = m->weight_bp;
+    st->step = -1;
+    for (size_t i = 0; i < m->nsteps; i++) {
+        if (m->steps_bp[i] <= m->weight_bp)
+            st->step = (int)i;
+    }
+    st->status = m->nsteps > 0 ? FX_MIG_RAMPING : FX_MIG_STEADY;
+    if (m->weight_bp >= FX_MIG_BUCKETS)
+        st->status = FX_MIG_PROMOTED;
+    (void)snprintf(st->fingerprint, sizeof(st->fingerprint), "%s", m->fingerprint);
+    st->step_started_ms = now_wall_ms;
+}
+
+enum fx_mig_carry fx_mig_carry(const struct fx_mig_state *live, const struct fx_mig_state *saved,
+                               const char *fp)
+{
+    if (live != NULL && strcmp(live->fingerprint, fp) == 0)
+        return FX_MIG_CARRY_KEEP;
+    if (saved != NULL && strcmp(saved->fingerprint, fp) == 0)
+        return FX_MIG_CARRY_RESTORE;
+    return live != NULL || saved != NULL ? FX_MIG_CARRY_RESET : FX_MIG_CARRY_INIT;
+}
+
+const char *fx_mig_carry_name(enum fx_mig_carry a)
+{
+    switch (a) {
+    case FX_MIG_CARRY_KEEP:
+        return "kept";
+    case FX_MIG_CARRY_RESTORE:
+        return "restored";
+    case FX_MIG_CARRY_RESET:
+        return "reset";
+    case FX_MIG_CARRY_INIT:
+    default:
+        return "initialised";
+    }
+}
+
+const char *fx_mig_carry_reason(enum fx_mig_carry a)
+{
+    switch (a) {
+    case FX_MIG_CARRY_KEEP:
+        return "the route's migrate section is unchanged";
+    case FX_MIG_CARRY_RESTORE:
+        return "the state saved for this migrate section is restored";
+    case FX_MIG_CARRY_RESET:
+        return "the route's migrate section changed in the configuration";
+    case FX_MIG_CARRY_INIT:
+    default:
+        return "route added to the configuration";
+    }
+}

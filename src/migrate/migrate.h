@@ -54,4 +54,27 @@ void fx_mig_fmt_weight(uint32_t bp, char *out, size_t cap);
  * Returns 0 or FX_EINVAL (out of range, more than 2 decimals, junk). */
 int fx_mig_parse_weight(const char *s, uint32_t *bp);
 
+/* The state a route starts in from its migrate section `m` alone: m's
+ * weight, the last step at or below it, ramping (steady without steps,
+ * promoted at 100%), m's fingerprint, step_started_ms = now_wall_ms.
+ * st->route is left as it was. */
+void fx_mig_state_initial(const struct fx_conf_migrate *m, uint64_t now_wall_ms,
+                          struct fx_mig_state *st);
+
+/* Decide what a start or a reload does with a migrating route whose new
+ * migrate section has fingerprint `fp`: `live` is the route's state in the
+ * running control plane (NULL when it does not migrate there), `saved` its
+ * persisted state (NULL when none). KEEP when live was derived from the same
+ * section, else RESTORE when saved was, else RESET when either exists, else
+ * INIT. The control plane's reload and `ficus plan` both call this, so the
+ * plan cannot predict anything else than what the reload does. */
+enum fx_mig_carry fx_mig_carry(const struct fx_mig_state *live, const struct fx_mig_state *saved,
+                               const char *fp);
+
+/* "kept", "restored", "reset", "initialised". */
+const char *fx_mig_carry_name(enum fx_mig_carry a);
+
+/* The reason a reload gives for `a` (the audit record's reason for RESET). */
+const char *fx_mig_carry_reason(enum fx_mig_carry a);
+
 #endif

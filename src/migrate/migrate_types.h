@@ -45,6 +45,15 @@ struct fx_mig_state {
     uint64_t step_started_ms; /* wall clock when the current step began (ramp interval base) */
 };
 
+/* What a start or a reload does with the state of a migrating route
+ * (fx_mig_carry()). */
+enum fx_mig_carry {
+    FX_MIG_CARRY_KEEP = 0, /* the running state is kept: the migrate section is unchanged */
+    FX_MIG_CARRY_RESTORE,  /* the persisted state is restored: saved for this very section */
+    FX_MIG_CARRY_RESET,    /* the section changed: state re-initialised from the config */
+    FX_MIG_CARRY_INIT,     /* no state for the route yet: initialised from the config */
+};
+
 /* One audit record. */
 struct fx_mig_event {
     int64_t id;       /* assigned by the store */

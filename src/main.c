@@ -40,6 +40,7 @@ static const char usage_main[] =
     "  check -c FILE   validate FILE and exit (0 valid, 1 invalid)\n"
     "  config reference --format md\n"
     "                  print the configuration reference tables (Markdown)\n"
+    "  plan -c FILE    what reloading into FILE would change (ficus plan --help)\n"
     "  ctl ...         operate migrations through the admin API (ficus ctl --help)\n"
     "  debt ...        the technical debt registry (ficus debt --help)\n"
     "  report ...      migration progress and debt report (ficus report --help)\n"
@@ -765,6 +766,8 @@ int main(int argc, char **argv)
         return cmd_check(argc, argv);
     if (strcmp(cmd, "config") == 0)
         return cmd_config(argc, argv);
+    if (strcmp(cmd, "plan") == 0)
+        return fx_ctl_plan_main(argc, argv);
     if (strcmp(cmd, "ctl") == 0)
         return fx_ctl_main(argc, argv);
     if (strcmp(cmd, "debt") == 0)

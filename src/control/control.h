@@ -48,4 +48,37 @@ int fx_control_events_json(struct fx_control *c, const char *route, size_t limit
 /* Guard rollbacks since start for the route with id `route_id` (metrics). */
 uint64_t fx_control_rollbacks(struct fx_control *c, unsigned int route_id);
 
+/* ---- ficus plan (plan.c): pure functions, any thread ------------------- */
+
+#include <jansson.h>
+
+/* Live migration state of the running process for fx_plan_build(): one
+ * state per migrating route (st.route, weight_bp, step, status, fingerprint
+ * filled), borrowed. known = false offline (--current FILE): the running
+ * section's fingerprint then stands for the state. */
+struct fx_plan_live {
+    const struct fx_mig_state *v; /* borrowed array */
+    size_t n;
+    bool known;
+};
+
+/* What reloading into `next` would change, compared with `running` (the
+ * running config's canonical dump, as GET /api/v1/config or fx_plan_dump()
+ * gives it) and `live`: a new JSON object {global: [{key, restart, why,
+ * keys}], upstreams: [{name, change, servers_added, servers_removed, keys}],
+ * routes: [{name, change: added|removed|changed|unchanged, position, was,
+ * keys, migration: null | {action, before, after, reason}}], live_state,
+ * changes (count)}. The migration effect is fx_mig_carry()'s decision, as
+ * in fx_control_reload(). Returns NULL on a NULL argument or out of memory.
+ * Arguments are borrowed. */
+json_t *fx_plan_build(const json_t *running, const struct fx_conf *next,
+                      const struct fx_plan_live *live);
+
+/* The canonical dump of `c` as a new JSON value (NULL when out of memory). */
+json_t *fx_plan_dump(const struct fx_conf *c);
+
+/* Print a plan from fx_plan_build() for people, one line per change.
+ * Returns 0 or FX_EIO. */
+int fx_plan_print_text(const json_t *plan, FILE *f);
+
 #endif

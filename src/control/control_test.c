@@ -865,6 +865,183 @@ static void test_control_events_json_filters_by_route(void **state)
     json_decref(all);
 }
 
+/* ---- ficus plan ------------------------------------------------------------------ */
+
+/* The live states as `ficus plan` reads them: from fx_control_routes_json. */
+static size_t live_of(struct fixture *fx, struct fx_mig_state *v, size_t cap)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    assert_int_equal(fx_control_routes_json(&fx->ctl, NULL, f), 0);
+    assert_int_equal(fclose(f), 0);
+    json_t *j = parse_buf(buf);
+    const json_t *arr = json_object_get(j, "routes");
+    size_t n = json_array_size(arr);
+    assert_true(n <= cap);
+    for (size_t i = 0; i < n; i++) {
+        const json_t *r = json_array_get(arr, i);
+        memset(&v[i], 0, sizeof(v[i]));
+        (void)snprintf(v[i].route, sizeof(v[i].route), "%s", str_of(r, "name"));
+        (void)snprintf(v[i].fingerprint, sizeof(v[i].fingerprint), "%s", str_of(r, "fingerprint"));
+        assert_int_equal(fx_mig_status_parse(str_of(r, "status"), &v[i].status), 0);
+        v[i].weight_bp = (uint32_t)json_integer_value(json_object_get(r, "weight_bp"));
+        v[i].step = (int)json_integer_value(json_object_get(r, "step"));
+    }
+    json_decref(j);
+    return n;
+}
+
+static const json_t *plan_route(const json_t *plan, const char *name)
+{
+    size_t i;
+    json_t *r;
+    json_array_foreach (json_object_get(plan, "routes"), i, r) {
+        if (strcmp(str_of(r, "name"), name) == 0)
+            return r;
+    }
+    fail_msg("no route %s in the plan", name);
+    return NULL;
+}
+
+/* The plan's prediction against a live control plane, then the real reload:
+ * both must land on the same state (a paused route reset by a changed
+ * section; an unchanged one kept). */
+static void test_plan_build_predicts_what_reload_does(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, CFG_SLOW);
+    char msg[160];
+    assert_int_equal(cmd(fx, "r", FX_CTL_PAUSE, 0, msg, sizeof(msg)), 0);
+    assert_int_equal(cmd(fx, "fixed", FX_CTL_WEIGHT, 4000, msg, sizeof(msg)), 0);
+    struct fx_mig_state v[4];
+    struct fx_plan_live live = { v, live_of(fx, v, 4), true };
+    struct fx_conf *cur = load(fx, CFG_SLOW);
+    struct fx_conf *next = load(fx, CFG_SLOW_CHANGED);
+    json_t *running = fx_plan_dump(cur);
+    json_t *plan = fx_plan_build(running, next, &live);
+    assert_non_null(plan);
+    const json_t *m = json_object_get(plan_route(plan, "r"), "migration");
+    assert_string_equal(str_of(m, "action"), "reset");
+    assert_string_equal(str_of(json_object_get(m, "before"), "status"), "paused");
+    const json_t *after = json_object_get(m, "after");
+    const json_t *fm = json_object_get(plan_route(plan, "fixed"), "migration");
+    assert_string_equal(str_of(fm, "action"), "kept");
+    assert_string_equal(str_of(plan_route(plan, "fixed"), "change"), "unchanged");
+    assert_int_equal(json_integer_value(json_object_get(plan, "changes")), 1);
+
+    reload(fx, CFG_SLOW_CHANGED);
+    json_t *r = route_of(fx, "r");
+    assert_string_equal(str_of(r, "status"), str_of(after, "status"));
+    assert_int_equal(json_integer_value(json_object_get(r, "weight_bp")),
+                     json_integer_value(json_object_get(after, "weight_bp")));
+    assert_int_equal(json_integer_value(json_object_get(r, "step")),
+                     json_integer_value(json_object_get(after, "step")));
+    json_decref(r);
+    json_t *fr = route_of(fx, "fixed");
+    assert_string_equal(str_of(fr, "status"), "steady");
+    assert_int_equal(json_integer_value(json_object_get(fr, "weight_bp")), 4000);
+    json_decref(fr);
+    json_decref(plan);
+    json_decref(running);
+    fx_conf_unref(cur);
+    fx_conf_unref(next);
+}
+
+static struct fx_conf *conf_of(const char *yaml)
+{
+    struct fx_conf *c = NULL;
+    struct fx_err err;
+    memset(&err, 0, sizeof(err));
+    if (fx_conf_load_string("p.yaml", yaml, strlen(yaml), &c, &err) != 0)
+        fail_msg("config: %s", err.msg);
+    return c;
+}
+
+#define PLAN_UP                                                                            \
+    "upstreams: {a: {servers: [\"127.0.0.1:3000\"]}, b: {servers: [\"127.0.0.1:4000\"]}}\n"
+#define PLAN_UP2                                                                         \
+    "upstreams: {a: {servers: [\"127.0.0.1:3001\"]}, b: {servers: [\"127.0.0.1:4000\"]},"  \
+    " c: {servers: [\"127.0.0.1:5000\"]}}\n"
+
+/* Offline (--current): routes added, removed, moved and rewritten, servers
+ * swapped, listen and workers marked as needing a restart, limits not. */
+static void test_plan_build_offline_diff(void **state)
+{
+    (void)state;
+    struct fx_conf *old =
+        conf_of("listen: \"127.0.0.1:8080\"\nworkers: 2\n" PLAN_UP
+                "routes:\n  - {name: x, to: a}\n  - {name: gone, to: a}\n  - {name: y, to: b}\n");
+    struct fx_conf *next = conf_of(
+        "listen: \"127.0.0.1:8081\"\nworkers: 3\nlimits: {max_headers: 50}\n" PLAN_UP2
+        "routes:\n  - {name: y, to: b, strip_prefix: /y}\n  - {name: x, to: a}\n"
+        "  - name: z\n    to: a\n    migrate: {to: b, weight: 10%}\n");
+    json_t *running = fx_plan_dump(old);
+    struct fx_plan_live live = { NULL, 0, false };
+    json_t *plan = fx_plan_build(running, next, &live);
+    assert_non_null(plan);
+    assert_string_equal(str_of(plan_route(plan, "gone"), "change"), "removed");
+    const json_t *y = plan_route(plan, "y");
+    assert_string_equal(str_of(y, "change"), "changed");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(y, "keys"), 0)),
+                        "rewrites");
+    assert_int_equal(json_integer_value(json_object_get(y, "was")), 3);
+    assert_int_equal(json_integer_value(json_object_get(y, "position")), 1);
+    const json_t *x = plan_route(plan, "x");
+    assert_string_equal(str_of(x, "change"), "changed"); /* moved down: first match wins */
+    assert_int_equal(json_array_size(json_object_get(x, "keys")), 0);
+    assert_int_equal(json_integer_value(json_object_get(x, "was")), 1);
+    const json_t *z = plan_route(plan, "z");
+    assert_string_equal(str_of(z, "change"), "added");
+    const json_t *zm = json_object_get(z, "migration");
+    assert_string_equal(str_of(zm, "action"), "initialised");
+    assert_string_equal(str_of(json_object_get(zm, "after"), "weight"), "10.00%");
+    const json_t *ups = json_object_get(plan, "upstreams");
+    assert_int_equal(json_array_size(ups), 2); /* a changed, c added */
+    const json_t *ua = json_array_get(ups, 0);
+    assert_string_equal(str_of(ua, "name"), "a");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(ua, "servers_added"), 0)),
+                        "127.0.0.1:3001");
+    assert_string_equal(
+        json_string_value(json_array_get(json_object_get(ua, "servers_removed"), 0)),
+        "127.0.0.1:3000");
+    assert_string_equal(str_of(json_array_get(ups, 1), "change"), "added");
+    const json_t *g = json_object_get(plan, "global");
+    assert_int_equal(json_array_size(g), 3);
+    assert_string_equal(str_of(json_array_get(g, 0), "key"), "listen");
+    assert_true(json_is_true(json_object_get(json_array_get(g, 0), "restart")));
+    assert_string_equal(str_of(json_array_get(g, 1), "key"), "workers");
+    assert_true(json_is_true(json_object_get(json_array_get(g, 1), "restart")));
+    assert_string_equal(str_of(json_array_get(g, 2), "key"), "limits");
+    assert_true(json_is_false(json_object_get(json_array_get(g, 2), "restart")));
+    /* 3 global + 2 upstreams + gone, y, x, z */
+    assert_int_equal(json_integer_value(json_object_get(plan, "changes")), 9);
+    json_decref(plan);
+
+    /* The same file against itself: nothing. */
+    plan = fx_plan_build(running, old, &live);
+    assert_int_equal(json_integer_value(json_object_get(plan, "changes")), 0);
+    json_decref(plan);
+    json_decref(running);
+    fx_conf_unref(old);
+    fx_conf_unref(next);
+}
+
+/* The shared decision: live wins, then saved, else reset or init. */
+static void test_plan_carry_decision(void **state)
+{
+    (void)state;
+    struct fx_mig_state a = { .fingerprint = "aaa" };
+    struct fx_mig_state b = { .fingerprint = "bbb" };
+    assert_int_equal(fx_mig_carry(&a, &b, "aaa"), FX_MIG_CARRY_KEEP);
+    assert_int_equal(fx_mig_carry(&a, &b, "bbb"), FX_MIG_CARRY_RESTORE);
+    assert_int_equal(fx_mig_carry(NULL, &b, "bbb"), FX_MIG_CARRY_RESTORE);
+    assert_int_equal(fx_mig_carry(&a, NULL, "ccc"), FX_MIG_CARRY_RESET);
+    assert_int_equal(fx_mig_carry(NULL, &b, "ccc"), FX_MIG_CARRY_RESET);
+    assert_int_equal(fx_mig_carry(NULL, NULL, "ccc"), FX_MIG_CARRY_INIT);
+}
+
 int main(void)
 {
     /* Decisions every 10 ms instead of every second. */
@@ -894,6 +1071,9 @@ int main(void)
         T(test_control_ramp_first_step_from_zero_without_traffic),
         T(test_control_routes_json_fields),
         T(test_control_events_json_filters_by_route),
+        T(test_plan_build_predicts_what_reload_does),
+        T(test_plan_build_offline_diff),
+        T(test_plan_carry_decision),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

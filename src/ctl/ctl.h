@@ -9,6 +9,10 @@ int fx_ctl_main(int argc, char **argv);
 
 #include <stddef.h>
 
+/* Run `ficus plan ...` (argv[1] == "plan", plan_cli.c): what a reload into
+ * -c NEW.yaml would change. Returns 0 no change, 1 changes, 2 error. */
+int fx_ctl_plan_main(int argc, char **argv);
+
 /* One admin API call, for other CLI commands (ficus debt with --admin URL).
  * `admin` is an http URL or "HOST:PORT"; the bearer token comes from
  * `token_file` (first token line) when not NULL, else FICUS_ADMIN_TOKEN when

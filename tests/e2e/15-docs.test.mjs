@@ -143,7 +143,7 @@ describe('docs: man page and admin API reference', () => {
         for (const c of named) assert.ok(cmds.has(c), `"ficus ${c}" exists`);
         for (const t of tags) {
             const m = /^([a-z]+)\b/.exec(t);
-            if (m && /^(plan|store|audit)$/.test(m[1])) assert.fail(`ficus.1 has an entry for "${m[1]}", which ficus help does not list`);
+            if (m && /^(plan|store|audit)$/.test(m[1]) && !cmds.has(m[1])) assert.fail(`ficus.1 has an entry for "${m[1]}", which ficus help does not list`);
         }
     });
 });

@@ -674,8 +674,8 @@ static json_t *route_json(const struct fx_ctl_route *r)
         fx_mig_fmt_weight(r->m->steps_bp[i], s, sizeof(s));
         json_array_append_new(steps, json_string(s));
     }
-    return json_pack("{s:s,s:s,s:s,s:s,s:I,s:i,s:o,s:s,s:I,s:I,s:{s:o,s:o},s:o,s:s}", "name", r->name,
-                     "legacy", r->legacy, "new", r->m->to_name, "weight", wt, "weight_bp",
+    return json_pack("{s:s,s:s,s:s,s:s,s:I,s:i,s:o,s:s,s:I,s:I,s:{s:o,s:o},s:o,s:s}", "name",
+                     r->name, "legacy", r->legacy, "new", r->m->to_name, "weight", wt, "weight_bp",
                      (json_int_t)r->st.weight_bp, "step", r->st.step, "steps", steps, "status",
                      fx_mig_status_name(r->st.status), "rollbacks", (json_int_t)r->rollbacks,
                      "window_seconds", (json_int_t)(r->m->guard_window_ms / 1000), "sides",

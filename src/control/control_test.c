@@ -897,7 +897,8 @@ static const json_t *plan_route(const json_t *plan, const char *name)
 {
     size_t i;
     json_t *r;
-    json_array_foreach (json_object_get(plan, "routes"), i, r) {
+    json_array_foreach(json_object_get(plan, "routes"), i, r)
+    {
         if (strcmp(str_of(r, "name"), name) == 0)
             return r;
     }
@@ -959,10 +960,10 @@ static struct fx_conf *conf_of(const char *yaml)
     return c;
 }
 
-#define PLAN_UP                                                                            \
+#define PLAN_UP \
     "upstreams: {a: {servers: [\"127.0.0.1:3000\"]}, b: {servers: [\"127.0.0.1:4000\"]}}\n"
-#define PLAN_UP2                                                                         \
-    "upstreams: {a: {servers: [\"127.0.0.1:3001\"]}, b: {servers: [\"127.0.0.1:4000\"]},"  \
+#define PLAN_UP2                                                                          \
+    "upstreams: {a: {servers: [\"127.0.0.1:3001\"]}, b: {servers: [\"127.0.0.1:4000\"]}," \
     " c: {servers: [\"127.0.0.1:5000\"]}}\n"
 
 /* Offline (--current): routes added, removed, moved and rewritten, servers
@@ -973,10 +974,10 @@ static void test_plan_build_offline_diff(void **state)
     struct fx_conf *old =
         conf_of("listen: \"127.0.0.1:8080\"\nworkers: 2\n" PLAN_UP
                 "routes:\n  - {name: x, to: a}\n  - {name: gone, to: a}\n  - {name: y, to: b}\n");
-    struct fx_conf *next = conf_of(
-        "listen: \"127.0.0.1:8081\"\nworkers: 3\nlimits: {max_headers: 50}\n" PLAN_UP2
-        "routes:\n  - {name: y, to: b, strip_prefix: /y}\n  - {name: x, to: a}\n"
-        "  - name: z\n    to: a\n    migrate: {to: b, weight: 10%}\n");
+    struct fx_conf *next =
+        conf_of("listen: \"127.0.0.1:8081\"\nworkers: 3\nlimits: {max_headers: 50}\n" PLAN_UP2
+                "routes:\n  - {name: y, to: b, strip_prefix: /y}\n  - {name: x, to: a}\n"
+                "  - name: z\n    to: a\n    migrate: {to: b, weight: 10%}\n");
     json_t *running = fx_plan_dump(old);
     struct fx_plan_live live = { NULL, 0, false };
     json_t *plan = fx_plan_build(running, next, &live);

@@ -44,14 +44,16 @@ static bool diff_keys(const json_t *a, const json_t *b, const char *prefix, json
     if (!json_is_object(a) || !json_is_object(b)) {
         return json_equal(a, b) || append(out, json_string(prefix));
     }
-    json_object_foreach ((json_t *)(uintptr_t)a, k, v) {
+    json_object_foreach((json_t *)(uintptr_t)a, k, v)
+    {
         if (!json_equal(v, json_object_get(b, k))) {
             (void)snprintf(name, sizeof(name), "%s.%s", prefix, k);
             if (!append(out, json_string(name)))
                 return false;
         }
     }
-    json_object_foreach ((json_t *)(uintptr_t)b, k, v) {
+    json_object_foreach((json_t *)(uintptr_t)b, k, v)
+    {
         if (json_object_get(a, k) == NULL) {
             (void)snprintf(name, sizeof(name), "%s.%s", prefix, k);
             if (!append(out, json_string(name)))
@@ -111,11 +113,13 @@ static json_t *minus(const json_t *a, const json_t *b)
     json_t *out = json_array();
     size_t i;
     json_t *v;
-    json_array_foreach (a, i, v) {
+    json_array_foreach(a, i, v)
+    {
         bool found = false;
         size_t j;
         json_t *w;
-        json_array_foreach (b, j, w) {
+        json_array_foreach(b, j, w)
+        {
             found = found || json_equal(v, w);
         }
         if (!found && out != NULL && json_array_append(out, v) != 0) {
@@ -132,11 +136,13 @@ static bool plan_upstreams(const json_t *o, const json_t *n, json_t *out)
     const char *k;
     json_t *v;
     bool ok = true;
-    json_object_foreach ((json_t *)(uintptr_t)o, k, v) {
+    json_object_foreach((json_t *)(uintptr_t)o, k, v)
+    {
         if (ok && json_object_get(n, k) == NULL)
             ok = append(out, json_pack("{s:s,s:s}", "name", k, "change", "removed"));
     }
-    json_object_foreach ((json_t *)(uintptr_t)n, k, v) {
+    json_object_foreach((json_t *)(uintptr_t)n, k, v)
+    {
         const json_t *was = json_object_get(o, k);
         if (!ok || json_equal(was, v))
             continue;
@@ -152,8 +158,8 @@ static bool plan_upstreams(const json_t *o, const json_t *n, json_t *out)
         ok = keys != NULL && w != NULL && x != NULL && json_object_del(w, "servers") == 0 &&
              json_object_del(x, "servers") == 0 && diff_keys(w, x, "upstreams", keys) &&
              append(out, json_pack("{s:s,s:s,s:o*,s:o*,s:o}", "name", k, "change", "changed",
-                                   "servers_added", minus(sb, sa), "servers_removed",
-                                   minus(sa, sb), "keys", keys));
+                                   "servers_added", minus(sb, sa), "servers_removed", minus(sa, sb),
+                                   "keys", keys));
         json_decref(w);
         json_decref(x);
     }
@@ -164,7 +170,8 @@ static const json_t *route_named(const json_t *routes, const char *name, size_t 
 {
     size_t i;
     json_t *r;
-    json_array_foreach (routes, i, r) {
+    json_array_foreach(routes, i, r)
+    {
         const char *s = json_string_value(json_object_get(r, "name"));
         if (s != NULL && strcmp(s, name) == 0) {
             *at = i;
@@ -191,8 +198,8 @@ static json_t *route_keys(const json_t *a, const json_t *b)
                   (json_is_object(x) && json_is_object(y) ? diff_keys(x, y, plain[i], keys)
                                                           : append(keys, json_string(plain[i])));
         size_t n = json_array_size(keys);
-        if (ok && n > 0 && strcmp(json_string_value(json_array_get(keys, n - 1)),
-                                  "migrate.fingerprint") == 0)
+        if (ok && n > 0 &&
+            strcmp(json_string_value(json_array_get(keys, n - 1)), "migrate.fingerprint") == 0)
             ok = json_array_remove(keys, n - 1) == 0;
         if (!ok) {
             json_decref(keys);
@@ -280,7 +287,8 @@ static bool plan_routes(const json_t *o, const struct fx_conf *next, const json_
     bool ok = true;
     size_t i;
     json_t *r;
-    json_array_foreach (o, i, r) {
+    json_array_foreach(o, i, r)
+    {
         const char *name = json_string_value(json_object_get(r, "name"));
         size_t at;
         if (ok && name != NULL && route_named(n, name, &at) == NULL)
@@ -299,10 +307,10 @@ static bool plan_routes(const json_t *o, const struct fx_conf *next, const json_
             return false;
         }
         bool moved = was != NULL && at != k;
-        const char *change = was == NULL                                          ? "added"
-                             : json_array_size(keys) > 0 || moved                 ? "changed"
-                             : migration_changes(mig)                             ? "changed"
-                                                                                  : "unchanged";
+        const char *change = was == NULL                          ? "added"
+                             : json_array_size(keys) > 0 || moved ? "changed"
+                             : migration_changes(mig)             ? "changed"
+                                                                  : "unchanged";
         json_t *e = json_pack("{s:s,s:s,s:i,s:o,s:o}", "name", nr->name, "change", change,
                               "position", (int)k + 1, "keys", keys, "migration", mig);
         if (e != NULL && moved)
@@ -318,7 +326,8 @@ static size_t count_changes(const json_t *plan)
                json_array_size(json_object_get(plan, "upstreams"));
     size_t i;
     json_t *r;
-    json_array_foreach (json_object_get(plan, "routes"), i, r) {
+    json_array_foreach(json_object_get(plan, "routes"), i, r)
+    {
         const char *c = json_string_value(json_object_get(r, "change"));
         n += c != NULL && strcmp(c, "unchanged") != 0;
     }
@@ -351,13 +360,13 @@ json_t *fx_plan_build(const json_t *running, const struct fx_conf *next,
                              live->known);
     bool ok = n != NULL && plan != NULL &&
               plan_globals(running, n, json_object_get(plan, "global")) &&
-              plan_upstreams(json_object_get(running, "upstreams"),
-                             json_object_get(n, "upstreams"), json_object_get(plan, "upstreams")) &&
+              plan_upstreams(json_object_get(running, "upstreams"), json_object_get(n, "upstreams"),
+                             json_object_get(plan, "upstreams")) &&
               plan_routes(json_object_get(running, "routes"), next, json_object_get(n, "routes"),
                           live, json_object_get(plan, "routes"));
     json_decref(n);
-    if (!ok || json_object_set_new(plan, "changes", json_integer((json_int_t)count_changes(plan))) !=
-                   0) {
+    if (!ok ||
+        json_object_set_new(plan, "changes", json_integer((json_int_t)count_changes(plan))) != 0) {
         json_decref(plan);
         return NULL;
     }
@@ -385,7 +394,8 @@ static void print_list(FILE *f, const json_t *arr, const char *lead)
 {
     size_t i;
     json_t *v;
-    json_array_foreach (arr, i, v) {
+    json_array_foreach(arr, i, v)
+    {
         (void)fprintf(f, "%s%s", i == 0 ? lead : ", ", json_string_value(v));
     }
 }
@@ -394,7 +404,8 @@ static void print_globals(FILE *f, const json_t *g)
 {
     size_t i;
     json_t *e;
-    json_array_foreach (g, i, e) {
+    json_array_foreach(g, i, e)
+    {
         bool restart = json_is_true(json_object_get(e, "restart"));
         (void)fprintf(f, "global %s: %s (%s)", json_string_value(json_object_get(e, "key")),
                       restart ? "NEEDS A RESTART, a reload leaves it as it is" : "changed",
@@ -408,7 +419,8 @@ static void print_upstreams(FILE *f, const json_t *u)
 {
     size_t i;
     json_t *e;
-    json_array_foreach (u, i, e) {
+    json_array_foreach(u, i, e)
+    {
         const char *c = json_string_value(json_object_get(e, "change"));
         (void)fprintf(f, "upstream %s: %s", json_string_value(json_object_get(e, "name")), c);
         print_list(f, json_object_get(e, "servers_added"), "; servers added: ");
@@ -466,7 +478,8 @@ int fx_plan_print_text(const json_t *plan, FILE *f)
     print_upstreams(f, json_object_get(plan, "upstreams"));
     size_t i;
     json_t *e;
-    json_array_foreach (json_object_get(plan, "routes"), i, e) {
+    json_array_foreach(json_object_get(plan, "routes"), i, e)
+    {
         print_route(f, e);
     }
     long long n = (long long)json_integer_value(json_object_get(plan, "changes"));

@@ -191,7 +191,7 @@ int fx_ctl_plan_main(int argc, char **argv)
     if (plan != NULL) {
         int out = a.json ? json_dumpf(plan, stdout, JSON_INDENT(2)) | (fputc('\n', stdout) < 0)
                          : fx_plan_print_text(plan, stdout);
-        rc = out != 0                                           ? PLAN_ERROR
+        rc = out != 0                                                   ? PLAN_ERROR
              : json_integer_value(json_object_get(plan, "changes")) > 0 ? PLAN_CHANGES
                                                                         : PLAN_SAME;
     }

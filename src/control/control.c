@@ -84,7 +84,7 @@ static void route_setup(struct fx_control *c, struct fx_ctl_route *r,
                         const struct fx_mig_state *live, const char *why_new)
 {
     enum fx_mig_carry a = fx_mig_carry(live, NULL, r->m->fingerprint);
-    if (a == FX_MIG_CARRY_KEEP) {
+    if (a == FX_MIG_CARRY_KEEP && live != NULL) { /* KEEP implies live */
         r->st = *live;
         atomic_store(&c->sh->mig[r->id].weight_bp, r->st.weight_bp);
         atomic_store(&c->sh->mig[r->id].status, (unsigned int)r->st.status);
@@ -496,7 +496,7 @@ int fx_control_reload(struct fx_control *c, struct fx_conf *conf, struct fx_err 
                 old = &c->routes[j];
         }
         const struct fx_mig_state *live = old != NULL ? &old->st : NULL;
-        if (fx_mig_carry(live, NULL, rs[i].m->fingerprint) == FX_MIG_CARRY_KEEP) {
+        if (old != NULL && fx_mig_carry(live, NULL, rs[i].m->fingerprint) == FX_MIG_CARRY_KEEP) {
             rs[i].st = old->st;
             rs[i].rollbacks = old->rollbacks;
             size_t keep = old->ring_len < rs[i].ring_cap ? old->ring_len : rs[i].ring_cap;

@@ -261,7 +261,7 @@ static json_t *plan_migration(const json_t *old_route, const struct fx_conf_rout
     }
     enum fx_mig_carry a = fx_mig_carry(ls, NULL, nr->migrate->fingerprint);
     struct fx_mig_state next = { 0 };
-    if (a == FX_MIG_CARRY_KEEP)
+    if (a == FX_MIG_CARRY_KEEP && ls != NULL) /* KEEP implies ls */
         next = *ls;
     else
         fx_mig_state_initial(nr->migrate, 0, &next);

@@ -378,11 +378,11 @@ json_t *fx_plan_dump(const struct fx_conf *c)
     return c != NULL ? dump_of(c) : NULL;
 }
 
-/* "rolled_back 0.00%", or "?" when unknown (offline). */
-static const char *state_text(const json_t *st, char *out, size_t cap)
+/* "rolled_back 0.00%"; "?" when unknown (offline), "none" when there is none. */
+static const char *state_text(const json_t *st, bool live, char *out, size_t cap)
 {
     if (!json_is_object(st)) {
-        (void)snprintf(out, cap, "?");
+        (void)snprintf(out, cap, "%s", live ? "none" : "?");
         return out;
     }
     (void)snprintf(out, cap, "%s %s", json_string_value(json_object_get(st, "status")),
@@ -430,7 +430,7 @@ static void print_upstreams(FILE *f, const json_t *u)
     }
 }
 
-static void print_route(FILE *f, const json_t *e)
+static void print_route(FILE *f, const json_t *e, bool live)
 {
     const char *name = json_string_value(json_object_get(e, "name"));
     const char *c = json_string_value(json_object_get(e, "change"));
@@ -460,15 +460,15 @@ static void print_route(FILE *f, const json_t *e)
         (void)fprintf(f, "route %s: migration %s (%s) because %s\n", name,
                       json_string_value(json_object_get(m, "action")),
                       json_is_object(json_object_get(m, "before"))
-                          ? state_text(json_object_get(m, "before"), a, sizeof(a))
+                          ? state_text(json_object_get(m, "before"), live, a, sizeof(a))
                           : "the state it runs in",
                       json_string_value(json_object_get(m, "reason")));
         return;
     }
     (void)fprintf(f, "route %s: migration %s: %s -> %s because %s\n", name,
                   json_string_value(json_object_get(m, "action")),
-                  state_text(json_object_get(m, "before"), a, sizeof(a)),
-                  state_text(json_object_get(m, "after"), b, sizeof(b)),
+                  state_text(json_object_get(m, "before"), live, a, sizeof(a)),
+                  state_text(json_object_get(m, "after"), live, b, sizeof(b)),
                   json_string_value(json_object_get(m, "reason")));
 }
 
@@ -480,7 +480,7 @@ int fx_plan_print_text(const json_t *plan, FILE *f)
     json_t *e;
     json_array_foreach(json_object_get(plan, "routes"), i, e)
     {
-        print_route(f, e);
+        print_route(f, e, json_is_true(json_object_get(plan, "live_state")));
     }
     long long n = (long long)json_integer_value(json_object_get(plan, "changes"));
     (void)fprintf(f, "%lld change%s%s\n", n, n == 1 ? "" : "s",

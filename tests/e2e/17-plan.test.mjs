@@ -116,6 +116,28 @@ describe('ficus plan', { timeout: t(60000) }, () => {
         assert.match(same.stdout, /^0 changes$/m);
     });
 
+    test('a route that starts migrating is initialised, one that stops ends: as the reload does', async () => {
+        const f = await start();
+        const next = migConfig({ legacy, fresh, migrate: SLOW });
+        delete next.routes[0].migrate;
+        next.routes.push({
+            name: 'billing', match: { path_prefix: '/api/billing' }, to: 'legacy',
+            migrate: { to: 'orders', weight: '5%' },
+        });
+        const out = await plan(f, next);
+        assert.equal(out.code, 1, out.stderr);
+        assert.match(out.stdout, /^route orders: changed: migrate$/m);
+        assert.match(out.stdout, /^route orders: migration ended \(ramping 10\.00%\) because the route no longer migrates/m);
+        assert.match(out.stdout, /^route billing: added at position 2$/m);
+        assert.match(out.stdout, /^route billing: migration initialised: none -> steady 5\.00% because the route starts migrating/m);
+
+        await f.reload(next);
+        const billing = await routeState(f, 'billing');
+        assert.equal(billing.status, 'steady');
+        assert.equal(billing.weight, '5.00%');
+        await assert.rejects(routeState(f, 'orders'), /GET route orders: 404/);
+    });
+
     test('errors exit 2: an invalid new file (check-style), no token, no admin address', async () => {
         const f = await start();
         const dir = f.dir;

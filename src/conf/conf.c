@@ -1240,6 +1240,14 @@ int fx_conf__top_limits(struct fx_conf_loader *ld, const struct fx_conf_key *f, 
     return parse_schema_section(ld, val, &fx_conf_limits_section, &c->limits);
 }
 
+int fx_conf__top_timeouts(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+                          void *obj)
+{
+    (void)f;
+    struct fx_conf *c = obj;
+    return parse_schema_section(ld, val, fx_conf__section("timeouts"), &c->timeouts);
+}
+
 /* ---- paths: request-path normalisation --------------------------------- */
 
 static int parse_bool_field(struct fx_conf_loader *ld, const struct fx_conf_key *f,
@@ -2724,6 +2732,7 @@ static struct fx_conf *conf_new(const char *path)
     c->workers = 0;
     c->access_mode = FX_CONF_LOG_STDOUT;
     fx_conf_schema_defaults(&fx_conf_limits_section, &c->limits);
+    fx_conf_schema_defaults(fx_conf__section("timeouts"), &c->timeouts);
     fx_conf_schema_defaults(&fx_conf_paths_section, &c->paths);
     fx_conf_paths_section.finish(&c->paths);
     atomic_init(&c->refcnt, 1);
@@ -3384,6 +3393,7 @@ static json_t *dump_conf(const struct fx_conf *c)
                                                               : "stdout";
     ok = ok && put(root, "log", dump_log(c, access)) &&
          put(root, "limits", dump_section(&fx_conf_limits_section, &c->limits)) &&
+         put(root, "timeouts", dump_section(fx_conf__section("timeouts"), &c->timeouts)) &&
          put(root, "upstreams", dump_upstreams(c)) && put(root, "routes", dump_routes(c));
     ok = ok && put(root, "paths", dump_section(&fx_conf_paths_section, &c->paths));
     ok = ok &&

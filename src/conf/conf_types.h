@@ -195,6 +195,11 @@ struct fx_conf_limits {
     uint64_t shadow_inflight_bytes;    /* default 64 MiB: captures of shadow copies in flight */
 };
 
+/* The `timeouts` section (src/proxy/tunnel_conf.c). */
+struct fx_conf_timeouts {
+    uint64_t tunnel_ms; /* default 3600000: an upgrade tunnel with no byte either way is closed */
+};
+
 /* The `paths` section: how request paths are normalised before routing. */
 struct fx_conf_paths {
     bool merge_slashes;     /* default true: "//" becomes "/" */
@@ -245,6 +250,7 @@ struct fx_conf {
     unsigned char log_fields[FX_CONF_LOG_NFIELDS]; /* enum fx_conf_log_field, in line order */
     size_t nlog_fields; /* 0: the default line (the first FX_CONF_LOG_NDEFAULT fields) */
     struct fx_conf_limits limits;
+    struct fx_conf_timeouts timeouts;
     struct fx_conf_paths paths;
     struct fx_conf_process proc;
     struct fx_conf_upstream *upstreams; /* owned array */

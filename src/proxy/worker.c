@@ -325,6 +325,7 @@ static void *worker_main(void *arg)
     struct fx_worker *w = arg;
     for (;;) {
         check_conf(w);
+        fx_proxy__tunnel_check_close(w);
         if (!w->draining && atomic_load(&w->sh->stopping))
             start_drain(w);
         if (w->draining) {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
 import {
-    Ficus, RawConn, makeConfig, metric, parseMetrics, prng, requireBinary, scrape, sha256,
+    Ficus, RawConn, makeConfig, metric, onRawRequests, prng, requireBinary, scrape, sha256,
     startRawBackend, t, waitFor,
 } from './lib/harness.mjs';
 import { ctl, TOKENS, writeTokens } from './lib/migration-util.mjs';
@@ -40,7 +40,7 @@ after(async () => {
 const LIMITS = { drain_timeout: '1s' };
 const route = (to, extra = {}) => [{ name: 'chat', match: { path_prefix: '/' }, to, ...extra }];
 const tunnelsActive = async (f, labels = { route: 'chat' }) => {
-    const s = parseMetrics(await scrape(f.adminPort));
+    const s = await scrape(f.adminPort);
     return s.filter((x) => x.name === 'ficus_tunnels_active'
         && Object.entries(labels).every(([k, v]) => x.labels[k] === v))
         .reduce((a, x) => a + x.value, 0);
@@ -111,5 +111,206 @@ describe('websocket through a plain route', { timeout: t(60000) }, () => {
         // A ping frame (13 + 6 bytes of header and mask) and a close frame went up.
         assert.ok(line.bytes_in > 19, JSON.stringify(line));
         assert.ok(line.bytes_out > 0, JSON.stringify(line));
+    });
+});
+
+describe('tunnel lifecycle: upstream failure, idle timeout, metrics', { timeout: t(60000) }, () => {
+    let f;
+    let app;
+
+    before(async () => {
+        app = await wsServer('app', {
+            onUpgrade(req, ws) {
+                const orig = ws.deliver.bind(ws);
+                ws.deliver = (opcode, data) => {
+                    orig(opcode, data);
+                    ws.queue.shift();
+                    if (opcode === OP.TEXT && data.toString() === 'die') {
+                        ws.sock.destroy(); // the upstream process goes away mid-stream
+                        return;
+                    }
+                    ws.sendFrame(opcode, data);
+                };
+            },
+        });
+        f = await start(makeConfig({
+            upstreams: { app }, routes: route('app'), limits: LIMITS, extra: { timeouts: { tunnel: '1s' } },
+        }));
+    });
+
+    test('upstream dies mid-stream: the client sees the connection close', async () => {
+        const r = await wsConnect(f.port, '/die');
+        r.ws.send('first');
+        assert.equal((await r.ws.next()).text, 'first');
+        const since = f.accessLog().length;
+        r.ws.send('die');
+        await withTimeoutP(r.ws.closed, t(5000), 'client close after the upstream died');
+        // Both sides closed in order (the upstream's FIN was passed on, the
+        // client answered with its own): no error, the bytes of both messages.
+        const line = await f.waitAccess((l) => l.path === '/die', { since });
+        assert.equal(line.status, 101);
+        assert.equal(line.error, null, JSON.stringify(line));
+        assert.equal(await tunnelsActive(f), 0);
+    });
+
+    test('an idle tunnel is closed after timeouts.tunnel; traffic keeps it open', async () => {
+        const busy = await wsConnect(f.port, '/busy');
+        const idle = await wsConnect(f.port, '/idle');
+        const t0 = Date.now();
+        const since = f.accessLog().length;
+        for (let i = 0; i < 8; i++) { // 2 s of traffic, one ping every 250 ms
+            busy.ws.ping(`p${i}`);
+            await new Promise((r) => setTimeout(r, 250));
+        }
+        await withTimeoutP(idle.ws.closed, t(3000), 'idle tunnel close');
+        const took = Date.now() - t0;
+        assert.ok(took >= 900, `closed after ${took} ms, before timeouts.tunnel (1s)`);
+        assert.equal(busy.ws.ended, false, 'a tunnel with traffic must stay open');
+        assert.equal(busy.ws.pongs.length >= 7, true, `pongs: ${busy.ws.pongs.length}`);
+        const line = await f.waitAccess((l) => l.path === '/idle', { since });
+        assert.equal(line.error, 'tunnel_idle_timeout');
+        assert.ok(line.duration_us >= 900000, JSON.stringify(line));
+        busy.ws.close();
+        await busy.ws.closed;
+    });
+
+    test('ficus_tunnels_active and ficus_tunnel_bytes_total count exact bytes each way', async () => {
+        const m0 = await scrape(f.adminPort);
+        const up0 = metric(m0, 'ficus_tunnel_bytes_total', { route: 'chat', side: 'legacy', direction: 'client_to_upstream' }, { required: true });
+        const down0 = metric(m0, 'ficus_tunnel_bytes_total', { route: 'chat', side: 'legacy', direction: 'upstream_to_client' }, { required: true });
+        const open0 = metric(m0, 'ficus_tunnels_total', { route: 'chat', side: 'legacy' }, { required: true });
+        assert.equal(await tunnelsActive(f), 0);
+        const r = await wsConnect(f.port, '/count');
+        r.ws.send(Buffer.alloc(1000, 7));
+        assert.equal((await r.ws.next()).data.length, 1000);
+        const m1 = await scrape(f.adminPort);
+        assert.equal(metric(m1, 'ficus_tunnels_active', { route: 'chat', side: 'legacy' }), 1);
+        assert.equal(metric(m1, 'ficus_tunnels_total', { route: 'chat', side: 'legacy' }) - open0, 1);
+        // 1000 payload bytes: 2 + 2 (16-bit length) header bytes, plus a 4-byte mask upward.
+        assert.equal(metric(m1, 'ficus_tunnel_bytes_total', { route: 'chat', side: 'legacy', direction: 'client_to_upstream' }) - up0, 1008);
+        assert.equal(metric(m1, 'ficus_tunnel_bytes_total', { route: 'chat', side: 'legacy', direction: 'upstream_to_client' }) - down0, 1004);
+        r.ws.close();
+        await r.ws.closed;
+        await waitFor(async () => (await tunnelsActive(f)) === 0, { what: 'tunnels_active back to 0' });
+    });
+});
+
+function withTimeoutP(p, ms, what) {
+    let timer;
+    return Promise.race([p, new Promise((_, rej) => {
+        timer = setTimeout(() => rej(new Error(`${what} timed out after ${ms} ms`)), ms);
+    })]).finally(() => clearTimeout(timer));
+}
+
+describe('what is not tunnelled', { timeout: t(60000) }, () => {
+    let f;
+    let raw;
+    const H = 'Host: ws.test\r\n';
+    // The raw backend answers per path: a 101 nobody asked for, a 101 missing
+    // Connection: upgrade, a 101 for another protocol, else a plain 200.
+    const answers = {
+        '/unasked': 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
+        '/noconn': 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n',
+        '/other': 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n',
+        '/h2c-101': 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n',
+    };
+
+    before(async () => {
+        raw = await startRawBackend((sock, conn, rb) => {
+            onRawRequests(sock, (msg) => {
+                rb.requests.push(msg);
+                const a = answers[msg.target];
+                if (a) {
+                    sock.write(a);
+                    return;
+                }
+                sock.write(`HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok`);
+            });
+        });
+        servers.add(raw);
+        f = await start(makeConfig({ upstreams: { raw }, routes: route('raw'), limits: LIMITS }));
+    });
+
+    // The raw backend's parsed request: headers as [name, value] pairs.
+    const last = () => {
+        const m = raw.requests.at(-1);
+        const headers = {};
+        for (const [k, v] of m.headers) headers[k.toLowerCase()] = headers[k.toLowerCase()] !== undefined ? `${headers[k.toLowerCase()]}, ${v}` : v;
+        return { ...m, headers };
+    };
+
+    test('a 101 to a request that asked for no upgrade is a 502; the upstream connection is closed', async () => {
+        const since = f.accessLog().length;
+        const c = await RawConn.open(f.port);
+        await c.write(`GET /unasked HTTP/1.1\r\n${H}\r\n`);
+        const r = await c.readResponse();
+        assert.equal(r.status, 502);
+        await c.write(`GET /after HTTP/1.1\r\n${H}\r\n`); // the client connection stays usable
+        assert.equal((await c.readResponse()).status, 200);
+        c.destroy();
+        const line = await f.waitAccess((l) => l.path === '/unasked', { since });
+        assert.equal(line.error, 'upstream_unexpected_101');
+        const conn = raw.conns.find((x) => Buffer.concat(x.chunks).includes('GET /unasked'));
+        await waitFor(() => conn.closed, { what: 'upstream connection of the 101 closed' });
+    });
+
+    test('a 101 without Connection: upgrade, or for another protocol, is a 502 and closes', async () => {
+        for (const p of ['/noconn', '/other']) {
+            const since = f.accessLog().length;
+            const r = await wsConnect(f.port, p);
+            assert.equal(r.status, 502, `${p}: ${r.raw}`);
+            assert.equal(r.ws, null);
+            await withTimeoutP(new Promise((res) => r.sock.once('close', res)), t(5000), `${p}: client close`);
+            const line = await f.waitAccess((l) => l.path === p, { since });
+            assert.equal(line.error, 'upstream_bad_upgrade');
+            const conn = raw.conns.find((x) => Buffer.concat(x.chunks).includes(`GET ${p} `));
+            await waitFor(() => conn.closed, { what: `${p}: upstream connection closed` });
+        }
+    });
+
+    test('h2c is not tunnelled: Upgrade and HTTP2-Settings are dropped, a 101 h2c is a 502', async () => {
+        const c = await RawConn.open(f.port);
+        await c.write(`GET /h2c HTTP/1.1\r\n${H}Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n`
+            + 'HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n');
+        const r = await c.readResponse();
+        assert.equal(r.status, 200);
+        const h = last().headers;
+        assert.equal(h.upgrade, undefined, 'Upgrade: h2c must not reach the upstream');
+        assert.equal(h['http2-settings'], undefined);
+        assert.ok(!/upgrade/i.test(h.connection ?? ''), `Connection: ${h.connection}`);
+        // An upstream that switches anyway does not get a tunnel.
+        await c.write(`GET /h2c-101 HTTP/1.1\r\n${H}Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n`
+            + 'HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n');
+        assert.equal((await c.readResponse()).status, 502);
+        // Offered next to websocket, only websocket is forwarded.
+        await c.write(`GET /mixed HTTP/1.1\r\n${H}Connection: Upgrade\r\nUpgrade: h2c, websocket\r\n\r\n`);
+        assert.equal((await c.readResponse()).status, 200);
+        assert.equal(last().headers.upgrade, 'websocket');
+        c.destroy();
+    });
+
+    test('an upgrade request with a body, or from HTTP/1.0, is forwarded as a plain request', async () => {
+        const c = await RawConn.open(f.port);
+        await c.write(`POST /body HTTP/1.1\r\n${H}Connection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 5\r\n\r\nhello`);
+        assert.equal((await c.readResponse()).status, 200);
+        assert.equal(last().headers.upgrade, undefined);
+        assert.equal(last().body.toString(), 'hello');
+        await c.write(`POST /chunked HTTP/1.1\r\n${H}Connection: Upgrade\r\nUpgrade: websocket\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`);
+        assert.equal((await c.readResponse()).status, 200);
+        assert.equal(last().headers.upgrade, undefined);
+        c.destroy();
+        const c10 = await RawConn.open(f.port);
+        await c10.write(`GET /old HTTP/1.0\r\n${H}Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n`);
+        assert.equal((await c10.readResponse()).status, 200);
+        assert.equal(last().headers.upgrade, undefined);
+        c10.destroy();
+    });
+
+    test('Upgrade without Connection: upgrade is still dropped', async () => {
+        const c = await RawConn.open(f.port);
+        await c.write(`GET /noconn-req HTTP/1.1\r\n${H}Upgrade: websocket\r\n\r\n`);
+        assert.equal((await c.readResponse()).status, 200);
+        assert.equal(last().headers.upgrade, undefined);
+        c.destroy();
     });
 });

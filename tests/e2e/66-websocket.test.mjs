@@ -9,10 +9,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
 import {
-    Ficus, RawConn, makeConfig, metric, onRawRequests, prng, requireBinary, scrape, sha256,
+    Ficus, RawConn, get, makeConfig, metric, onRawRequests, prng, requireBinary, scrape, sha256,
     startRawBackend, t, waitFor,
 } from './lib/harness.mjs';
-import { ctl, TOKENS, writeTokens } from './lib/migration-util.mjs';
+import { ctl, migConfig, startMig, TOKENS } from './lib/migration-util.mjs';
 import { OP, startWsServer, wsConnect } from './lib/ws.mjs';
 
 const running = new Set();
@@ -312,5 +312,133 @@ describe('what is not tunnelled', { timeout: t(60000) }, () => {
         assert.equal((await c.readResponse()).status, 200);
         assert.equal(last().headers.upgrade, undefined);
         c.destroy();
+    });
+});
+
+describe('migration: sticky side, rollback, ficus ctl tunnels close', { timeout: t(60000) }, () => {
+    let f;
+    let legacy;
+    let fresh;
+    const users = Array.from({ length: 16 }, (_, i) => `user-${i}`);
+    const open = async (u) => {
+        const r = await wsConnect(f.port, `/api/orders/ws?u=${u}`, { headers: { 'X-User-Id': u } });
+        assert.equal(r.status, 101, r.raw);
+        return r;
+    };
+
+    before(async () => {
+        legacy = await wsServer('legacy');
+        fresh = await wsServer('fresh');
+        const cfg = migConfig({ legacy, fresh, migrate: { weight: '50%' } });
+        cfg.limits = LIMITS;
+        f = await startMig(cfg);
+        running.add(f);
+    });
+
+    test('an upgrade goes to the side of its sticky key, the same side as the user\'s plain requests', async () => {
+        const side = {};
+        for (const u of users) {
+            const r = await open(u);
+            side[u] = r.headers['x-backend'];
+            const again = await open(u);
+            assert.equal(again.headers['x-backend'], side[u], `${u}: a second WebSocket lands on the same side`);
+            const plain = await get(f.port, '/api/orders/x', { 'X-User-Id': u });
+            assert.equal(plain.headers['x-backend'], side[u], `${u}: plain requests and WebSocket agree`);
+            for (const x of [r, again]) {
+                x.ws.close();
+                await x.ws.closed;
+            }
+        }
+        const onNew = users.filter((u) => side[u] === 'fresh');
+        assert.ok(onNew.length > 0 && onNew.length < users.length, `both sides used at 50%: ${JSON.stringify(side)}`);
+    });
+
+    test('rollback moves new upgrades only; ctl tunnels close ends the open ones on that side', async () => {
+        const sides = {};
+        const conns = {};
+        for (const u of users) {
+            conns[u] = await open(u);
+            sides[u] = conns[u].headers['x-backend'];
+        }
+        const onNew = users.filter((u) => sides[u] === 'fresh');
+        const onLegacy = users.filter((u) => sides[u] === 'legacy');
+        await waitFor(async () => (await tunnelsActive(f, { route: 'orders', side: 'new' })) === onNew.length,
+            { what: `${onNew.length} tunnels on the new side` });
+
+        const rb = await ctl(f, ['rollback', 'orders'], { token: TOKENS.ops });
+        assert.equal(rb.code, 0, rb.stderr);
+        // Open tunnels stay where they are and keep working.
+        for (const u of onNew) {
+            conns[u].ws.send(`still ${u}`);
+            assert.equal((await conns[u].ws.next()).text, `still ${u}`);
+        }
+        // A new upgrade of a new-side user goes to legacy now.
+        const moved = await open(onNew[0]);
+        assert.equal(moved.headers['x-backend'], 'legacy');
+        moved.ws.close();
+        await moved.ws.closed;
+
+        const denied = await ctl(f, ['tunnels', 'close', 'orders', 'new'], { token: TOKENS.viewer });
+        assert.notEqual(denied.code, 0);
+        assert.match(denied.stderr, /operate/);
+        const bad = await ctl(f, ['tunnels', 'close', 'orders', 'sideways'], { token: TOKENS.ops });
+        assert.equal(bad.code, 2, bad.stderr);
+        const none = await ctl(f, ['tunnels', 'close', 'nosuch', 'new'], { token: TOKENS.bot });
+        assert.notEqual(none.code, 0);
+        assert.match(none.stderr, /nosuch/);
+
+        const since = f.accessLog().length;
+        const res = await ctl(f, ['tunnels', 'close', 'orders', 'new'], { token: TOKENS.bot });
+        assert.equal(res.code, 0, res.stderr);
+        assert.match(res.stdout, new RegExp(`orders: closing ${onNew.length} open tunnel`));
+        for (const u of onNew) await withTimeoutP(conns[u].ws.closed, t(5000), `${u}: tunnel closed by the operator`);
+        for (const u of onLegacy) {
+            assert.equal(conns[u].ws.ended, false, `${u}: a legacy tunnel stays open`);
+            conns[u].ws.send('ok?');
+            assert.equal((await conns[u].ws.next()).text, 'ok?');
+        }
+        assert.equal(await tunnelsActive(f, { route: 'orders', side: 'new' }), 0);
+        assert.equal(await tunnelsActive(f, { route: 'orders', side: 'legacy' }), onLegacy.length);
+        const lines = await waitFor(() => {
+            const l = f.accessLog().slice(since).filter((x) => x.error === 'tunnel_closed_by_operator');
+            return l.length === onNew.length ? l : null;
+        }, { what: 'access-log lines of the closed tunnels' });
+        assert.ok(lines.every((l) => l.side === 'new' && l.status === 101));
+        // Reconnecting users land on legacy.
+        const back = await open(onNew[0]);
+        assert.equal(back.headers['x-backend'], 'legacy');
+        for (const x of [back, ...onLegacy.map((u) => conns[u])]) {
+            x.ws.close();
+            await x.ws.closed;
+        }
+    });
+});
+
+describe('shadowed route: upgrades are never copied', { timeout: t(30000) }, () => {
+    test('the copy is skipped and counted as dropped (upgrade)', async () => {
+        const app = await wsServer('app');
+        const cand = await wsServer('candidate');
+        const f = await start(makeConfig({
+            upstreams: { app, cand },
+            routes: [{ name: 'chat', match: { path_prefix: '/' }, to: 'app', shadow: { to: 'cand' } }],
+            limits: LIMITS,
+            extra: { store: 'sqlite:ficus.db' },
+        }));
+        for (let i = 0; i < 3; i++) {
+            const r = await wsConnect(f.port, `/s${i}`);
+            r.ws.send('x');
+            assert.equal((await r.ws.next()).text, 'x');
+            r.ws.close();
+            await r.ws.closed;
+        }
+        assert.equal(app.upgrades.length, 3);
+        assert.equal(cand.upgrades.length, 0, 'no WebSocket opened on the shadow side');
+        const m = await waitFor(async () => {
+            const s = await scrape(f.adminPort);
+            return metric(s, 'ficus_shadow_dropped_total', { route: 'chat', reason: 'upgrade' }) === 3 ? s : null;
+        }, { what: 'ficus_shadow_dropped_total{reason="upgrade"} 3' });
+        assert.ok(m);
+        const d = await get(f.adminPort, '/api/v1/routes/chat/diffs');
+        assert.equal(JSON.parse(d.text).dropped.upgrade, 3, d.text);
     });
 });

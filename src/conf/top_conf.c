@@ -24,6 +24,8 @@ static const struct fx_conf_key top_keys[] = {
         "Client-side limits and timeouts."),
     TOP("timeouts", fx_conf__top_timeouts, 0, "mapping", "see below",
         "Timeouts of upgrade tunnels (WebSocket)."),
+    TOP("upgrade", fx_conf__top_upgrade, 0, "mapping", "see below",
+        "Which `Upgrade` protocols are tunnelled (WebSocket)."),
     TOP("store", fx_conf__top_store, 0, "`sqlite:PATH`", "`sqlite:ficus.db`",
         "Where migration state and the audit log are kept (see below)."),
     TOP("upstreams", fx_conf__top_upstreams, FX_CONF_K_REQUIRED, "mapping of name → upstream", NULL,

@@ -611,8 +611,7 @@ static void x_init_from_req(struct fx_cconn *cc, struct fx_exch *x, const struct
         x->flags |= FX_X_F_REQ_DONE;
     }
     find_request_id(x, req);
-    static const char *const allow[] = { "websocket" };
-    if (fx_proxy_upgrade_filter(req, allow, 1, x->upgrade, sizeof(x->upgrade)) > 0)
+    if (fx_proxy_upgrade_filter(req, &x->wc->conf->upgrade, x->upgrade, sizeof(x->upgrade)) > 0)
         x->flags |= FX_X_F_UPGRADE;
 }
 

@@ -93,14 +93,14 @@ int fx_proxy__io_shutdown_wr(struct fx_io *io);
 /* ---- upgrade tunnels (tunnel.c) ---- */
 
 /* The Upgrade value to forward for `req`: its protocols (RFC 9110 7.8,
- * "name[/version]", every Upgrade header line) whose name is in the
- * `nallow` names of `allow` (case-insensitive), joined with ", " into out
+ * "name[/version]", every Upgrade header line) whose name is in
+ * allow->protocols (case-insensitive), joined with ", " into out
  * (NUL-terminated, at most cap - 1 bytes). Returns the length, or 0 when
  * the request is no upgrade to tunnel: no allowed protocol, no
  * "Connection: upgrade", HTTP/1.0 (RFC 9110 7.8: ignored), a request body
  * (Content-Length > 0 or chunked: the switch would cut a message in two),
  * or a value longer than cap - 1. Pure. */
-size_t fx_proxy_upgrade_filter(const struct fx_h1_req *req, const char *const *allow, size_t nallow,
+size_t fx_proxy_upgrade_filter(const struct fx_h1_req *req, const struct fx_conf_upgrade *allow,
                                char *out, size_t cap);
 
 /* Whether the 101 `r` is a valid answer to a request that forwarded the

@@ -61,16 +61,16 @@ static bool split_protocol(struct fx_str item, struct fx_str *name, struct fx_st
     return is_token(*name);
 }
 
-static bool allowed(struct fx_str name, const char *const *allow, size_t nallow)
+static bool allowed(struct fx_str name, const struct fx_conf_upgrade *allow)
 {
-    for (size_t i = 0; i < nallow; i++) {
-        if (fx_str_eqi(name, fx_str_c(allow[i])))
+    for (size_t i = 0; i < allow->nprotocols; i++) {
+        if (fx_str_eqi(name, fx_str_c(allow->protocols[i])))
             return true;
     }
     return false;
 }
 
-size_t fx_proxy_upgrade_filter(const struct fx_h1_req *req, const char *const *allow, size_t nallow,
+size_t fx_proxy_upgrade_filter(const struct fx_h1_req *req, const struct fx_conf_upgrade *allow,
                                char *out, size_t cap)
 {
     const unsigned int need = FX_H1_F_UPGRADE | FX_H1_F_CONN_UPGRADE;
@@ -91,7 +91,7 @@ size_t fx_proxy_upgrade_filter(const struct fx_h1_req *req, const char *const *a
         while (fx_h1_list_next(&list, &item)) {
             struct fx_str name;
             struct fx_str version;
-            if (!split_protocol(item, &name, &version) || !allowed(name, allow, nallow))
+            if (!split_protocol(item, &name, &version) || !allowed(name, allow))
                 continue;
             size_t need_len = item.len + (len > 0 ? 2 : 0);
             if (len + need_len >= cap) {

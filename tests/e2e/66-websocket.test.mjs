@@ -442,3 +442,53 @@ describe('shadowed route: upgrades are never copied', { timeout: t(30000) }, () 
         assert.equal(JSON.parse(d.text).dropped.upgrade, 3, d.text);
     });
 });
+
+describe('upgrade.protocols: the allow-list', { timeout: t(30000) }, () => {
+    test('a listed protocol other than websocket is tunnelled; [] tunnels nothing', async () => {
+        // A raw upstream that switches to "chat/2" and then echoes bytes upper-cased.
+        const raw = await startRawBackend((sock, conn, rb) => {
+            let switched = false;
+            let head = Buffer.alloc(0);
+            sock.on('data', (d) => {
+                if (switched) {
+                    sock.write(d.toString().toUpperCase());
+                    return;
+                }
+                head = Buffer.concat([head, d]);
+                const end = head.indexOf('\r\n\r\n');
+                if (end < 0) return;
+                const text = head.subarray(0, end).toString();
+                rb.requests.push(text);
+                if (/^upgrade: chat\/2$/im.test(text)) {
+                    switched = true;
+                    sock.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: chat/2\r\nConnection: upgrade\r\n\r\n');
+                    const rest = head.subarray(end + 4);
+                    if (rest.length) sock.write(rest.toString().toUpperCase());
+                } else {
+                    sock.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nplain');
+                    head = Buffer.alloc(0);
+                }
+            });
+        });
+        servers.add(raw);
+        const cfg = (protocols) => makeConfig({
+            upstreams: { raw }, routes: route('raw'), limits: LIMITS, extra: { upgrade: { protocols } },
+        });
+        const f = await start(cfg(['websocket', 'Chat']));
+        const c = await RawConn.open(f.port);
+        await c.write('GET /c HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: chat/2\r\n\r\n');
+        const r = await c.readResponse({ method: 'GET' });
+        assert.equal(r.status, 101);
+        assert.equal(r.get('upgrade'), 'chat/2');
+        assert.equal(r.get('connection'), 'upgrade');
+        await c.write('hello tunnel');
+        await waitFor(() => c.buf.includes('HELLO TUNNEL'), { what: 'bytes echoed through the chat/2 tunnel' });
+        c.destroy();
+
+        const off = await start(cfg([]));
+        const w = await wsConnect(off.port, '/ws');
+        assert.equal(w.status, 200, 'with protocols [] a WebSocket request is plain HTTP');
+        assert.ok(!/upgrade: websocket/i.test(raw.requests.at(-1)), raw.requests.at(-1));
+        w.sock.destroy();
+    });
+});

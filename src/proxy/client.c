@@ -47,8 +47,12 @@
  * - Sticky key (header, cookie, query): a client chooses its bucket; this is
  *   stickiness, not access control.
  * - Upgrade, Expect, TE, Trailer, Keep-Alive, Proxy-*: hop-by-hop, dropped
- *   (100-continue is answered by Ficus). A 101 or a response whose Connection
- *   names its framing is a 502 and the upstream connection is closed. */
+ *   (100-continue is answered by Ficus). An Upgrade of upgrade.protocols on a
+ *   bodiless HTTP/1.1 request with Connection: upgrade is the exception: it
+ *   is forwarded, and a matching 101 starts a tunnel (tunnel.c says what a
+ *   hostile client or upstream can do with those headers). Any other 101, or
+ *   a response whose Connection names its framing, is a 502 and the upstream
+ *   connection is closed. */
 #include <arpa/inet.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>

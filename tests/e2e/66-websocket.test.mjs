@@ -9,11 +9,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
 import {
-    Ficus, RawConn, get, makeConfig, metric, onRawRequests, prng, requireBinary, scrape, sha256,
-    startRawBackend, t, waitFor,
+    Ficus, RawConn, SANITIZED, get, makeConfig, metric, onRawRequests, prng, requireBinary, scrape,
+    sha256, startRawBackend, t, waitFor,
 } from './lib/harness.mjs';
+import { rssKiB } from './lib/abuse-util.mjs';
 import { ctl, migConfig, startMig, TOKENS } from './lib/migration-util.mjs';
-import { OP, startWsServer, wsConnect } from './lib/ws.mjs';
+import { OP, encodeFrame, startWsServer, wsConnect } from './lib/ws.mjs';
 
 const running = new Set();
 const servers = new Set();
@@ -175,11 +176,13 @@ describe('tunnel lifecycle: upstream failure, idle timeout, metrics', { timeout:
     });
 
     test('ficus_tunnels_active and ficus_tunnel_bytes_total count exact bytes each way', async () => {
+        // The tunnels of the earlier tests end when Ficus reads their last FIN,
+        // which may come just after the client saw its socket close.
+        await waitFor(async () => (await tunnelsActive(f)) === 0, { what: 'no tunnel open' });
         const m0 = await scrape(f.adminPort);
         const up0 = metric(m0, 'ficus_tunnel_bytes_total', { route: 'chat', side: 'legacy', direction: 'client_to_upstream' }, { required: true });
         const down0 = metric(m0, 'ficus_tunnel_bytes_total', { route: 'chat', side: 'legacy', direction: 'upstream_to_client' }, { required: true });
         const open0 = metric(m0, 'ficus_tunnels_total', { route: 'chat', side: 'legacy' }, { required: true });
-        assert.equal(await tunnelsActive(f), 0);
         const r = await wsConnect(f.port, '/count');
         r.ws.send(Buffer.alloc(1000, 7));
         assert.equal((await r.ws.next()).data.length, 1000);
@@ -490,5 +493,80 @@ describe('upgrade.protocols: the allow-list', { timeout: t(30000) }, () => {
         assert.equal(w.status, 200, 'with protocols [] a WebSocket request is plain HTTP');
         assert.ok(!/upgrade: websocket/i.test(raw.requests.at(-1)), raw.requests.at(-1));
         w.sock.destroy();
+    });
+});
+
+describe('bounded buffers and half-close', { timeout: t(60000) }, () => {
+    const TOTAL = 32 << 20;
+    const CHUNK = 64 << 10;
+    let f;
+    let app;
+    const pumps = [];
+
+    before(async () => {
+        app = await wsServer('pump', {
+            onUpgrade(req, ws) {
+                if (req.url === '/half') {
+                    // Reads until the client's FIN, then answers and closes.
+                    let got = 0;
+                    ws.sock.removeAllListeners('data');
+                    ws.sock.on('data', (d) => (got += d.length));
+                    ws.sock.on('end', () => ws.sock.end(`got ${got} bytes after your FIN`));
+                    return;
+                }
+                // Sends TOTAL bytes of binary frames, waiting for 'drain' when the socket is full.
+                const p = { written: 0, stalls: 0, done: false };
+                pumps.push(p);
+                const frame = encodeFrame(OP.BINARY, Buffer.alloc(CHUNK, 0x5a));
+                const pump = () => {
+                    while (p.written < TOTAL) {
+                        p.written += CHUNK;
+                        if (!ws.sock.write(frame)) {
+                            p.stalls++;
+                            ws.sock.once('drain', pump);
+                            return;
+                        }
+                    }
+                    p.done = true;
+                };
+                pump();
+            },
+        });
+        f = await start(makeConfig({ upstreams: { app }, routes: route('app'), limits: LIMITS }));
+    });
+
+    test('a client that stops reading stops the upstream (backpressure); nothing is lost', async () => {
+        const rss0 = rssKiB(f.pid);
+        const r = await wsConnect(f.port, '/pump');
+        r.ws.sock.pause();
+        await new Promise((res) => setTimeout(res, t(1500)));
+        const p = pumps.at(-1);
+        const stalled = p.written;
+        const rss1 = rssKiB(f.pid);
+        assert.ok(!p.done && stalled < TOTAL / 2,
+            `the upstream could write ${stalled} of ${TOTAL} bytes to a client that reads nothing`);
+        if (!SANITIZED) assert.ok(rss1 - rss0 < 4096, `ficus RSS grew by ${rss1 - rss0} KiB while the client was stalled`);
+        r.ws.sock.resume();
+        let bytes = 0;
+        while (bytes < TOTAL) bytes += (await r.ws.next(t(20000))).data.length;
+        assert.equal(bytes, TOTAL);
+        assert.ok(p.stalls > 0);
+        r.ws.close();
+        await r.ws.closed;
+        console.log(`backpressure: upstream wrote ${(stalled / 1048576).toFixed(1)} MiB before stalling; ficus RSS +${rss1 - rss0} KiB`);
+    });
+
+    test('half-close: the client\'s FIN reaches the upstream, which can still answer', async () => {
+        const r = await wsConnect(f.port, '/half');
+        assert.equal(r.status, 101);
+        const sock = r.sock;
+        sock.removeAllListeners('data');
+        let reply = Buffer.alloc(0);
+        sock.on('data', (d) => (reply = Buffer.concat([reply, d])));
+        const ended = new Promise((res) => sock.once('end', res));
+        sock.allowHalfOpen = true;
+        sock.end(Buffer.alloc(100000, 1)); // 100000 bytes, then SHUT_WR
+        await withTimeoutP(ended, t(5000), 'the upstream\'s answer and FIN');
+        assert.equal(reply.toString(), 'got 100000 bytes after your FIN');
     });
 });

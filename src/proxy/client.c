@@ -216,6 +216,7 @@ void fx_proxy__cc_close(struct fx_cconn *cc)
     struct fx_worker *w = cc->w;
     if (cc->x != NULL) {
         struct fx_exch *x = cc->x;
+        fx_proxy__tunnel_fini(w, x);
         if (!(x->flags & FX_X_F_RESP_DONE) || x->chead.len > 0 || x->resp_ready > 0) {
             if (x->status == 0 || !(x->flags & FX_X_F_RESP_HEAD))
                 x->status = 499;

@@ -123,8 +123,9 @@ bool fx_proxy__tunnel_step(struct fx_cconn *cc);
 /* The idle timer of the tunnel fired: close it (error tunnel_idle_timeout). */
 void fx_proxy__tunnel_timeout(struct fx_cconn *cc);
 
-/* The exchange of a tunnel is being freed: drop it from the active gauge.
- * Idempotent. */
+/* The tunnel of exchange x ends (its connection is closing, before the
+ * access-log line): drop it from the active gauge and add the relayed bytes
+ * to x->bytes_in/out. Idempotent; nothing for an exchange without one. */
 void fx_proxy__tunnel_fini(struct fx_worker *w, struct fx_exch *x);
 
 /* sh->tunnel_close_seq moved: close this worker's tunnels opened before

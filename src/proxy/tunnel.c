@@ -208,8 +208,6 @@ static void tunnel_end(struct fx_cconn *cc, const char *why)
     struct fx_exch *x = cc->x;
     if (x->error == NULL)
         x->error = why;
-    x->bytes_in += x->tun.bytes[FX_TUN_DIR_UP];
-    x->bytes_out += x->tun.bytes[FX_TUN_DIR_DOWN];
     fx_proxy__cc_close(cc);
 }
 
@@ -312,6 +310,8 @@ void fx_proxy__tunnel_fini(struct fx_worker *w, struct fx_exch *x)
         return;
     t->flags &= ~FX_TUN_F_ACTIVE;
     gauge(&w->stats->tunnels_active[t->route_id][t->side], -1);
+    x->bytes_in += t->bytes[FX_TUN_DIR_UP];
+    x->bytes_out += t->bytes[FX_TUN_DIR_DOWN];
     fx_log(&w->sh->log, FX_LOG_DEBUG,
            "event=tunnel_close route=%s request_id=%s up_bytes=%llu down_bytes=%llu "
            "duration_us=%llu error=%s worker=%u",

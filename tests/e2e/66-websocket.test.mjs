@@ -570,3 +570,29 @@ describe('bounded buffers and half-close', { timeout: t(60000) }, () => {
         assert.equal(reply.toString(), 'got 100000 bytes after your FIN');
     });
 });
+
+describe('SIGTERM drain', { timeout: t(30000) }, () => {
+    test('open tunnels keep working during the drain and are closed at drain_timeout', async () => {
+        const app = await wsServer('app');
+        const f = await start(makeConfig({ upstreams: { app }, routes: route('app'), limits: { drain_timeout: '1s' } }));
+        const r = await wsConnect(f.port, '/drain');
+        r.ws.send('before');
+        assert.equal((await r.ws.next()).text, 'before');
+        const t0 = Date.now();
+        f.signal('SIGTERM');
+        await new Promise((res) => setTimeout(res, 300));
+        r.ws.send('during');
+        assert.equal((await r.ws.next()).text, 'during', 'the tunnel still relays during the drain');
+        await withTimeoutP(r.ws.closed, t(5000), 'tunnel closed by the drain');
+        const took = Date.now() - t0;
+        assert.ok(took >= 900, `closed ${took} ms after SIGTERM, before drain_timeout`);
+        const res = await f.wait(t(5000));
+        assert.equal(res.code, 0);
+        const line = f.accessLog().find((l) => l.path === '/drain');
+        assert.ok(line, f.stdout.text);
+        assert.equal(line.status, 101);
+        assert.equal(line.error, 'shutdown');
+        // Two 12-byte masked text frames up ("before", "during"), two 8-byte frames down.
+        assert.ok(line.bytes_in >= 24 && line.bytes_out >= 16, JSON.stringify(line));
+    });
+});

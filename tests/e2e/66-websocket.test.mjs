@@ -596,3 +596,36 @@ describe('SIGTERM drain', { timeout: t(30000) }, () => {
         assert.ok(line.bytes_in >= 24 && line.bytes_out >= 16, JSON.stringify(line));
     });
 });
+
+describe('websocket smuggling', { timeout: t(30000) }, () => {
+    test('a declined upgrade (426) opens no tunnel: the next bytes are parsed and routed by Ficus', async () => {
+        // The known attack on proxies that assume the upgrade succeeded: the
+        // backend refuses (bad Sec-WebSocket-Version), the client then sends a
+        // request for a path the proxy never routes, hoping it travels in a
+        // "tunnel" straight to the backend.
+        const raw = await startRawBackend((sock, conn, rb) => {
+            onRawRequests(sock, (msg) => {
+                rb.requests.push(msg);
+                sock.write('HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\n\r\n');
+            });
+        });
+        servers.add(raw);
+        const f = await start(makeConfig({
+            upstreams: { raw },
+            routes: [{ name: 'ws', match: { path_prefix: '/ws' }, to: 'raw' }],
+            limits: LIMITS,
+        }));
+        const c = await RawConn.open(f.port);
+        await c.write('GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n'
+            + 'Sec-WebSocket-Version: 1337\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+        const r = await c.readResponse();
+        assert.equal(r.status, 426);
+        await c.write('GET /internal/admin HTTP/1.1\r\nHost: localhost\r\n\r\n');
+        const r2 = await c.readResponse();
+        assert.equal(r2.status, 404, 'Ficus parsed the follow-up itself (no route)');
+        assert.equal(r2.get('server'), 'ficus');
+        c.destroy();
+        assert.equal(raw.requests.length, 1);
+        assert.ok(!raw.bytes().toString().includes('/internal/admin'), 'the backend never saw the smuggled request');
+    });
+});

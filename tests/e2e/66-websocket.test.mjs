@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 
 import {
     Ficus, RawConn, SANITIZED, get, makeConfig, metric, onRawRequests, prng, requireBinary, scrape,
-    sha256, startRawBackend, t, waitFor,
+    sha256, startRawBackend, t, waitFor, withTimeout,
 } from './lib/harness.mjs';
 import { rssKiB } from './lib/abuse-util.mjs';
 import { ctl, migConfig, startMig, TOKENS } from './lib/migration-util.mjs';
@@ -145,7 +145,7 @@ describe('tunnel lifecycle: upstream failure, idle timeout, metrics', { timeout:
         assert.equal((await r.ws.next()).text, 'first');
         const since = f.accessLog().length;
         r.ws.send('die');
-        await withTimeoutP(r.ws.closed, t(5000), 'client close after the upstream died');
+        await withTimeout(r.ws.closed, t(5000), 'client close after the upstream died');
         // Both sides closed in order (the upstream's FIN was passed on, the
         // client answered with its own): no error, the bytes of both messages.
         const line = await f.waitAccess((l) => l.path === '/die', { since });
@@ -163,7 +163,7 @@ describe('tunnel lifecycle: upstream failure, idle timeout, metrics', { timeout:
             busy.ws.ping(`p${i}`);
             await new Promise((r) => setTimeout(r, 250));
         }
-        await withTimeoutP(idle.ws.closed, t(3000), 'idle tunnel close');
+        await withTimeout(idle.ws.closed, t(3000), 'idle tunnel close');
         const took = Date.now() - t0;
         assert.ok(took >= 900, `closed after ${took} ms, before timeouts.tunnel (1s)`);
         assert.equal(busy.ws.ended, false, 'a tunnel with traffic must stay open');
@@ -198,12 +198,6 @@ describe('tunnel lifecycle: upstream failure, idle timeout, metrics', { timeout:
     });
 });
 
-function withTimeoutP(p, ms, what) {
-    let timer;
-    return Promise.race([p, new Promise((_, rej) => {
-        timer = setTimeout(() => rej(new Error(`${what} timed out after ${ms} ms`)), ms);
-    })]).finally(() => clearTimeout(timer));
-}
 
 describe('what is not tunnelled', { timeout: t(60000) }, () => {
     let f;
@@ -263,7 +257,7 @@ describe('what is not tunnelled', { timeout: t(60000) }, () => {
             const r = await wsConnect(f.port, p);
             assert.equal(r.status, 502, `${p}: ${r.raw}`);
             assert.equal(r.ws, null);
-            await withTimeoutP(new Promise((res) => r.sock.once('close', res)), t(5000), `${p}: client close`);
+            await withTimeout(new Promise((res) => r.sock.once('close', res)), t(5000), `${p}: client close`);
             const line = await f.waitAccess((l) => l.path === p, { since });
             assert.equal(line.error, 'upstream_bad_upgrade');
             const conn = raw.conns.find((x) => Buffer.concat(x.chunks).includes(`GET ${p} `));
@@ -394,7 +388,7 @@ describe('migration: sticky side, rollback, ficus ctl tunnels close', { timeout:
         const res = await ctl(f, ['tunnels', 'close', 'orders', 'new'], { token: TOKENS.bot });
         assert.equal(res.code, 0, res.stderr);
         assert.match(res.stdout, new RegExp(`orders: closing ${onNew.length} open tunnel`));
-        for (const u of onNew) await withTimeoutP(conns[u].ws.closed, t(5000), `${u}: tunnel closed by the operator`);
+        for (const u of onNew) await withTimeout(conns[u].ws.closed, t(5000), `${u}: tunnel closed by the operator`);
         for (const u of onLegacy) {
             assert.equal(conns[u].ws.ended, false, `${u}: a legacy tunnel stays open`);
             conns[u].ws.send('ok?');
@@ -566,7 +560,7 @@ describe('bounded buffers and half-close', { timeout: t(60000) }, () => {
         const ended = new Promise((res) => sock.once('end', res));
         sock.allowHalfOpen = true;
         sock.end(Buffer.alloc(100000, 1)); // 100000 bytes, then SHUT_WR
-        await withTimeoutP(ended, t(5000), 'the upstream\'s answer and FIN');
+        await withTimeout(ended, t(5000), 'the upstream\'s answer and FIN');
         assert.equal(reply.toString(), 'got 100000 bytes after your FIN');
     });
 });
@@ -583,7 +577,7 @@ describe('SIGTERM drain', { timeout: t(30000) }, () => {
         await new Promise((res) => setTimeout(res, 300));
         r.ws.send('during');
         assert.equal((await r.ws.next()).text, 'during', 'the tunnel still relays during the drain');
-        await withTimeoutP(r.ws.closed, t(5000), 'tunnel closed by the drain');
+        await withTimeout(r.ws.closed, t(5000), 'tunnel closed by the drain');
         const took = Date.now() - t0;
         assert.ok(took >= 900, `closed ${took} ms after SIGTERM, before drain_timeout`);
         const res = await f.wait(t(5000));

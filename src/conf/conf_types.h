@@ -221,7 +221,8 @@ struct fx_conf_paths {
  * includes the ones before it. */
 enum fx_conf_admin_role {
     FX_CONF_ROLE_READ = 1, /* every GET */
-    FX_CONF_ROLE_OPERATE,  /* state changes: weight, pause, resume, rollback, promote, debt */
+    FX_CONF_ROLE_OPERATE,  /* state changes: weight, pause, resume, rollback, promote, debt,
+                              tunnels close */
     FX_CONF_ROLE_ADMIN,    /* everything; the role of a line without one */
 };
 

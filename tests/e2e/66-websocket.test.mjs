@@ -328,6 +328,7 @@ describe('migration: sticky side, rollback, ficus ctl tunnels close', { timeout:
         fresh = await wsServer('fresh');
         const cfg = migConfig({ legacy, fresh, migrate: { weight: '50%' } });
         cfg.limits = LIMITS;
+        cfg.workers = 2; // tunnels close must reach the tunnels of every worker
         f = await startMig(cfg);
         running.add(f);
     });

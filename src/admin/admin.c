@@ -715,6 +715,50 @@ static void serve_cmd(struct fx_admin *a, struct fx_admin_conn *cn, const struct
     serve_routes(cn, rq, ctl, name);
 }
 
+/* POST /api/v1/routes/NAME/tunnels/close {"side":"new"}: close the route
+ * side's open upgrade tunnels (`ficus ctl tunnels close`). Needs role
+ * operate. Answers {"route","side","closing"}: the tunnels open at the call,
+ * which the workers close at their next loop iteration. */
+static void serve_tunnels_close(struct fx_admin *a, struct fx_admin_conn *cn, const struct req *rq,
+                                const char *name)
+{
+    char actor[64];
+    if (authorize(a, cn, rq, FX_CONF_ROLE_OPERATE, actor, sizeof(actor)) != 0)
+        return;
+    json_error_t jerr;
+    json_t *o = rq->body != NULL ? json_loadb(rq->body, rq->clen, 0, &jerr) : NULL;
+    const char *s = json_string_value(json_object_get(o, "side"));
+    int side = s == NULL                  ? -1
+               : strcmp(s, "legacy") == 0 ? FX_SIDE_LEGACY
+               : strcmp(s, "new") == 0    ? FX_SIDE_NEW
+                                          : -1;
+    json_decref(o);
+    if (side < 0) {
+        respond_error(cn, rq, 400, NULL,
+                      "expected a JSON body like {\"side\":\"new\"} (side legacy or new)");
+        return;
+    }
+    uint64_t open = 0;
+    if (fx_proxy_tunnels_close(a->sh, a->ws, a->nw, name, side, &open) != 0) {
+        respond_error(cn, rq, 404, NULL, "no route named \"%s\"", name);
+        return;
+    }
+    fx_log(&a->sh->log, FX_LOG_INFO,
+           "event=admin_tunnels_close route=%s side=%s actor=%s open=%llu", name,
+           side == FX_SIDE_NEW ? "new" : "legacy", actor, (unsigned long long)open);
+    json_t *doc = json_pack("{s:s,s:s,s:I}", "route", name, "side",
+                            side == FX_SIDE_NEW ? "new" : "legacy", "closing", (json_int_t)open);
+    char *body = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (body == NULL) {
+        respond_error(cn, rq, 500, NULL, "out of memory");
+        return;
+    }
+    struct resp r = { 200, ctype_json, NULL, body, strlen(body) };
+    respond(cn, rq, &r);
+    free(body);
+}
+
 struct diffs_arg {
     struct fx_shadow *shadow;
     const char *route;
@@ -808,6 +852,7 @@ enum target {
     T_CMD,
     T_DIFFS,
     T_DASHBOARD,
+    T_TUNNELS_CLOSE,
 };
 
 struct where {
@@ -828,6 +873,8 @@ static enum target route_target(const char *rest, struct where *w)
         return T_ROUTE;
     if (strcmp(slash + 1, "diffs") == 0)
         return T_DIFFS;
+    if (strcmp(slash + 1, "tunnels/close") == 0)
+        return T_TUNNELS_CLOSE;
     for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
         if (strcmp(slash + 1, actions[i].name) == 0) {
             w->cmd = actions[i].cmd;
@@ -939,7 +986,7 @@ static void dispatch(struct fx_admin *a, struct fx_admin_conn *cn, const struct 
         respond_error(cn, rq, 404, NULL, "not found");
         return;
     }
-    bool post = w.t == T_CMD;
+    bool post = w.t == T_CMD || w.t == T_TUNNELS_CLOSE;
     bool get = strcmp(rq->method, "GET") == 0 || rq->head;
     if (post && strcmp(rq->method, "POST") != 0) {
         respond_error(cn, rq, 405, "Allow: POST\r\n", "method %s not allowed", rq->method);
@@ -947,6 +994,10 @@ static void dispatch(struct fx_admin *a, struct fx_admin_conn *cn, const struct 
     }
     if (!post && !get) {
         respond_error(cn, rq, 405, "Allow: GET, HEAD\r\n", "method %s not allowed", rq->method);
+        return;
+    }
+    if (w.t == T_TUNNELS_CLOSE) {
+        serve_tunnels_close(a, cn, rq, w.name);
         return;
     }
     if (post) {

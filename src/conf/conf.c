@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -748,6 +749,40 @@ static int parse_addrs_field(struct fx_conf_loader *ld, const struct fx_conf_key
     return result;
 }
 
+static bool is_token(const char *s);
+
+/* FX_CONF_T_TOKENS: a list of distinct tokens into f's inline array. */
+static int parse_tokens_field(struct fx_conf_loader *ld, const struct fx_conf_key *f,
+                              yaml_node_t *val, void *obj)
+{
+    char q[QBUF];
+    if (val->type != YAML_SEQUENCE_NODE)
+        return fail_key(ld, val, "expected a list, got %s", describe(q, val));
+    size_t n = seq_len(val);
+    if (n > f->max)
+        return fail_key(ld, val, "at most %llu names, got %zu", (unsigned long long)f->max, n);
+    char *arr = (char *)obj + f->off;
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = get_node(ld, val->data.sequence.items.start[i]);
+        if (item == NULL)
+            return fail(ld, val, "malformed YAML document");
+        int rc = expect_string(ld, item, i);
+        if (rc != 0)
+            return rc;
+        const char *s = scalar(item);
+        if (!is_token(s) || strlen(s) >= f->elem_size)
+            return fail_item(ld, item, i, "invalid name %s: expected a token of 1..%zu bytes",
+                             quote_node(q, item), f->elem_size - 1);
+        for (size_t j = 0; j < i; j++) {
+            if (strcasecmp(arr + j * f->elem_size, s) == 0)
+                return fail_item(ld, item, i, "%s is listed twice", quote_node(q, item));
+        }
+        memcpy(arr + i * f->elem_size, s, strlen(s) + 1);
+    }
+    memcpy((char *)obj + f->count_off, &n, sizeof(n));
+    return 0;
+}
+
 int fx_conf__top_listen(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
                         void *obj)
 {
@@ -1240,6 +1275,22 @@ int fx_conf__top_limits(struct fx_conf_loader *ld, const struct fx_conf_key *f, 
     return parse_schema_section(ld, val, &fx_conf_limits_section, &c->limits);
 }
 
+int fx_conf__top_upgrade(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+                         void *obj)
+{
+    (void)f;
+    struct fx_conf *c = obj;
+    return parse_schema_section(ld, val, fx_conf__section("upgrade"), &c->upgrade);
+}
+
+int fx_conf__top_timeouts(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
+                          void *obj)
+{
+    (void)f;
+    struct fx_conf *c = obj;
+    return parse_schema_section(ld, val, fx_conf__section("timeouts"), &c->timeouts);
+}
+
 /* ---- paths: request-path normalisation --------------------------------- */
 
 static int parse_bool_field(struct fx_conf_loader *ld, const struct fx_conf_key *f,
@@ -1272,6 +1323,8 @@ static int parse_builtin(struct fx_conf_loader *ld, const struct fx_conf_key *f,
         return parse_percent_field(ld, f, val, obj);
     case FX_CONF_T_ADDRS:
         return parse_addrs_field(ld, f, val, obj);
+    case FX_CONF_T_TOKENS:
+        return parse_tokens_field(ld, f, val, obj);
     case FX_CONF_T_DECIMAL: {
         double d = 0;
         FX_ASSERT(f->size == sizeof(d));
@@ -2724,6 +2777,8 @@ static struct fx_conf *conf_new(const char *path)
     c->workers = 0;
     c->access_mode = FX_CONF_LOG_STDOUT;
     fx_conf_schema_defaults(&fx_conf_limits_section, &c->limits);
+    fx_conf_schema_defaults(fx_conf__section("timeouts"), &c->timeouts);
+    fx_conf_schema_defaults(fx_conf__section("upgrade"), &c->upgrade);
     fx_conf_schema_defaults(&fx_conf_paths_section, &c->paths);
     fx_conf_paths_section.finish(&c->paths);
     atomic_init(&c->refcnt, 1);
@@ -3080,6 +3135,22 @@ static json_t *dump_addrs(const struct fx_conf_key *k, const void *obj)
     return list;
 }
 
+/* The names of an FX_CONF_T_TOKENS key as a new JSON list. */
+static json_t *dump_tokens(const struct fx_conf_key *k, const void *obj)
+{
+    const char *arr = (const char *)obj + k->off;
+    size_t n = 0;
+    memcpy(&n, (const char *)obj + k->count_off, sizeof(n));
+    json_t *list = json_array();
+    for (size_t i = 0; list != NULL && i < n; i++) {
+        if (json_array_append_new(list, json_string(arr + i * k->elem_size)) != 0) {
+            json_decref(list);
+            return NULL;
+        }
+    }
+    return list;
+}
+
 /* The value of a scalar key in stored units. */
 static uint64_t load_uint(const struct fx_conf_key *k, const void *obj)
 {
@@ -3110,6 +3181,8 @@ static bool dump_keys(json_t *o, const struct fx_conf_section *sec, const void *
         (void)snprintf(name, sizeof(name), "%s%s", k->name, suffix);
         if (k->type == FX_CONF_T_ADDRS) {
             ok = put(o, name, dump_addrs(k, obj));
+        } else if (k->type == FX_CONF_T_TOKENS) {
+            ok = put(o, name, dump_tokens(k, obj));
         } else if (k->type == FX_CONF_T_DECIMAL) {
             double d = 0;
             memcpy(&d, (const unsigned char *)obj + k->off, sizeof(d));
@@ -3384,6 +3457,8 @@ static json_t *dump_conf(const struct fx_conf *c)
                                                               : "stdout";
     ok = ok && put(root, "log", dump_log(c, access)) &&
          put(root, "limits", dump_section(&fx_conf_limits_section, &c->limits)) &&
+         put(root, "timeouts", dump_section(fx_conf__section("timeouts"), &c->timeouts)) &&
+         put(root, "upgrade", dump_section(fx_conf__section("upgrade"), &c->upgrade)) &&
          put(root, "upstreams", dump_upstreams(c)) && put(root, "routes", dump_routes(c));
     ok = ok && put(root, "paths", dump_section(&fx_conf_paths_section, &c->paths));
     ok = ok &&

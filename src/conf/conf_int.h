@@ -13,6 +13,8 @@ fx_conf_parse_fn fx_conf__top_admin;
 fx_conf_parse_fn fx_conf__top_workers;
 fx_conf_parse_fn fx_conf__top_log;
 fx_conf_parse_fn fx_conf__top_limits;
+fx_conf_parse_fn fx_conf__top_timeouts;
+fx_conf_parse_fn fx_conf__top_upgrade;
 fx_conf_parse_fn fx_conf__top_store;
 fx_conf_parse_fn fx_conf__top_upstreams;
 fx_conf_parse_fn fx_conf__top_routes;

@@ -2139,6 +2139,52 @@ static void test_conf_error_rewrites(void **state)
                              "t.yaml:4:36: route \"r\": strip_prefix: \"/a//b\" never matches");
 }
 
+/* ---- timeouts and upgrade (schema type FX_CONF_T_TOKENS) ------------------ */
+
+static void test_conf_upgrade_defaults_and_lists(void **state)
+{
+    (void)state;
+    struct fx_conf *c = load_ok(BASE);
+    assert_int_equal(c->timeouts.tunnel_ms, 3600000);
+    assert_int_equal(c->upgrade.nprotocols, 1);
+    assert_string_equal(c->upgrade.protocols[0], "websocket");
+    fx_conf_unref(c);
+    c = load_ok(BASE "timeouts: {tunnel: 90s}\nupgrade: {protocols: [websocket, Chat, x.y-z]}\n");
+    assert_int_equal(c->timeouts.tunnel_ms, 90000);
+    assert_int_equal(c->upgrade.nprotocols, 3);
+    assert_string_equal(c->upgrade.protocols[1], "Chat");
+    assert_string_equal(c->upgrade.protocols[2], "x.y-z");
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    assert_non_null(f);
+    assert_int_equal(fx_conf_dump_json(c, f), 0);
+    assert_int_equal(fclose(f), 0);
+    assert_non_null(strstr(out, "\"timeouts\":{\"tunnel_ms\":90000}"));
+    assert_non_null(strstr(out, "\"upgrade\":{\"protocols\":[\"websocket\",\"Chat\",\"x.y-z\"]}"));
+    free(out);
+    fx_conf_unref(c);
+    c = load_ok(BASE "upgrade: {protocols: []}\n");
+    assert_int_equal(c->upgrade.nprotocols, 0);
+    fx_conf_unref(c);
+}
+
+static void test_conf_upgrade_errors(void **state)
+{
+    (void)state;
+    assert_conf_error(BASE "upgrade: {protocols: [websocket, WebSocket]}\n",
+                      "t.yaml:6:34: upgrade.protocols[1]: \"WebSocket\" is listed twice");
+    assert_conf_error(BASE "upgrade: {protocols: [\"web socket\"]}\n",
+                      "t.yaml:6:23: upgrade.protocols[0]: invalid name \"web socket\": expected a "
+                      "token of 1..31 bytes");
+    assert_conf_error(BASE "upgrade: {protocols: websocket}\n",
+                      "t.yaml:6:22: upgrade.protocols: expected a list, got \"websocket\"");
+    assert_conf_error(BASE "upgrade: {protocols: [a, b, c, d, e, f, g, h, i]}\n",
+                      "t.yaml:6:22: upgrade.protocols: at most 8 names, got 9");
+    assert_conf_error(BASE "timeouts: {tunnel: 10ms}\n",
+                      "t.yaml:6:20: timeouts.tunnel: 10ms is out of range 1s..24h");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2218,6 +2264,8 @@ int main(void)
         cmocka_unit_test(test_conf_error_path_regex),
         cmocka_unit_test(test_conf_error_host_wildcards),
         cmocka_unit_test(test_conf_error_rewrites),
+        cmocka_unit_test(test_conf_upgrade_defaults_and_lists),
+        cmocka_unit_test(test_conf_upgrade_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

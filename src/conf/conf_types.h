@@ -195,6 +195,19 @@ struct fx_conf_limits {
     uint64_t shadow_inflight_bytes;    /* default 64 MiB: captures of shadow copies in flight */
 };
 
+/* The `timeouts` section (src/proxy/tunnel_conf.c). */
+struct fx_conf_timeouts {
+    uint64_t tunnel_ms; /* default 3600000: an upgrade tunnel with no byte either way is closed */
+};
+
+/* The `upgrade` section (src/proxy/tunnel_conf.c). */
+#define FX_CONF_UPGRADE_MAX 8  /* protocols in upgrade.protocols */
+#define FX_CONF_UPGRADE_LEN 32 /* bytes of one protocol name, NUL included */
+struct fx_conf_upgrade {
+    char protocols[FX_CONF_UPGRADE_MAX][FX_CONF_UPGRADE_LEN]; /* default {"websocket"} */
+    size_t nprotocols;
+};
+
 /* The `paths` section: how request paths are normalised before routing. */
 struct fx_conf_paths {
     bool merge_slashes;     /* default true: "//" becomes "/" */
@@ -208,7 +221,8 @@ struct fx_conf_paths {
  * includes the ones before it. */
 enum fx_conf_admin_role {
     FX_CONF_ROLE_READ = 1, /* every GET */
-    FX_CONF_ROLE_OPERATE,  /* state changes: weight, pause, resume, rollback, promote, debt */
+    FX_CONF_ROLE_OPERATE,  /* state changes: weight, pause, resume, rollback, promote, debt,
+                              tunnels close */
     FX_CONF_ROLE_ADMIN,    /* everything; the role of a line without one */
 };
 
@@ -245,6 +259,8 @@ struct fx_conf {
     unsigned char log_fields[FX_CONF_LOG_NFIELDS]; /* enum fx_conf_log_field, in line order */
     size_t nlog_fields; /* 0: the default line (the first FX_CONF_LOG_NDEFAULT fields) */
     struct fx_conf_limits limits;
+    struct fx_conf_timeouts timeouts;
+    struct fx_conf_upgrade upgrade;
     struct fx_conf_paths paths;
     struct fx_conf_process proc;
     struct fx_conf_upstream *upstreams; /* owned array */

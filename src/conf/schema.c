@@ -87,11 +87,30 @@ static void store_default(void *obj, const struct fx_conf_key *k)
     }
 }
 
+/* FX_CONF_T_TOKENS: split k->def_list at commas into the inline array. */
+static void store_default_tokens(void *obj, const struct fx_conf_key *k)
+{
+    char *arr = (char *)obj + k->off;
+    size_t n = 0;
+    const char *p = k->def_list != NULL ? k->def_list : "";
+    while (*p != '\0' && n < k->max) {
+        size_t len = strcspn(p, ",");
+        FX_ASSERT(len > 0 && len < k->elem_size);
+        memcpy(arr + n * k->elem_size, p, len);
+        arr[n * k->elem_size + len] = '\0';
+        n++;
+        p += len + (p[len] == ',');
+    }
+    memcpy((char *)obj + k->count_off, &n, sizeof(n));
+}
+
 void fx_conf_schema_defaults(const struct fx_conf_section *s, void *obj)
 {
     for (size_t i = 0; i < s->nkeys; i++) {
-        if (s->keys[i].type != FX_CONF_T_CUSTOM && s->keys[i].type != FX_CONF_T_ADDRS &&
-            s->keys[i].size != 0)
+        if (s->keys[i].type == FX_CONF_T_TOKENS)
+            store_default_tokens(obj, &s->keys[i]);
+        else if (s->keys[i].type != FX_CONF_T_CUSTOM && s->keys[i].type != FX_CONF_T_ADDRS &&
+                 s->keys[i].size != 0)
             store_default(obj, &s->keys[i]);
     }
 }
@@ -133,6 +152,8 @@ static const char *type_text(const struct fx_conf_key *k)
         return "number";
     case FX_CONF_T_ADDRS:
         return "address, or list of addresses";
+    case FX_CONF_T_TOKENS:
+        return "list of names";
     case FX_CONF_T_CUSTOM:
     default:
         return "";
@@ -170,6 +191,10 @@ static const char *default_text(char *buf, size_t cap, const struct fx_conf_key 
         return k->def_doc;
     if ((k->flags & FX_CONF_K_REQUIRED) != 0)
         return "required";
+    if (k->type == FX_CONF_T_TOKENS) {
+        (void)snprintf(buf, cap, "`[%s]`", k->def_list != NULL ? k->def_list : "");
+        return buf;
+    }
     if (k->type == FX_CONF_T_CUSTOM || k->type == FX_CONF_T_ADDRS)
         return "";
     char v[48];
@@ -185,6 +210,11 @@ static const char *range_text(char *buf, size_t cap, const struct fx_conf_key *k
         return k->range_doc;
     if (k->type == FX_CONF_T_ADDRS)
         return (k->flags & FX_CONF_K_PORT0) != 0 ? "port 0..65535" : "port 1..65535";
+    if (k->type == FX_CONF_T_TOKENS) {
+        (void)snprintf(buf, cap, "at most %llu, each 1..%zu bytes", (unsigned long long)k->max,
+                       k->elem_size - 1);
+        return buf;
+    }
     if (k->type == FX_CONF_T_CUSTOM || k->type == FX_CONF_T_BOOL)
         return "";
     if ((k->flags & FX_CONF_K_ABOVE) != 0)

@@ -40,6 +40,10 @@ enum fx_conf_type {
     FX_CONF_T_ADDRS,      /* an address or a non-empty list: an owned array at `off` of
                              `elem_size` elements, each starting with a struct fx_addr, and
                              its length (size_t) at `count_off`; dumped as a list of text */
+    FX_CONF_T_TOKENS,     /* a list (maybe empty) of distinct RFC 9110 tokens, compared
+                             case-insensitively, into an inline array at `off` of at most
+                             `max` strings of `elem_size` bytes (NUL-terminated), count
+                             (size_t) at `count_off`; default `def_list` (comma-separated) */
 };
 
 /* Key flags. */
@@ -62,7 +66,8 @@ struct fx_conf_key {
     uint64_t max;
     uint64_t def;
     size_t count_off;        /* FX_CONF_T_ADDRS: offset of the element count */
-    size_t elem_size;        /* FX_CONF_T_ADDRS: bytes per element */
+    size_t elem_size;        /* FX_CONF_T_ADDRS, FX_CONF_T_TOKENS: bytes per element */
+    const char *def_list;    /* FX_CONF_T_TOKENS: default list, "a,b" ("": empty) */
     fx_conf_parse_fn *parse; /* FX_CONF_T_CUSTOM only */
     const char *type_doc;    /* reference "type" column; NULL: from the type */
     const char *def_doc;     /* reference "default" column; NULL: from def (or "required") */

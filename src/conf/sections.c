@@ -9,13 +9,11 @@
 /* Tables owned by the modules. */
 extern const struct fx_conf_section fx_proxy_upstream_conf;
 extern const struct fx_conf_section fx_mig_guard_conf;
+extern const struct fx_conf_section fx_proxy_timeouts_conf;
+extern const struct fx_conf_section fx_proxy_upgrade_conf;
 
 const struct fx_conf_section *const fx_conf_sections[] = {
-    &fx_conf_top_section,
-    &fx_conf_log_section,
-    &fx_conf_limits_section,
-    &fx_conf_paths_section,
-    &fx_proxy_upstream_conf,
-    &fx_mig_guard_conf,
-    NULL,
+    &fx_conf_top_section,    &fx_conf_log_section,   &fx_conf_limits_section,
+    &fx_proxy_timeouts_conf, &fx_proxy_upgrade_conf, &fx_conf_paths_section,
+    &fx_proxy_upstream_conf, &fx_mig_guard_conf,     NULL,
 };

@@ -48,6 +48,7 @@ static const char usage_ctl[] =
     "  rollback NAME              send 0% to the new side until resumed\n"
     "  events [NAME] [--limit N]  audit log, oldest first (default 100, at most 10000)\n"
     "  diffs NAME [--limit N]     shadow comparison: mismatches by endpoint and path, samples\n"
+    "  tunnels close NAME SIDE    close route NAME's open WebSocket tunnels on SIDE (legacy, new)\n"
     "\n"
     "options:\n"
     "  --admin URL         admin API address: http://HOST:PORT or HOST:PORT\n"
@@ -786,6 +787,30 @@ static int run_diffs(struct ctl *c)
     return rc;
 }
 
+/* POST /api/v1/routes/NAME/tunnels/close {"side": SIDE}. */
+static int run_tunnels(struct ctl *c)
+{
+    char name[200];
+    char path[300];
+    url_encode(c->args.pos[2], name, sizeof(name));
+    (void)snprintf(path, sizeof(path), "/api/v1/routes/%s/tunnels/close", name);
+    json_t *o = json_pack("{s:s}", "side", c->args.pos[3]);
+    char *body = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (body == NULL)
+        return fail_run("out of memory");
+    json_t *doc = NULL;
+    int rc = call_json(c, "POST", path, body, &doc);
+    free(body);
+    if (rc == 0) {
+        json_int_t n = json_integer_value(json_object_get(doc, "closing"));
+        (void)printf("%s: closing %lld open tunnel%s on the %s side\n", jstr(doc, "route"),
+                     (long long)n, n == 1 ? "" : "s", jstr(doc, "side"));
+    }
+    json_decref(doc);
+    return rc;
+}
+
 static const struct ctl_cmd commands[] = {
     { "routes", 0, 1,
       "usage: ficus ctl [OPTIONS] routes [NAME]\n\n"
@@ -827,6 +852,14 @@ static const struct ctl_cmd commands[] = {
       "errored and dropped; mismatches by endpoint and JSON path; the noise\n"
       "learned from the secondary; then the N newest mismatch samples (default 5).\n",
       run_diffs },
+    { "tunnels", 3, 3,
+      "usage: ficus ctl [OPTIONS] tunnels close NAME SIDE\n\n"
+      "Close every open upgrade tunnel (WebSocket) of route NAME on SIDE, legacy\n"
+      "or new (a route without migrate has legacy tunnels only). Tunnels opened\n"
+      "afterwards are not affected: after a rollback, this moves the users whose\n"
+      "WebSocket is still open on the new side back when they reconnect. Needs a\n"
+      "token.\n",
+      run_tunnels },
 };
 
 static const struct ctl_cmd *find_cmd(const char *name)
@@ -851,6 +884,10 @@ static int check_operands(const struct ctl *c)
 
     if (c->args.limit != NULL && strspn(c->args.limit, "0123456789") != strlen(c->args.limit))
         return fail_usage("--limit %s: expected a number from 1 to 10000", c->args.limit);
+    if (strcmp(cmd->name, "tunnels") == 0 &&
+        (strcmp(c->args.pos[1], "close") != 0 ||
+         (strcmp(c->args.pos[3], "legacy") != 0 && strcmp(c->args.pos[3], "new") != 0)))
+        return fail_usage("tunnels: expected tunnels close NAME SIDE, SIDE legacy or new");
     uint32_t bp = 0;
     if (strcmp(cmd->name, "weight") == 0 && fx_mig_parse_weight(c->args.pos[2], &bp) != 0)
         return fail_usage("weight %s: expected a percentage from 0%% to 100%% like 25%%",

@@ -673,8 +673,61 @@ static void render_migration(struct fx_shared *sh, struct fx_worker *ws, size_t 
     fx_conf_unref(c);
 }
 
+/* Upgrade tunnels by (route, side): open now, opened in total, and bytes by
+ * direction. Every route is listed (any route may carry a WebSocket); a
+ * route without migrate shows its tunnels under side="legacy". */
+static void render_tunnels(struct fx_shared *sh, struct fx_worker *ws, size_t nw, FILE *f)
+{
+    static const char *const sides[2] = { "legacy", "new" };
+    static const char *const dirs[2] = { "client_to_upstream", "upstream_to_client" };
+    struct fx_conf *c = fx_shared_conf(sh);
+    (void)fputs("# HELP ficus_tunnels_active Open upgrade tunnels (WebSocket) by route and side.\n"
+                "# TYPE ficus_tunnels_active gauge\n",
+                f);
+    for (size_t i = 0; i < c->nroutes; i++) {
+        for (int side = 0; side < 2; side++) {
+            long long n = 0;
+            for (size_t k = 0; k < nw; k++)
+                n += (long long)atomic_load_explicit(
+                    &ws[k].stats->tunnels_active[c->routes[i].id][side], memory_order_relaxed);
+            (void)fprintf(f, "ficus_tunnels_active{route=\"%s\",side=\"%s\"} %lld\n",
+                          c->routes[i].name, sides[side], n);
+        }
+    }
+    (void)fputs("# HELP ficus_tunnels_total Upgrade tunnels opened (valid 101 relayed).\n"
+                "# TYPE ficus_tunnels_total counter\n",
+                f);
+    for (size_t i = 0; i < c->nroutes; i++) {
+        for (int side = 0; side < 2; side++) {
+            uint64_t n = 0;
+            for (size_t k = 0; k < nw; k++)
+                n += ld(&ws[k].stats->tunnels_total[c->routes[i].id][side]);
+            (void)fprintf(f, "ficus_tunnels_total{route=\"%s\",side=\"%s\"} %llu\n",
+                          c->routes[i].name, sides[side], (unsigned long long)n);
+        }
+    }
+    (void)fputs("# HELP ficus_tunnel_bytes_total Bytes relayed through upgrade tunnels by "
+                "direction.\n# TYPE ficus_tunnel_bytes_total counter\n",
+                f);
+    for (size_t i = 0; i < c->nroutes; i++) {
+        for (int side = 0; side < 2; side++) {
+            for (int d = 0; d < 2; d++) {
+                uint64_t n = 0;
+                for (size_t k = 0; k < nw; k++)
+                    n += ld(&ws[k].stats->tunnel_bytes[c->routes[i].id][side][d]);
+                (void)fprintf(f,
+                              "ficus_tunnel_bytes_total{route=\"%s\",side=\"%s\","
+                              "direction=\"%s\"} %llu\n",
+                              c->routes[i].name, sides[side], dirs[d], (unsigned long long)n);
+            }
+        }
+    }
+    fx_conf_unref(c);
+}
+
 void fx_stats_render(struct fx_shared *sh, struct fx_worker *ws, size_t nw, FILE *f)
 {
+    render_tunnels(sh, ws, nw, f);
     render_requests(sh, ws, nw, f);
     render_hist(sh, ws, nw, f);
     render_upstreams(sh, ws, nw, f);

@@ -47,8 +47,12 @@
  * - Sticky key (header, cookie, query): a client chooses its bucket; this is
  *   stickiness, not access control.
  * - Upgrade, Expect, TE, Trailer, Keep-Alive, Proxy-*: hop-by-hop, dropped
- *   (100-continue is answered by Ficus). A 101 or a response whose Connection
- *   names its framing is a 502 and the upstream connection is closed. */
+ *   (100-continue is answered by Ficus). An Upgrade of upgrade.protocols on a
+ *   bodiless HTTP/1.1 request with Connection: upgrade is the exception: it
+ *   is forwarded, and a matching 101 starts a tunnel (tunnel.c says what a
+ *   hostile client or upstream can do with those headers). Any other 101, or
+ *   a response whose Connection names its framing, is a 502 and the upstream
+ *   connection is closed. */
 #include <arpa/inet.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -132,6 +136,23 @@ static ssize_t io_write2(int fd, unsigned int *flags, const char *a, size_t alen
     return w;
 }
 
+ssize_t fx_proxy__io_read(struct fx_worker *w, struct fx_io *io, unsigned int *flags,
+                          struct fx_buf *b)
+{
+    return io_read(w, io, flags, b);
+}
+
+ssize_t fx_proxy__io_write2(struct fx_io *io, unsigned int *flags, const char *a, size_t alen,
+                            const char *b, size_t blen)
+{
+    return io_write2(io->fd, flags, a, alen, b, blen);
+}
+
+int fx_proxy__io_shutdown_wr(struct fx_io *io)
+{
+    return shutdown(io->fd, SHUT_WR);
+}
+
 /* ---- connection lifecycle ---------------------------------------------- */
 
 static void on_dead_io(struct fx_io *io, uint32_t events)
@@ -172,9 +193,10 @@ static void x_free(struct fx_cconn *cc)
 {
     struct fx_exch *x = cc->x;
     struct fx_worker *w = cc->w;
+    fx_proxy__tunnel_fini(w, x);
     if (x->u != NULL) {
         x->u->owner = NULL;
-        fx_proxy__uc_release(x->u, false, 0);
+        fx_proxy__uc_release(x->u, false, 0); /* a tunnel's connection is never pooled */
         x->u = NULL;
     }
     if (x->mirror != NULL) {
@@ -194,6 +216,7 @@ void fx_proxy__cc_close(struct fx_cconn *cc)
     struct fx_worker *w = cc->w;
     if (cc->x != NULL) {
         struct fx_exch *x = cc->x;
+        fx_proxy__tunnel_fini(w, x);
         if (!(x->flags & FX_X_F_RESP_DONE) || x->chead.len > 0 || x->resp_ready > 0) {
             if (x->status == 0 || !(x->flags & FX_X_F_RESP_HEAD))
                 x->status = 499;
@@ -501,6 +524,9 @@ static bool add_proxy_headers(struct fx_cconn *cc, const struct fx_h1_req *req, 
     if (!PUT_LIT(b, "X-Forwarded-For: ") || (xff.len > 0 && !(put_s(b, xff) && PUT_LIT(b, ", "))) ||
         !put_s(b, fx_str_c(cc->peer_ip)) || !PUT_LIT(b, "\r\n"))
         return false;
+    if ((x->flags & FX_X_F_UPGRADE) && !(PUT_LIT(b, "Connection: upgrade\r\n") &&
+                                         put_header(b, FX_STR("Upgrade"), fx_str_c(x->upgrade))))
+        return false;
     if (!PUT_LIT(b, "X-Forwarded-Proto: http\r\n") ||
         !put_header(b, FX_STR("X-Forwarded-Host"), host) || !PUT_LIT(b, "Via: 1.1 ficus\r\n"))
         return false;
@@ -590,6 +616,8 @@ static void x_init_from_req(struct fx_cconn *cc, struct fx_exch *x, const struct
         x->flags |= FX_X_F_REQ_DONE;
     }
     find_request_id(x, req);
+    if (fx_proxy_upgrade_filter(req, &x->wc->conf->upgrade, x->upgrade, sizeof(x->upgrade)) > 0)
+        x->flags |= FX_X_F_UPGRADE;
 }
 
 /* Whether a failed connect() is the server's fault (it refused, or cannot be
@@ -907,6 +935,7 @@ void fx_proxy__cc_run(struct fx_cconn *cc)
             return;
         bool progress = cc->state == FX_CC_HEAD     ? cc_step_head(cc)
                         : cc->state == FX_CC_LINGER ? cc_step_linger(cc)
+                        : cc->state == FX_CC_TUNNEL ? fx_proxy__tunnel_step(cc)
                                                     : x_step(cc);
         if (!progress)
             break;
@@ -1139,11 +1168,15 @@ static bool build_chead(struct fx_cconn *cc, const struct fx_h1_resp *r)
         return false;
     bool dechunk = (x->flags & FX_X_F_DECHUNK) != 0;
     for (size_t i = 0; i < r->nheaders; i++) {
-        if (resp_header_keep(r, r->headers[i].name, dechunk) &&
+        bool up = r->status == 101 && fx_str_eqi(r->headers[i].name, FX_STR("upgrade"));
+        if ((up || resp_header_keep(r, r->headers[i].name, dechunk)) &&
             !put_header(b, r->headers[i].name, r->headers[i].value))
             return false;
     }
-    if (x->flags & FX_X_F_CLOSE) {
+    if (r->status == 101) {
+        if (!PUT_LIT(b, "Connection: upgrade\r\n"))
+            return false;
+    } else if (x->flags & FX_X_F_CLOSE) {
         if (!PUT_LIT(b, "Connection: close\r\n"))
             return false;
     } else if (x->minor == 0 && !PUT_LIT(b, "Connection: keep-alive\r\n")) {
@@ -1178,6 +1211,28 @@ static void x_resp_head(struct fx_cconn *cc, const struct fx_h1_resp *r)
     x->flags |= FX_X_F_RESP_HEAD;
     if (x->mirror != NULL)
         fx_proxy__mirror_resp_head(x, r);
+}
+
+/* A 101: a tunnel when it answers the Upgrade the request forwarded; else a
+ * 502 and the upstream connection is closed (closing the client too when it
+ * asked for an upgrade: it may already be sending the new protocol). */
+static void x_resp_switch(struct fx_cconn *cc, struct fx_uconn *uc, const struct fx_h1_resp *r,
+                          size_t head_len)
+{
+    struct fx_exch *x = cc->x;
+    bool asked = (x->flags & FX_X_F_UPGRADE) != 0;
+    if (!fx_proxy_upgrade_answer_ok(x->upgrade, r)) {
+        x_local(cc, 502, asked ? "upstream_bad_upgrade" : "upstream_unexpected_101", asked);
+        return;
+    }
+    x->header_us = cc->w->loop.now_us;
+    x->status = 101;
+    if (!build_chead(cc, r)) {
+        x_local(cc, 502, "upstream_bad_response", true);
+        return;
+    }
+    fx_buf_consume(&uc->in, head_len);
+    fx_proxy__tunnel_start(cc);
 }
 
 static bool x_retry(struct fx_cconn *cc)
@@ -1215,8 +1270,12 @@ static bool x_resp_parse(struct fx_cconn *cc, struct fx_uconn *uc)
             x_local(cc, 502, "upstream_bad_response", true);
             return true;
         }
-        if (rc < 0 || r->status == 101) {
+        if (rc < 0) {
             x_upstream_failed(cc, 502, "upstream_bad_response");
+            return true;
+        }
+        if (r->status == 101) {
+            x_resp_switch(cc, uc, r, (size_t)rc);
             return true;
         }
         x->resp_scanned = 0;
@@ -1324,7 +1383,8 @@ static bool x_resp_recv(struct fx_cconn *cc)
         if (uc->in.len == 0 && !(uc->flags & FX_IO_F_EOF))
             return progress;
         progress |= x_resp_parse(cc, uc);
-        if ((cc->flags & FX_IO_F_CLOSED) || x->u == NULL || !(x->flags & FX_X_F_RESP_HEAD))
+        if ((cc->flags & FX_IO_F_CLOSED) || x->u == NULL || !(x->flags & FX_X_F_RESP_HEAD) ||
+            cc->state == FX_CC_TUNNEL)
             return progress;
     }
     size_t before = x->resp_ready;
@@ -1461,6 +1521,8 @@ static bool x_step(struct fx_cconn *cc)
         p |= x_resp_recv(cc);
         if (cc->flags & FX_IO_F_CLOSED)
             return false;
+        if (cc->state == FX_CC_TUNNEL)
+            return true;
     }
     p |= x_resp_send(cc);
     if (cc->flags & FX_IO_F_CLOSED)
@@ -1479,6 +1541,10 @@ static void cc_on_timer(struct fx_timer *t)
     struct fx_cconn *cc = (struct fx_cconn *)(void *)((char *)t - offsetof(struct fx_cconn, timer));
     int kind = cc->tkind;
     cc->tkind = FX_TK_NONE;
+    if (kind == FX_TK_TUNNEL && cc->state == FX_CC_TUNNEL) {
+        fx_proxy__tunnel_timeout(cc);
+        return;
+    }
     if (kind == FX_TK_HEADER && cc->state == FX_CC_HEAD && cc->in.len > 0 && cc->x == NULL &&
         x_new(cc) != NULL) {
         fx_proxy__rand_hex(cc->w, cc->x->request_id, 32);

@@ -503,6 +503,13 @@ void fx_proxy__mirror_begin(struct fx_cconn *cc, struct fx_exch *x)
         return; /* the primary is the candidate itself: nothing to compare */
     if (!method_listed(sh, (struct fx_str){ fx_buf_rptr(&x->uhead), x->method_len }))
         return;
+    if (x->flags & FX_X_F_UPGRADE) {
+        /* A copy of an upgrade would open a second session on the shadow
+         * side (a second WebSocket with its own side effects), and a tunnel
+         * has no answer to compare: never copied, only counted. */
+        fx_shadow_count_drop(s, rid, FX_SHADOW_DROP_UPGRADE);
+        return;
+    }
     if (x->req_mode == FX_H1_BODY_LENGTH && x->req_left > sh->max_body) {
         fx_shadow_count_drop(s, rid, FX_SHADOW_DROP_BODY);
         return;

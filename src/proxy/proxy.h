@@ -67,6 +67,16 @@ uint64_t fx_proxy_backoff_ms(unsigned int streak);
 size_t fx_proxy_srv_pick(const struct fx_srv_health *health, const struct fx_conf_upstream *up,
                          size_t start, uint64_t tried, uint64_t now_ms);
 
+/* `ficus ctl tunnels close ROUTE SIDE`: close every open upgrade tunnel of
+ * route `route` (borrowed name) on `side` (FX_SIDE_*; a route without
+ * migrate has only legacy tunnels) in all `nw` workers of `ws`. Tunnels
+ * opened afterwards are not affected. Asynchronous: each worker closes its
+ * tunnels at its next loop iteration (it is woken). *open gets the number of
+ * such tunnels open when called. Returns 0 or FX_ENOTFOUND (no such route
+ * in the current config). Any thread (the admin thread). */
+int fx_proxy_tunnels_close(struct fx_shared *sh, struct fx_worker *ws, size_t nw, const char *route,
+                           int side, uint64_t *open);
+
 /* Write all metrics in Prometheus text format. Admin thread. */
 void fx_stats_render(struct fx_shared *sh, struct fx_worker *ws, size_t nw, FILE *f);
 

@@ -72,6 +72,66 @@ uint64_t fx_proxy__rand_u64(struct fx_worker *w);
 /* 128 random bits as 32 lowercase hex chars + NUL (out[33]); `nhex` <= 32. */
 void fx_proxy__rand_hex(struct fx_worker *w, char *out, size_t nhex);
 
+/* ---- transport I/O helpers (client.c) ---- */
+
+/* Read from `io` into `b` (a worker buffer is attached when b has none).
+ * Returns bytes read (> 0), 0 when nothing could be read (no data, or b is
+ * full: FX_IO_F_READABLE then stays set), -1 on EOF or a read error
+ * (FX_IO_F_EOF is then set in *flags). */
+ssize_t fx_proxy__io_read(struct fx_worker *w, struct fx_io *io, unsigned int *flags,
+                          struct fx_buf *b);
+
+/* Write up to two spans to `io`. Returns bytes written, 0 when the socket is
+ * full (FX_IO_F_WRITABLE cleared), -1 on a write error. */
+ssize_t fx_proxy__io_write2(struct fx_io *io, unsigned int *flags, const char *a, size_t alen,
+                            const char *b, size_t blen);
+
+/* Half-close: no more bytes will be written to `io` (shutdown(SHUT_WR)).
+ * Returns 0 or -1. */
+int fx_proxy__io_shutdown_wr(struct fx_io *io);
+
+/* ---- upgrade tunnels (tunnel.c) ---- */
+
+/* The Upgrade value to forward for `req`: its protocols (RFC 9110 7.8,
+ * "name[/version]", every Upgrade header line) whose name is in
+ * allow->protocols (case-insensitive), joined with ", " into out
+ * (NUL-terminated, at most cap - 1 bytes). Returns the length, or 0 when
+ * the request is no upgrade to tunnel: no allowed protocol, no
+ * "Connection: upgrade", HTTP/1.0 (RFC 9110 7.8: ignored), a request body
+ * (Content-Length > 0 or chunked: the switch would cut a message in two),
+ * or a value longer than cap - 1. Pure. */
+size_t fx_proxy_upgrade_filter(const struct fx_h1_req *req, const struct fx_conf_upgrade *allow,
+                               char *out, size_t cap);
+
+/* Whether the 101 `r` is a valid answer to a request that forwarded the
+ * Upgrade value `asked` (from fx_proxy_upgrade_filter; empty: no upgrade
+ * asked): "Connection: upgrade" present and every protocol of its Upgrade
+ * headers (at least one) is one asked for (same name, and same version when
+ * both give one). Pure. */
+bool fx_proxy_upgrade_answer_ok(const char *asked, const struct fx_h1_resp *r);
+
+/* The 101 head for the client is in x->chead and the head is consumed from
+ * x->u->in: turn the connection into a tunnel (state FX_CC_TUNNEL), counted
+ * in the metrics. */
+void fx_proxy__tunnel_start(struct fx_cconn *cc);
+
+/* Relay what readiness allows, both ways; ends the tunnel (closing both
+ * connections and writing its access-log line) when both sides finished or
+ * one failed. Returns true on progress. May close cc. */
+bool fx_proxy__tunnel_step(struct fx_cconn *cc);
+
+/* The idle timer of the tunnel fired: close it (error tunnel_idle_timeout). */
+void fx_proxy__tunnel_timeout(struct fx_cconn *cc);
+
+/* The tunnel of exchange x ends (its connection is closing, before the
+ * access-log line): drop it from the active gauge and add the relayed bytes
+ * to x->bytes_in/out. Idempotent; nothing for an exchange without one. */
+void fx_proxy__tunnel_fini(struct fx_worker *w, struct fx_exch *x);
+
+/* sh->tunnel_close_seq moved: close this worker's tunnels opened before
+ * their route side's close generation. Cheap when nothing changed. */
+void fx_proxy__tunnel_check_close(struct fx_worker *w);
+
 /* ---- shadow copies (mirror.c) ---- */
 
 /* Start a shadow copy of the exchange whose head was just parsed (x->uhead

@@ -1,5 +1,6 @@
-/* Unit tests of the proxy module's pure logic: ejection back-off and the
- * choice of a server among ejected ones. */
+/* Unit tests of the proxy module's pure logic: ejection back-off, the
+ * choice of a server among ejected ones, and which Upgrade requests and 101
+ * answers make a tunnel. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,7 +10,8 @@
 /* cmocka.h relies on the headers above. */
 #include <cmocka.h>
 
-#include "proxy.h"
+#include "../http/http.h"
+#include "proxy_int.h"
 
 static void test_proxy_backoff_ms_doubles_to_the_cap(void **state)
 {
@@ -113,6 +115,139 @@ static void test_proxy_srv_pick_single_server(void **state)
     assert_int_equal(fx_proxy_srv_pick(fx->health, &fx->up, 5, 0, 100), 0);
 }
 
+/* ---- upgrades ------------------------------------------------------------ */
+
+static struct fx_conf_upgrade allow_list(const char *a, const char *b)
+{
+    struct fx_conf_upgrade u;
+    memset(&u, 0, sizeof(u));
+    if (a != NULL)
+        strcpy(u.protocols[u.nprotocols++], a);
+    if (b != NULL)
+        strcpy(u.protocols[u.nprotocols++], b);
+    return u;
+}
+
+static struct fx_h1_req req_of(const char *text)
+{
+    struct fx_h1_req r;
+    size_t scanned = 0;
+    struct fx_h1_limits lim = { 16384, 16384, 100 };
+    assert_true(fx_h1_parse_req(text, strlen(text), &r, &scanned, &lim) > 0);
+    return r;
+}
+
+/* Filtered Upgrade value of request `text` (static head plus `headers`). */
+static size_t filter(const char *headers, const struct fx_conf_upgrade *allow, char *out,
+                     size_t cap)
+{
+    static char text[1024];
+    (void)snprintf(text, sizeof(text), "GET /ws HTTP/1.1\r\nHost: h\r\n%s\r\n", headers);
+    struct fx_h1_req r = req_of(text);
+    return fx_proxy_upgrade_filter(&r, allow, out, cap);
+}
+
+static void test_proxy_upgrade_filter_websocket_only_by_default(void **state)
+{
+    (void)state;
+    struct fx_conf_upgrade ws = allow_list("websocket", NULL);
+    char out[FX_UPGRADE_MAX];
+    assert_int_equal(filter("Connection: Upgrade\r\nUpgrade: websocket\r\n", &ws, out, sizeof(out)),
+                     9);
+    assert_string_equal(out, "websocket");
+    assert_int_equal(
+        filter("Connection: keep-alive, UPGRADE\r\nUpgrade: WebSocket\r\n", &ws, out, sizeof(out)),
+        9);
+    assert_string_equal(out, "WebSocket");
+    /* h2c smuggling: never forwarded unless listed. */
+    assert_int_equal(filter("Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                            "HTTP2-Settings: AAMAAABkAAQAAP__\r\n",
+                            &ws, out, sizeof(out)),
+                     0);
+    assert_string_equal(out, "");
+    assert_int_equal(
+        filter("Connection: Upgrade\r\nUpgrade: h2c, websocket\r\n", &ws, out, sizeof(out)), 9);
+    assert_string_equal(out, "websocket");
+    /* Without Connection: upgrade the Upgrade header is only hop-by-hop noise. */
+    assert_int_equal(filter("Upgrade: websocket\r\n", &ws, out, sizeof(out)), 0);
+    assert_int_equal(filter("Connection: Upgrade\r\n", &ws, out, sizeof(out)), 0);
+}
+
+static void test_proxy_upgrade_filter_refuses_bodies_and_http10(void **state)
+{
+    (void)state;
+    struct fx_conf_upgrade ws = allow_list("websocket", NULL);
+    char out[FX_UPGRADE_MAX];
+    const char *up = "Connection: Upgrade\r\nUpgrade: websocket\r\n";
+    char h[256];
+    (void)snprintf(h, sizeof(h), "%sContent-Length: 5\r\n", up);
+    assert_int_equal(filter(h, &ws, out, sizeof(out)), 0);
+    (void)snprintf(h, sizeof(h), "%sTransfer-Encoding: chunked\r\n", up);
+    assert_int_equal(filter(h, &ws, out, sizeof(out)), 0);
+    (void)snprintf(h, sizeof(h), "%sContent-Length: 0\r\n", up);
+    assert_int_equal(filter(h, &ws, out, sizeof(out)), 9);
+    struct fx_h1_req r =
+        req_of("GET / HTTP/1.0\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+    assert_int_equal(fx_proxy_upgrade_filter(&r, &ws, out, sizeof(out)), 0);
+}
+
+static void test_proxy_upgrade_filter_lists_versions_and_bounds(void **state)
+{
+    (void)state;
+    struct fx_conf_upgrade two = allow_list("websocket", "chat");
+    char out[FX_UPGRADE_MAX];
+    assert_int_equal(filter("Connection: upgrade\r\nUpgrade: chat/2, foo, websocket\r\n"
+                            "Upgrade: Chat/3\r\n",
+                            &two, out, sizeof(out)),
+                     strlen("chat/2, websocket, Chat/3"));
+    assert_string_equal(out, "chat/2, websocket, Chat/3");
+    /* Items that are not "token[/token]" are skipped. */
+    assert_int_equal(filter("Connection: upgrade\r\nUpgrade: chat/, /2, chat/a/b, websocket\r\n",
+                            &two, out, sizeof(out)),
+                     9);
+    assert_string_equal(out, "websocket");
+    /* Longer than the room: no upgrade at all rather than a cut list. */
+    assert_int_equal(filter("Connection: upgrade\r\nUpgrade: websocket, chat\r\n", &two, out, 12),
+                     0);
+    assert_string_equal(out, "");
+    struct fx_conf_upgrade none = allow_list(NULL, NULL);
+    assert_int_equal(
+        filter("Connection: upgrade\r\nUpgrade: websocket\r\n", &none, out, sizeof(out)), 0);
+}
+
+static bool answer_ok(const char *asked, const char *head)
+{
+    struct fx_h1_resp r;
+    size_t scanned = 0;
+    struct fx_h1_limits lim = { 16384, 16384, 100 };
+    assert_true(fx_h1_parse_resp(head, strlen(head), &r, &scanned, &lim) > 0);
+    return fx_proxy_upgrade_answer_ok(asked, &r);
+}
+
+static void test_proxy_upgrade_answer_ok_needs_match(void **state)
+{
+    (void)state;
+    const char *ok = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\n\r\n";
+    assert_true(answer_ok("websocket", ok));
+    assert_true(answer_ok("h2c, WebSocket", ok));
+    assert_false(answer_ok("", ok)); /* nobody asked */
+    assert_false(answer_ok("chat", ok));
+    assert_false(answer_ok("websocket", "HTTP/1.1 101 Switching Protocols\r\n"
+                                        "Upgrade: websocket\r\n\r\n"));
+    assert_false(answer_ok("websocket", "HTTP/1.1 101 Switching Protocols\r\n"
+                                        "Connection: Upgrade\r\n\r\n"));
+    assert_false(answer_ok("websocket", "HTTP/1.1 101 Switching Protocols\r\n"
+                                        "Connection: Upgrade\r\nUpgrade: websocket, h2c\r\n\r\n"));
+    const char *v2 = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: chat/2\r\n"
+                     "Connection: upgrade\r\n\r\n";
+    assert_true(answer_ok("chat/2", v2));
+    assert_true(answer_ok("chat", v2));
+    assert_false(answer_ok("chat/3", v2));
+    assert_false(answer_ok("websocket", "HTTP/1.1 200 OK\r\nUpgrade: websocket\r\n"
+                                        "Connection: Upgrade\r\nContent-Length: 0\r\n\r\n"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -123,6 +258,10 @@ int main(void)
         cmocka_unit_test(test_proxy_srv_pick_all_ejected_takes_soonest),
         cmocka_unit_test(test_proxy_srv_pick_skips_tried),
         cmocka_unit_test(test_proxy_srv_pick_single_server),
+        cmocka_unit_test(test_proxy_upgrade_filter_websocket_only_by_default),
+        cmocka_unit_test(test_proxy_upgrade_filter_refuses_bodies_and_http10),
+        cmocka_unit_test(test_proxy_upgrade_filter_lists_versions_and_bounds),
+        cmocka_unit_test(test_proxy_upgrade_answer_ok_needs_match),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

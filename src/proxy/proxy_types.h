@@ -51,7 +51,15 @@ struct fx_stats {
     atomic_uint_fast64_t side_err[FX_MAX_IDS][2]; /* 5xx, connect failures, timeouts */
     atomic_uint_fast64_t side_lat[FX_MAX_IDS][2][FX_MIG_LAT_BUCKETS];
     atomic_uint_fast64_t side_sum_us[FX_MAX_IDS][2];
+    /* Upgrade tunnels (tunnel.c), by route id and side (legacy for a route
+     * without migrate); bytes by direction FX_TUN_DIR_*. */
+    atomic_int_fast64_t tunnels_active[FX_MAX_IDS][2];
+    atomic_uint_fast64_t tunnels_total[FX_MAX_IDS][2];
+    atomic_uint_fast64_t tunnel_bytes[FX_MAX_IDS][2][2];
 };
+
+#define FX_TUN_DIR_UP   0 /* client to upstream */
+#define FX_TUN_DIR_DOWN 1 /* upstream to client */
 
 /* Live migration decision of one route, written by the control plane and read
  * by workers on every request (relaxed atomics: a change is seen within one
@@ -96,6 +104,11 @@ struct fx_shared {
     int access_fd; /* -1 when the access log is off */
     uint64_t start_ms;
     struct fx_srv_health health[FX_MAX_IDS]; /* by server (pool) id */
+    /* `ficus ctl tunnels close ROUTE SIDE`: bumped per (route id, side) by the
+     * admin thread; a tunnel opened at an older value is closed by its worker.
+     * tunnel_close_seq tells workers that some entry changed. */
+    atomic_uint_fast64_t tunnel_close_gen[FX_MAX_IDS][2];
+    atomic_uint_fast64_t tunnel_close_seq;
 };
 
 /* A worker's reference holder for one config snapshot. */
@@ -136,6 +149,28 @@ enum fx_cc_state {
     FX_CC_HEAD = 0, /* waiting for a request head */
     FX_CC_EXCH,     /* an exchange is in progress */
     FX_CC_LINGER,   /* error answered and write side shut: discarding input until EOF */
+    FX_CC_TUNNEL,   /* after a 101: bytes relayed both ways (tunnel.c) */
+};
+
+#define FX_UPGRADE_MAX 128 /* bytes of the Upgrade value forwarded for one request */
+
+#define FX_TUN_F_ACTIVE 0x01u /* counted in tunnels_active */
+#define FX_TUN_F_C_EOF  0x02u /* the client finished sending (EOF or read error) */
+#define FX_TUN_F_U_EOF  0x04u /* the upstream finished sending */
+#define FX_TUN_F_U_SHUT 0x08u /* shutdown(SHUT_WR) sent to the upstream */
+#define FX_TUN_F_C_SHUT 0x10u /* shutdown(SHUT_WR) sent to the client */
+
+/* The byte tunnel of an exchange answered 101 (embedded in fx_exch). Each
+ * direction's budget is the buffer it is read into: cc->in (client to
+ * upstream) and u->in (upstream to client); a full buffer stops reads of its
+ * side until the other side takes bytes (backpressure by TCP). */
+struct fx_tunnel {
+    unsigned int flags; /* FX_TUN_F_* */
+    unsigned int route_id;
+    int side;           /* FX_SIDE_*: legacy on a route without migrate */
+    uint64_t close_gen; /* sh->tunnel_close_gen[route_id][side] when it opened */
+    uint64_t start_us;
+    uint64_t bytes[2]; /* relayed payload by FX_TUN_DIR_* */
 };
 
 /* One request/response exchange on a client connection. */
@@ -174,7 +209,10 @@ struct fx_exch {
     uint64_t bytes_in;
     uint64_t bytes_out;
     char request_id[65];
-    struct fx_mjob *mirror; /* owned while attached: the shadow copy of this request */
+    struct fx_mjob *mirror;       /* owned while attached: the shadow copy of this request */
+    char upgrade[FX_UPGRADE_MAX]; /* Upgrade value forwarded (allowed tokens only, NUL-ended);
+                                     empty unless FX_X_F_UPGRADE */
+    struct fx_tunnel tun;         /* in use once the state is FX_CC_TUNNEL */
 };
 
 #define FX_X_F_REQ_DONE    0x0001u /* request body fully received */
@@ -189,6 +227,7 @@ struct fx_exch {
 #define FX_X_F_HEAD_REQ    0x0200u
 #define FX_X_F_REQ_SENT    0x0400u /* whole request written to the upstream */
 #define FX_X_F_HAD_RID     0x0800u /* the client sent an X-Request-Id */
+#define FX_X_F_UPGRADE     0x1000u /* an allowed Upgrade was forwarded: a 101 may follow */
 
 struct fx_cconn {
     struct fx_io io;
@@ -217,6 +256,7 @@ enum fx_tkind {
     FX_TK_CONNECT, /* upstream connect */
     FX_TK_READ,    /* upstream response, between reads */
     FX_TK_LINGER,  /* lingering close of a client after an error response */
+    FX_TK_TUNNEL,  /* no byte moved either way in a tunnel for timeouts.tunnel */
 };
 
 #define FX_MCONN_F_HEAD 0x100u /* response head parsed */
@@ -311,7 +351,8 @@ struct fx_worker {
     uint64_t rng[2];
     bool draining;
     uint64_t drain_deadline_ms;
-    uint64_t drain_start_ms; /* fresh connections get FX_DRAIN_FRESH_MS from here */
+    uint64_t drain_start_ms;   /* fresh connections get FX_DRAIN_FRESH_MS from here */
+    uint64_t tunnel_close_seq; /* sh->tunnel_close_seq last acted on */
     char time_cache[32];
     uint64_t time_cache_sec;
 };

@@ -300,6 +300,8 @@ static void drain_step(struct fx_worker *w)
     struct fx_cconn *cc = w->conns;
     while (cc != NULL) {
         struct fx_cconn *next = cc->next;
+        if (expired && cc->state == FX_CC_TUNNEL && cc->x->error == NULL)
+            cc->x->error = "shutdown"; /* access log: the drain ended the tunnel */
         if (expired || fx_proxy__cc_drain_idle(cc))
             fx_proxy__cc_close(cc);
         cc = next;
@@ -325,6 +327,7 @@ static void *worker_main(void *arg)
     struct fx_worker *w = arg;
     for (;;) {
         check_conf(w);
+        fx_proxy__tunnel_check_close(w);
         if (!w->draining && atomic_load(&w->sh->stopping))
             start_drain(w);
         if (w->draining) {

@@ -19,6 +19,7 @@ static const char *const drop_names[FX_SHADOW_DROP__N] = {
     [FX_SHADOW_DROP_BODY] = "body_too_large", [FX_SHADOW_DROP_INFLIGHT] = "inflight",
     [FX_SHADOW_DROP_QUEUE] = "queue_full",    [FX_SHADOW_DROP_PRIMARY] = "primary_incomplete",
     [FX_SHADOW_DROP_NOMEM] = "nomem",         [FX_SHADOW_DROP_SHUTDOWN] = "shutdown",
+    [FX_SHADOW_DROP_UPGRADE] = "upgrade",
 };
 
 /* Errored-copy reasons; the last one collects anything else. */

@@ -23,6 +23,7 @@ enum fx_shadow_drop {
     FX_SHADOW_DROP_PRIMARY,  /* the primary exchange did not complete (client gone, 5xx local) */
     FX_SHADOW_DROP_NOMEM,
     FX_SHADOW_DROP_SHUTDOWN, /* queued or in flight when the process stopped: discarded */
+    FX_SHADOW_DROP_UPGRADE,  /* an upgrade request (WebSocket): never copied */
     FX_SHADOW_DROP__N,
 };
 

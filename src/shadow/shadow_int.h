@@ -38,9 +38,12 @@ int fx_shadow__path_key(struct fx_shadow__pbuf *b, const char *key, size_t len);
 /* Append "[idx]". */
 int fx_shadow__path_index(struct fx_shadow__pbuf *b, size_t idx);
 
-/* Append one difference at `path` (exact) to `out`. When the list is
- * already full, sets out->overflow and returns false (walks then stop). */
-bool fx_shadow__diff_add(struct fx_shadow_diffs *out, const char *path);
+/* Append one difference at `path` (exact) to `out` unless its generalised
+ * path is already listed; noise (rules->noise) is marked and not counted.
+ * When the limit of counted entries is reached (or memory runs out), sets
+ * out->overflow and returns false (walks then stop). */
+bool fx_shadow__diff_add(struct fx_shadow_diffs *out, const struct fx_shadow_rules *rules,
+                         const char *path, enum fx_shadow_kind kind);
 
 /* ---- aggregates (comparison thread; guarded by fx_shadow_state.lock) ---- */
 

@@ -43,6 +43,22 @@ static struct fx_shadow_diffs *body_diff(const char *a, const char *b,
     return d;
 }
 
+static void diffs_free(struct fx_shadow_diffs *d)
+{
+    fx_shadow_diffs_fini(d);
+    free(d);
+}
+
+/* Kind of the difference at exact `path`, or -1 when not listed. */
+static int kind_at(const struct fx_shadow_diffs *d, const char *path)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        if (strcmp(d->d[i].path, path) == 0)
+            return (int)d->d[i].kind;
+    }
+    return -1;
+}
+
 static bool has_path(const struct fx_shadow_diffs *d, const char *path)
 {
     for (size_t i = 0; i < d->n; i++) {
@@ -59,7 +75,7 @@ static void test_diff_body_key_order_irrelevant(void **state)
                                           "{\"b\":{\"y\":null,\"x\":true},\"a\":1}", NULL);
     assert_true(d->json);
     assert_int_equal(d->n, 0);
-    free(d);
+    diffs_free(d);
 }
 
 static void test_diff_body_nested_arrays(void **state)
@@ -70,7 +86,7 @@ static void test_diff_body_nested_arrays(void **state)
     assert_int_equal(d->n, 1);
     assert_string_equal(d->d[0].path, "$.m[1][1][1]");
     assert_string_equal(d->d[0].gpath, "$.m[*][*][*]");
-    free(d);
+    diffs_free(d);
 }
 
 static void test_diff_body_numbers_by_value(void **state)
@@ -78,15 +94,15 @@ static void test_diff_body_numbers_by_value(void **state)
     (void)state;
     struct fx_shadow_diffs *d = body_diff("[1, 2.5, -0, 100]", "[1.0, 2.50, 0, 1e2]", NULL);
     assert_int_equal(d->n, 0);
-    free(d);
+    diffs_free(d);
     /* Beyond 2^53 integers are compared exactly. */
     d = body_diff("[9007199254740993]", "[9007199254740992]", NULL);
     assert_int_equal(d->n, 1);
     assert_string_equal(d->d[0].path, "$[0]");
-    free(d);
+    diffs_free(d);
     d = body_diff("{\"n\":1}", "{\"n\":1.5}", NULL);
     assert_int_equal(d->n, 1);
-    free(d);
+    diffs_free(d);
 }
 
 static void test_diff_body_unicode_escapes_decoded(void **state)
@@ -96,7 +112,7 @@ static void test_diff_body_unicode_escapes_decoded(void **state)
         body_diff("{\"name\":\"\\u00e9t\\u00E9\"}", "{\"name\":\"été\"}", NULL);
     assert_true(d->json);
     assert_int_equal(d->n, 0);
-    free(d);
+    diffs_free(d);
 }
 
 static void test_diff_body_invalid_json_falls_back_to_bytes(void **state)
@@ -106,11 +122,11 @@ static void test_diff_body_invalid_json_falls_back_to_bytes(void **state)
     assert_false(d->json);
     assert_int_equal(d->n, 1);
     assert_string_equal(d->d[0].path, "body");
-    free(d);
+    diffs_free(d);
     d = body_diff("hello", "hello", NULL);
     assert_false(d->json);
     assert_int_equal(d->n, 0);
-    free(d);
+    diffs_free(d);
 }
 
 static void test_diff_body_changed_field_exact_path(void **state)
@@ -124,42 +140,57 @@ static void test_diff_body_changed_field_exact_path(void **state)
     assert_int_equal(d->n, 1);
     assert_string_equal(d->d[0].path, "$.items[3].price");
     assert_string_equal(d->d[0].gpath, "$.items[*].price");
-    free(d);
+    diffs_free(d);
 }
 
 static void test_diff_body_type_and_missing_keys(void **state)
 {
     (void)state;
-    struct fx_shadow_diffs *d =
-        body_diff("{\"a\":\"1\",\"gone\":1,\"a b\":1}", "{\"a\":1,\"new\":2,\"a b\":2}", NULL);
-    assert_int_equal(d->n, 4);
-    assert_true(has_path(d, "$.a"));
-    assert_true(has_path(d, "$.gone"));
-    assert_true(has_path(d, "$.new"));
-    assert_true(has_path(d, "$['a b']"));
-    free(d);
+    struct fx_shadow_diffs *d = body_diff("{\"a\":\"1\",\"gone\":1,\"a b\":1,\"t\":true}",
+                                          "{\"a\":1,\"new\":2,\"a b\":2,\"t\":false}", NULL);
+    assert_int_equal(d->n, 5);
+    assert_int_equal(kind_at(d, "$.a"), FX_SHADOW_K_TYPE);
+    assert_int_equal(kind_at(d, "$.gone"), FX_SHADOW_K_MISSING);
+    assert_int_equal(kind_at(d, "$.new"), FX_SHADOW_K_ADDED);
+    assert_int_equal(kind_at(d, "$['a b']"), FX_SHADOW_K_VALUE);
+    assert_int_equal(kind_at(d, "$.t"), FX_SHADOW_K_VALUE); /* true vs false: a value */
+    assert_string_equal(fx_shadow_kind_name(FX_SHADOW_K_LENGTH), "length");
+    assert_int_equal(fx_shadow_kind_parse("missing"), FX_SHADOW_K_MISSING);
+    assert_int_equal(fx_shadow_kind_parse("bogus"), FX_SHADOW_K__N);
+    diffs_free(d);
 }
 
 static void test_diff_body_array_length_change(void **state)
 {
     (void)state;
+    /* Extra elements: one difference at the array itself, not one per index. */
     struct fx_shadow_diffs *d = body_diff("{\"l\":[1,2]}", "{\"l\":[1,2,3,4]}", NULL);
+    assert_int_equal(d->n, 1);
+    assert_string_equal(d->d[0].path, "$.l");
+    assert_int_equal(d->d[0].kind, FX_SHADOW_K_LENGTH);
+    diffs_free(d);
+    /* A top-level array is reported at "$"; common elements still compared. */
+    d = body_diff("[1,2,3]", "[9]", NULL);
     assert_int_equal(d->n, 2);
-    assert_string_equal(d->d[0].path, "$.l[2]");
-    assert_string_equal(d->d[1].path, "$.l[3]");
-    free(d);
-    d = body_diff("[1,2,3]", "[1]", NULL);
-    assert_int_equal(d->n, 2);
-    assert_string_equal(d->d[0].path, "$[1]");
-    free(d);
+    assert_string_equal(d->d[0].path, "$");
+    assert_int_equal(d->d[0].kind, FX_SHADOW_K_LENGTH);
+    assert_string_equal(d->d[1].path, "$[0]");
+    assert_int_equal(d->d[1].kind, FX_SHADOW_K_VALUE);
+    diffs_free(d);
+    /* Same length: element-wise only. */
+    d = body_diff("{\"l\":[1,2]}", "{\"l\":[1,3]}", NULL);
+    assert_int_equal(d->n, 1);
+    assert_string_equal(d->d[0].path, "$.l[1]");
+    diffs_free(d);
 }
 
-static void test_diff_body_caps_differences(void **state)
+/* Every element differing in one field is one generalised path: one entry. */
+static void test_diff_body_one_entry_per_generalised_path(void **state)
 {
     (void)state;
-    size_t n = 200;
-    char *a = malloc(n * 4 + 3);
-    char *b = malloc(n * 4 + 3);
+    size_t n = 500;
+    char *a = malloc(n * 16 + 3);
+    char *b = malloc(n * 16 + 3);
     assert_non_null(a);
     assert_non_null(b);
     size_t la = 0;
@@ -167,16 +198,75 @@ static void test_diff_body_caps_differences(void **state)
     a[la++] = '[';
     b[lb++] = '[';
     for (size_t i = 0; i < n; i++) {
-        la += (size_t)sprintf(a + la, "%s0", i ? "," : "");
-        lb += (size_t)sprintf(b + lb, "%s1", i ? "," : "");
+        la += (size_t)sprintf(a + la, "%s{\"p\":0}", i ? "," : "");
+        lb += (size_t)sprintf(b + lb, "%s{\"p\":1}", i ? "," : "");
     }
     a[la++] = ']';
     b[lb++] = ']';
     struct fx_shadow_diffs *d = diffs_new();
     assert_int_equal(fx_shadow_diff_body(a, la, b, lb, false, NULL, d), 0);
+    assert_int_equal(d->n, 1);
+    assert_string_equal(d->d[0].path, "$[0].p");
+    assert_string_equal(d->d[0].gpath, "$[*].p");
+    assert_false(d->overflow);
+    diffs_free(d);
+    free(a);
+    free(b);
+}
+
+/* Build {"k0":0,...} / {"k0":1,...} with n keys. */
+static void keys_doc(char *out, size_t n, int v)
+{
+    size_t l = 0;
+    out[l++] = '{';
+    for (size_t i = 0; i < n; i++)
+        l += (size_t)sprintf(out + l, "%s\"k%zu\":%d", i ? "," : "", i, v);
+    out[l++] = '}';
+    out[l] = '\0';
+}
+
+static bool noise_even(void *arg, const char *gpath)
+{
+    (void)arg;
+    /* "$.k<even>" */
+    size_t len = strlen(gpath);
+    return len > 3 && (gpath[len - 1] - '0') % 2 == 0;
+}
+
+static void test_diff_body_caps_differences(void **state)
+{
+    (void)state;
+    size_t n = 200;
+    char *a = malloc(n * 16 + 3);
+    char *b = malloc(n * 16 + 3);
+    assert_non_null(a);
+    assert_non_null(b);
+    keys_doc(a, n, 0);
+    keys_doc(b, n, 1);
+    struct fx_shadow_diffs *d = diffs_new();
+    assert_int_equal(fx_shadow_diff_body(a, strlen(a), b, strlen(b), false, NULL, d), 0);
     assert_int_equal(d->n, FX_SHADOW_MAX_DIFFS);
     assert_true(d->overflow);
-    free(d);
+    /* Configurable. */
+    struct fx_shadow_rules rules = { .max_diffs = 150 };
+    fx_shadow_diffs_fini(d);
+    assert_int_equal(fx_shadow_diff_body(a, strlen(a), b, strlen(b), false, &rules, d), 0);
+    assert_int_equal(d->counted, 150);
+    assert_true(d->overflow);
+    rules.max_diffs = 200;
+    fx_shadow_diffs_fini(d);
+    assert_int_equal(fx_shadow_diff_body(a, strlen(a), b, strlen(b), false, &rules, d), 0);
+    assert_int_equal(d->counted, 200);
+    assert_false(d->overflow);
+    /* Noise is listed but does not use up the limit: 100 odd keys fit in 100. */
+    rules.max_diffs = 100;
+    rules.noise = noise_even;
+    fx_shadow_diffs_fini(d);
+    assert_int_equal(fx_shadow_diff_body(a, strlen(a), b, strlen(b), false, &rules, d), 0);
+    assert_int_equal(d->counted, 100);
+    assert_int_equal(d->n, 200);
+    assert_false(d->overflow);
+    diffs_free(d);
     free(a);
     free(b);
 }
@@ -192,7 +282,7 @@ static void test_diff_body_deep_nesting_no_crash(void **state)
     struct fx_shadow_diffs *d = diffs_new();
     assert_int_equal(fx_shadow_diff_body(a, depth * 2, a, depth * 2, false, NULL, d), 0);
     assert_int_equal(d->n, 0);
-    free(d);
+    diffs_free(d);
     /* 2000 levels parse: the explicit stack walks them. */
     depth = 2000;
     memset(a, '[', depth);
@@ -206,7 +296,7 @@ static void test_diff_body_deep_nesting_no_crash(void **state)
     assert_true(d->json);
     assert_int_equal(d->n, 1);
     assert_string_equal(d->d[0].path + strlen(d->d[0].path) - 3, "...");
-    free(d);
+    diffs_free(d);
     free(a);
     free(b);
 }
@@ -256,7 +346,7 @@ static void test_compare_ignore_json(void **state)
                   "{\"generated_at\":{\"t\":2},\"items\":[{\"etag\":\"b\",\"p\":2}]}", &rules);
     assert_int_equal(d->n, 1);
     assert_string_equal(d->d[0].path, "$.items[0].p");
-    free(d);
+    diffs_free(d);
 }
 
 static void resp_set(struct fx_shadow_resp *r, int status, const char *head, const char *body,
@@ -302,7 +392,7 @@ static void test_compare_ignore_headers(void **state)
     assert_string_equal(d->d[0].path, "status");
     assert_string_equal(d->d[1].path, "header:etag");
     assert_string_equal(d->d[2].path, "header:x-new");
-    free(d);
+    diffs_free(d);
     resp_clear(&a);
     resp_clear(&b);
 }
@@ -345,7 +435,7 @@ static void test_compare_gzip_equals_plain_twin(void **state)
     b.body[b.body_len / 2] ^= 0x55;
     assert_int_equal(fx_shadow_compare(&a, &b, NULL, d), 0);
     assert_true(has_path(d, "body"));
-    free(d);
+    diffs_free(d);
     free(z);
     resp_clear(&a);
     resp_clear(&b);
@@ -366,7 +456,31 @@ static void test_compare_truncated_compares_bytes(void **state)
     assert_false(d->json);
     assert_int_equal(d->n, 1);
     assert_string_equal(d->d[0].path, "body");
-    free(d);
+    diffs_free(d);
+    resp_clear(&a);
+    resp_clear(&b);
+}
+
+/* Header differences come after the body's, with their kinds. */
+static void test_compare_kinds_and_order(void **state)
+{
+    (void)state;
+    struct fx_shadow_resp a = { 0 };
+    struct fx_shadow_resp b = { 0 };
+    resp_set(&a, 200, "X-Old: 1\r\nX-Same: v\r\nX-Val: 1\r\n", "{\"a\":1}", 7);
+    resp_set(&b, 201, "X-New: 1\r\nX-Same: v\r\nX-Val: 2\r\n", "{\"a\":2}", 7);
+    struct fx_shadow_diffs d = { 0 };
+    assert_int_equal(fx_shadow_compare(&a, &b, NULL, &d), 0);
+    assert_int_equal(d.n, 5);
+    assert_string_equal(d.d[0].path, "status");
+    assert_string_equal(d.d[1].path, "$.a");
+    assert_string_equal(d.d[2].path, "header:x-new");
+    assert_int_equal(d.d[2].kind, FX_SHADOW_K_ADDED);
+    assert_string_equal(d.d[3].path, "header:x-old");
+    assert_int_equal(d.d[3].kind, FX_SHADOW_K_MISSING);
+    assert_string_equal(d.d[4].path, "header:x-val");
+    assert_int_equal(d.d[4].kind, FX_SHADOW_K_VALUE);
+    fx_shadow_diffs_fini(&d);
     resp_clear(&a);
     resp_clear(&b);
 }
@@ -1083,6 +1197,8 @@ int main(void)
         cmocka_unit_test(test_diff_body_type_and_missing_keys),
         cmocka_unit_test(test_diff_body_array_length_change),
         cmocka_unit_test(test_diff_body_caps_differences),
+        cmocka_unit_test(test_diff_body_one_entry_per_generalised_path),
+        cmocka_unit_test(test_compare_kinds_and_order),
         cmocka_unit_test(test_diff_body_deep_nesting_no_crash),
         cmocka_unit_test(test_path_match_patterns),
         cmocka_unit_test(test_path_generalise_indices),

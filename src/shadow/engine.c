@@ -419,7 +419,12 @@ static void process(struct fx_shadow *s, const struct fx_conf *conf,
                              rh + (head_ok ? job->target_off : 0), head_ok ? job->target_len : 0,
                              o->endpoint, sizeof(o->endpoint));
     o->has_sec = job->has_secondary && job->secondary.status != 0;
-    int rc = o->has_sec ? fx_shadow_compare(&job->primary, &job->secondary, &rules, &o->sec) : 0;
+    /* Noise is learned up to the noise table's size, not the candidate's
+     * difference limit: a secondary with many noisy fields must not leave
+     * some of them to be counted as mismatches. */
+    struct fx_shadow_rules srules = rules;
+    srules.max_diffs = FX_SHADOW_MAX_NOISE;
+    int rc = o->has_sec ? fx_shadow_compare(&job->primary, &job->secondary, &srules, &o->sec) : 0;
     if (rc == 0)
         rc = compare_record(s, cr, job, &rules, o);
     if (rc != 0)

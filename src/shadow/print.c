@@ -129,10 +129,21 @@ static void print_samples(const json_t *samples, FILE *out)
         (void)fputs("  paths:", out);
         size_t k;
         const json_t *p;
-        json_array_foreach(json_object_get(s, "paths"), k, p)
-        {
-            (void)fprintf(out, " %s", json_string_value(p) != NULL ? json_string_value(p) : "?");
+        const json_t *kinds = json_object_get(s, "differences");
+        if (json_is_array(kinds)) {
+            json_array_foreach(kinds, k, p)
+            {
+                (void)fprintf(out, " %s (%s)", str_of(p, "path", "?"), str_of(p, "kind", "?"));
+            }
+        } else {
+            json_array_foreach(json_object_get(s, "paths"), k, p)
+            {
+                const char *v = json_string_value(p);
+                (void)fprintf(out, " %s", v != NULL ? v : "?");
+            }
         }
+        if (json_is_true(json_object_get(s, "diffs_truncated")))
+            (void)fputs(" [truncated: difference limit reached]", out);
         (void)fputc('\n', out);
         print_side("primary", json_object_get(s, "primary"), out);
         print_side("candidate", json_object_get(s, "candidate"), out);

@@ -335,6 +335,15 @@ static void render_rates(struct fx_shadow *s, const struct fx_conf *c, FILE *f)
         metric_route(f, "ficus_shadow_noise_excluded_total", r->name);
         (void)fprintf(f, "} %" PRIu64 "\n", (uint64_t)atomic_load(&s->ctr[r->id].noise));
     }
+    help(f, "ficus_shadow_truncated_total", "counter",
+         "Comparisons that reached the difference limit (compare.max_differences).");
+    for (size_t i = 0; i < c->nroutes; i++) {
+        const struct fx_conf_route *r = &c->routes[i];
+        if (r->shadow == NULL || r->id >= FX_SHADOW_MAX_ROUTES)
+            continue;
+        metric_route(f, "ficus_shadow_truncated_total", r->name);
+        (void)fprintf(f, "} %" PRIu64 "\n", (uint64_t)atomic_load(&s->ctr[r->id].truncated));
+    }
     help(f, "ficus_shadow_mismatch_rate", "gauge", "Mismatched over compared copies, all time.");
     for (size_t i = 0; i < c->nroutes; i++) {
         const struct fx_conf_route *r = &c->routes[i];

@@ -773,6 +773,49 @@ static void test_shadow_submit_mismatch_only_real_path(void **state)
     json_decref(doc);
 }
 
+/* 100 noisy fields (differing between primary and secondary too) do not use
+ * up the difference limit: the one real difference is still reported, and
+ * the comparison is not truncated. */
+static void test_shadow_noise_before_limit(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, "    shadow:\n      to: b\n      secondary: c\n");
+    char *a = malloc(4096);
+    char *b = malloc(4096);
+    char *c = malloc(4096);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_non_null(c);
+    for (int k = 0; k < 3; k++) {
+        char *o = k == 0 ? a : k == 1 ? b : c;
+        size_t l = (size_t)sprintf(o, "{\"real\":%d", k == 1 ? 2 : 1);
+        for (int i = 0; i < 100; i++)
+            l += (size_t)sprintf(o + l, ",\"n%d\":%d", i, k);
+        (void)sprintf(o + l, "}");
+    }
+    struct fx_shadow_job *j = job_new(fx, "GET /n HTTP/1.1\r\n\r\n");
+    set_json(&j->primary, 200, NULL, a);
+    set_json(&j->candidate, 200, NULL, b);
+    set_json(&j->secondary, 200, NULL, c);
+    j->has_secondary = true;
+    assert_true(fx_shadow_submit(fx->s, j));
+    wait_done(fx, 1);
+    const struct fx_shadow_counters *ctr = &fx->s->ctr[fx->rid];
+    assert_int_equal(atomic_load(&ctr->mismatched), 1);
+    assert_int_equal(atomic_load(&ctr->noise), 100);
+    assert_int_equal(atomic_load(&ctr->truncated), 0);
+    json_t *doc = diffs_doc(fx, 5);
+    json_t *ep = json_array_get(json_object_get(doc, "endpoints"), 0);
+    json_t *paths = json_object_get(ep, "paths");
+    assert_int_equal(json_array_size(paths), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(paths, 0), "path")),
+                        "$.real");
+    json_decref(doc);
+    free(a);
+    free(b);
+    free(c);
+}
+
 static void test_shadow_sample_redacted(void **state)
 {
     struct fixture *fx = *state;
@@ -1145,6 +1188,7 @@ static void test_shadow_render_metrics_families(void **state)
     assert_non_null(
         strstr(buf, "ficus_shadow_dropped_total{route=\"r\",reason=\"queue_full\"} 0\n"));
     assert_non_null(strstr(buf, "ficus_shadow_noise_excluded_total{route=\"r\"} 1\n"));
+    assert_non_null(strstr(buf, "ficus_shadow_truncated_total{route=\"r\"} 0\n"));
     assert_non_null(strstr(buf, "# TYPE ficus_shadow_mismatch_rate gauge\n"));
     assert_non_null(strstr(buf, "ficus_shadow_mismatch_rate{route=\"r\"} 1.000000\n"));
     assert_non_null(strstr(buf, "ficus_shadow_path_mismatches_total{route=\"r\",endpoint=\"GET "
@@ -1173,6 +1217,7 @@ static void test_shadow_print_report_text(void **state)
     assert_non_null(strstr(txt, "ENDPOINT"));
     assert_non_null(strstr(txt, "MISMATCHES"));
     assert_non_null(strstr(txt, "$.price"));
+    assert_non_null(strstr(txt, "paths: $.price (value)"));
     assert_non_null(strstr(txt, "$.generated_at"));
     assert_non_null(strstr(txt, "GET /orders/42?x=1"));
     assert_null(strstr(txt, "s3cr3t"));
@@ -1216,6 +1261,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_shadow_submit_learns_noise, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shadow_submit_mismatch_only_real_path, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_shadow_noise_before_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shadow_sample_redacted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shadow_submit_counts_outcomes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shadow_submit_after_stop_drops, setup, teardown),

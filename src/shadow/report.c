@@ -102,7 +102,8 @@ static json_t *sample_row(sqlite3_stmt *q)
     return doc;
 }
 
-/* Attach each path row to its endpoint object (rows are sorted by count). */
+/* Attach each path row to its endpoint object (rows are sorted JSON paths
+ * first, then body, status and headers, each by count). */
 static void nest_paths(json_t *eps, json_t *paths)
 {
     size_t i;
@@ -139,7 +140,8 @@ static int route_parts(sqlite3 *db, const char *route, size_t samples, json_t *d
     if (rc == 0)
         rc = rows(db,
                   "SELECT endpoint, path, count FROM shadow_paths WHERE route = ?1 AND ?2 = ?2"
-                  " ORDER BY count DESC, path",
+                  " ORDER BY CASE WHEN path LIKE '$%' THEN 0 WHEN path = 'body' THEN 1"
+                  " WHEN path = 'status' THEN 2 ELSE 3 END, count DESC, path",
                   route, 0, path_row, paths);
     if (rc == 0)
         rc = rows(db,

@@ -816,6 +816,31 @@ static void test_shadow_noise_before_limit(void **state)
     free(c);
 }
 
+/* The report ranks JSON paths before status and headers, even when a header
+ * differs more often. */
+static void test_shadow_report_ranks_json_paths_first(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, "    shadow: {to: b}\n");
+    for (int i = 0; i < 3; i++) {
+        struct fx_shadow_job *j = job_new(fx, "GET /k HTTP/1.1\r\n\r\n");
+        set_json(&j->primary, 200, "X-H: 1\r\n", "{\"a\":1}");
+        set_json(&j->candidate, 200, "X-H: 2\r\n", i == 0 ? "{\"a\":2}" : "{\"a\":1}");
+        assert_true(fx_shadow_submit(fx->s, j));
+    }
+    wait_done(fx, 3);
+    json_t *doc = diffs_doc(fx, 5);
+    json_t *paths = json_object_get(json_array_get(json_object_get(doc, "endpoints"), 0), "paths");
+    assert_int_equal(json_array_size(paths), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(paths, 0), "path")),
+                        "$.a");
+    assert_int_equal(jint(json_array_get(paths, 0), "count"), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(paths, 1), "path")),
+                        "header:x-h");
+    assert_int_equal(jint(json_array_get(paths, 1), "count"), 3);
+    json_decref(doc);
+}
+
 static void test_shadow_sample_redacted(void **state)
 {
     struct fixture *fx = *state;
@@ -1262,6 +1287,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_shadow_submit_mismatch_only_real_path, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_shadow_noise_before_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shadow_report_ranks_json_paths_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shadow_sample_redacted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shadow_submit_counts_outcomes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shadow_submit_after_stop_drops, setup, teardown),

@@ -417,23 +417,28 @@ static bool str_eq(const json_t *a, const json_t *b)
 }
 
 /* Compare the nodes at the current path; containers are pushed for later. */
+/* True when two nodes are equal as scalars (containers: same type); else
+ * *kind tells how they differ. */
+static bool node_same(const json_t *a, const json_t *b, enum fx_shadow_kind *kind)
+{
+    *kind = FX_SHADOW_K_VALUE;
+    if (json_is_number(a) && json_is_number(b))
+        return num_eq(a, b);
+    if (json_is_boolean(a) && json_is_boolean(b))
+        return json_typeof(a) == json_typeof(b); /* jansson types true and false apart */
+    if (json_typeof(a) != json_typeof(b)) {
+        *kind = FX_SHADOW_K_TYPE;
+        return false;
+    }
+    return !json_is_string(a) || str_eq(a, b); /* null, containers: equal */
+}
+
 static int jdiff_visit(struct jdiff *j, json_t *a, json_t *b)
 {
     if (path_ignored(j))
         return 0;
-    bool same;
-    enum fx_shadow_kind kind = FX_SHADOW_K_VALUE;
-    if (json_is_number(a) && json_is_number(b)) {
-        same = num_eq(a, b);
-    } else if (json_is_boolean(a) && json_is_boolean(b)) {
-        same = json_typeof(a) == json_typeof(b); /* jansson types true and false apart */
-    } else if (json_typeof(a) != json_typeof(b)) {
-        same = false;
-        kind = FX_SHADOW_K_TYPE;
-    } else {
-        same = !json_is_string(a) || str_eq(a, b); /* null, containers: equal */
-    }
-    if (!same) {
+    enum fx_shadow_kind kind;
+    if (!node_same(a, b, &kind)) {
         jdiff_report(j, kind);
         return 0;
     }

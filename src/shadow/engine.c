@@ -369,9 +369,14 @@ static int compare_record(struct fx_shadow *s, const struct fx_conf_route *cr,
     char *doc = fx_shadow__sample_doc(job, cr->shadow, o->endpoint, &o->cand, o->kept, o->nkept);
     if (doc == NULL)
         return 0;
+    /* Samples are kept per (endpoint, path). A copy with several differing
+     * paths is filed under them in turn, so that a path that always comes
+     * second still has recent samples of its own. */
     (void)pthread_mutex_lock(&st->lock);
-    (void)fx_shadow__db_add_sample(st->store, cr->name, job->time_ms, o->endpoint,
-                                   o->cand.d[o->kept[0]].gpath, doc);
+    const char *g = o->cand.d[o->kept[st->sample_seq++ % o->nkept]].gpath;
+    char key[sizeof(o->endpoint) + FX_SHADOW_PATH_MAX + 1];
+    (void)snprintf(key, sizeof(key), "%s %s", o->endpoint, g);
+    (void)fx_shadow__db_add_sample(st->store, cr->name, job->time_ms, o->endpoint, key, doc);
     (void)pthread_mutex_unlock(&st->lock);
     free(doc);
     return 0;

@@ -14,7 +14,7 @@
 #define FX_SHADOW_MAX_PATHS     200  /* per endpoint, "(other)" included */
 #define FX_SHADOW_MAX_NOISE     1000 /* learned noise entries per route */
 #define FX_SHADOW_SAMPLE_PATHS  20   /* exact paths kept in a sample */
-#define FX_SHADOW_SAMPLES_KEEP  100  /* per (route, first generalised path) */
+#define FX_SHADOW_SAMPLES_KEEP  100  /* per (route, endpoint, generalised path) */
 #define FX_SHADOW_EXCERPT       2048 /* decoded body bytes in a sample */
 #define FX_SHADOW_SAMPLE_RATE   50   /* samples written per second at most */
 #define FX_SHADOW_OTHER         "(other)"
@@ -94,6 +94,7 @@ struct fx_shadow_state {
     uint64_t last_flush_ms;            /* monotonic */
     uint64_t sample_sec;               /* wall second of the sample budget */
     unsigned int sample_used;
+    uint64_t sample_seq; /* picks which differing path a sample is filed under */
 };
 
 /* Find or add an endpoint / a path / a noise entry. Beyond the bounds, the
@@ -135,7 +136,7 @@ int fx_shadow__db_flush_route(struct fx_store *st, struct fx_shadow__route *r,
                               const char *secondary);
 
 /* Insert a sample document (a JSON object) and keep the newest
- * FX_SHADOW_SAMPLES_KEEP of (route, key). */
+ * FX_SHADOW_SAMPLES_KEEP of (route, key); key is "<endpoint> <path>". */
 int fx_shadow__db_add_sample(struct fx_store *st, const char *route, uint64_t time_ms,
                              const char *endpoint, const char *key, const char *doc);
 

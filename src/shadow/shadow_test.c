@@ -841,6 +841,35 @@ static void test_shadow_report_ranks_json_paths_first(void **state)
     json_decref(doc);
 }
 
+/* A copy differing in two paths is filed under each in turn: both
+ * (endpoint, path) keys have samples. */
+static void test_shadow_samples_per_endpoint_and_path(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, "    shadow: {to: b}\n");
+    for (int i = 0; i < 2; i++) {
+        struct fx_shadow_job *j = job_new(fx, "GET /k HTTP/1.1\r\n\r\n");
+        set_json(&j->primary, 200, NULL, "{\"a\":1,\"b\":1}");
+        set_json(&j->candidate, 200, NULL, "{\"a\":2,\"b\":2}");
+        assert_true(fx_shadow_submit(fx->s, j));
+    }
+    wait_done(fx, 2);
+    stop(fx);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(fx->db, &db), SQLITE_OK);
+    sqlite3_stmt *q = NULL;
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT key FROM shadow_samples ORDER BY key", -1, &q, NULL),
+        SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(q, 0), "GET /k $.a");
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(q, 0), "GET /k $.b");
+    assert_int_equal(sqlite3_step(q), SQLITE_DONE);
+    (void)sqlite3_finalize(q);
+    (void)sqlite3_close(db);
+}
+
 static void test_shadow_sample_redacted(void **state)
 {
     struct fixture *fx = *state;
@@ -1288,6 +1317,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_shadow_noise_before_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shadow_report_ranks_json_paths_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shadow_samples_per_endpoint_and_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shadow_sample_redacted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shadow_submit_counts_outcomes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shadow_submit_after_stop_drops, setup, teardown),

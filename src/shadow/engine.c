@@ -21,8 +21,10 @@ static const char *const drop_names[FX_SHADOW_DROP__N] = {
     [FX_SHADOW_DROP_NOMEM] = "nomem",         [FX_SHADOW_DROP_SHUTDOWN] = "shutdown",
 };
 
-/* Errored-copy reasons; the last one collects anything else. */
-static const char *const err_names[] = { "connect_failed", "timeout", "bad_response", "reset",
+/* Errored-copy reasons (what src/proxy/mirror.c records); the last one
+ * collects anything else. At most 8 (fx_shadow__route.errors). */
+static const char *const err_names[] = { "connect_failed", "connect_timeout", "timeout",
+                                         "bad_response",   "reset",           "nomem",
                                          "other" };
 #define NERR (sizeof(err_names) / sizeof(err_names[0]))
 

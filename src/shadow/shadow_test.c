@@ -913,12 +913,16 @@ static void test_shadow_submit_counts_outcomes(void **state)
     set_json(&j->primary, 200, NULL, "x");
     j->candidate.error = "timeout";
     assert_true(fx_shadow_submit(fx->s, j));
-    wait_done(fx, 3);
+    j = job_new(fx, "GET /a HTTP/1.1\r\n\r\n");
+    set_json(&j->primary, 200, NULL, "x");
+    j->candidate.error = "connect_timeout"; /* its own reason, not "other" */
+    assert_true(fx_shadow_submit(fx->s, j));
+    wait_done(fx, 4);
     const struct fx_shadow_counters *c = &fx->s->ctr[fx->rid];
     assert_int_equal(atomic_load(&c->compared), 2);
     assert_int_equal(atomic_load(&c->matched), 1);
     assert_int_equal(atomic_load(&c->mismatched), 1);
-    assert_int_equal(atomic_load(&c->errored), 1);
+    assert_int_equal(atomic_load(&c->errored), 2);
     fx_shadow_count_drop(fx->s, fx->rid, FX_SHADOW_DROP_INFLIGHT);
     json_t *doc = diffs_doc(fx, 10);
     assert_string_equal(json_string_value(json_object_get(doc, "route")), "r");
@@ -927,10 +931,12 @@ static void test_shadow_submit_counts_outcomes(void **state)
     assert_int_equal(jint(doc, "compared"), 2);
     assert_int_equal(jint(doc, "matched"), 1);
     assert_int_equal(jint(doc, "mismatched"), 1);
-    assert_int_equal(jint(doc, "errored"), 1);
+    assert_int_equal(jint(doc, "errored"), 2);
     assert_true(json_number_value(json_object_get(doc, "mismatch_rate")) == 0.5);
     assert_int_equal(jint(json_object_get(doc, "dropped"), "inflight"), 1);
     assert_int_equal(jint(json_object_get(doc, "errors"), "timeout"), 1);
+    assert_int_equal(jint(json_object_get(doc, "errors"), "connect_timeout"), 1);
+    assert_int_equal(jint(json_object_get(doc, "errors"), "other"), 0);
     assert_int_equal(jint(doc, "noise_excluded"), 0);
     json_t *smp = json_array_get(json_object_get(doc, "samples"), 0);
     assert_true(json_is_integer(json_object_get(smp, "id")));

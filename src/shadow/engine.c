@@ -397,6 +397,25 @@ static void count_error(struct fx_shadow *s, const struct fx_conf_route *cr,
     (void)pthread_mutex_unlock(&s->st->lock);
 }
 
+/* A failing secondary pauses noise learning: count it by reason so that
+ * the report can say so. */
+static void count_secondary(struct fx_shadow *s, const struct fx_conf_route *cr,
+                            const struct fx_shadow_job *job)
+{
+    (void)pthread_mutex_lock(&s->st->lock);
+    struct fx_shadow__route *r = route_ensure(s, cr->name, cr->id);
+    if (r != NULL) {
+        if (job->secondary.status == 0) {
+            r->sec_errors[fx_shadow__error_slot(job->secondary.error)]++;
+            r->sec_err_ms = fx_shadow__wall_ms();
+        } else {
+            r->sec_ok_ms = fx_shadow__wall_ms();
+        }
+        r->dirty = true;
+    }
+    (void)pthread_mutex_unlock(&s->st->lock);
+}
+
 static void process(struct fx_shadow *s, const struct fx_conf *conf,
                     const struct fx_shadow_job *job)
 {
@@ -426,6 +445,8 @@ static void process(struct fx_shadow *s, const struct fx_conf *conf,
                              rh + (head_ok ? job->target_off : 0), head_ok ? job->target_len : 0,
                              o->endpoint, sizeof(o->endpoint));
     o->has_sec = job->has_secondary && job->secondary.status != 0;
+    if (job->has_secondary)
+        count_secondary(s, cr, job);
     /* Noise is learned up to the noise table's size, not the candidate's
      * difference limit: a secondary with many noisy fields must not leave
      * some of them to be counted as mismatches. */

@@ -51,6 +51,19 @@ static void print_head(const json_t *doc, FILE *out)
     }
     if (any)
         (void)fputc('\n', out);
+    any = false;
+    json_object_foreach((json_t *)json_object_get(doc, "secondary_errors"), key, v)
+    {
+        if (json_integer_value(v) > 0) {
+            (void)fprintf(out, "%s %s %" JSON_INTEGER_FORMAT, any ? "," : "secondary errors:", key,
+                          json_integer_value(v));
+            any = true;
+        }
+    }
+    if (any)
+        (void)fputc('\n', out);
+    if (strcmp(str_of(doc, "noise_learning", ""), "paused") == 0)
+        (void)fputs("warning: noise learning paused: the secondary's last copy failed\n", out);
 }
 
 static void print_table(const json_t *eps, FILE *out)

@@ -78,8 +78,12 @@ struct fx_shadow__route {
     struct fx_shadow__noise *noise; /* owned array */
     size_t nnoise;
     size_t noise_cap;
-    uint64_t errors[8];   /* errored copies by reason (index of err_names[] in engine.c) */
-    uint64_t flushed_sum; /* sum of the live counters at the last flush */
+    uint64_t errors[8];     /* errored copies by reason (index of err_names[] in engine.c) */
+    uint64_t sec_errors[8]; /* copies whose secondary gave no answer, by reason: no noise
+                               learned from them */
+    uint64_t sec_ok_ms;     /* wall time of the last secondary answer (0: none yet) */
+    uint64_t sec_err_ms;    /* wall time of the last secondary failure */
+    uint64_t flushed_sum;   /* sum of the live counters at the last flush */
     bool dirty;
 };
 

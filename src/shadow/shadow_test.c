@@ -870,6 +870,52 @@ static void test_shadow_samples_per_endpoint_and_path(void **state)
     (void)sqlite3_close(db);
 }
 
+/* A failing secondary is counted by reason and pauses noise learning; the
+ * next answer resumes it. Without a secondary, learning is "off". */
+static void test_shadow_secondary_errors_visible(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, SH_SECONDARY);
+    struct fx_shadow_job *j = job_new(fx, REQ);
+    set_json(&j->primary, 200, HEAD, "{\"a\":1}");
+    set_json(&j->candidate, 200, HEAD, "{\"a\":1}");
+    j->has_secondary = true;
+    j->secondary.error = "connect_timeout";
+    assert_true(fx_shadow_submit(fx->s, j));
+    wait_done(fx, 1);
+    json_t *doc = diffs_doc(fx, 5);
+    assert_int_equal(jint(json_object_get(doc, "secondary_errors"), "connect_timeout"), 1);
+    assert_int_equal(jint(json_object_get(doc, "errors"), "connect_timeout"), 0);
+    assert_string_equal(json_string_value(json_object_get(doc, "noise_learning")), "paused");
+    char *txt = json_dumps(doc, 0);
+    assert_non_null(txt);
+    char *out = NULL;
+    size_t olen = 0;
+    FILE *f = open_memstream(&out, &olen);
+    assert_non_null(f);
+    assert_int_equal(fx_shadow_print_report(txt, strlen(txt), f), 0);
+    assert_int_equal(fclose(f), 0);
+    assert_non_null(strstr(out, "secondary errors: connect_timeout 1"));
+    assert_non_null(strstr(out, "noise learning paused"));
+    free(out);
+    free(txt);
+    json_decref(doc);
+    struct timespec ts = { 0, 5 * 1000 * 1000 };
+    (void)nanosleep(&ts, NULL); /* the answer's wall time must be later */
+    submit_orders(fx, "10");
+    wait_done(fx, 2);
+    doc = diffs_doc(fx, 5);
+    assert_string_equal(json_string_value(json_object_get(doc, "noise_learning")), "active");
+    json_decref(doc);
+    stop(fx);
+    start(fx, "    shadow: {to: b}\n");
+    doc = diffs_doc(fx, 5);
+    assert_string_equal(json_string_value(json_object_get(doc, "noise_learning")), "off");
+    /* Counts survive the restart. */
+    assert_int_equal(jint(json_object_get(doc, "secondary_errors"), "connect_timeout"), 1);
+    json_decref(doc);
+}
+
 static void test_shadow_sample_redacted(void **state)
 {
     struct fixture *fx = *state;
@@ -1324,6 +1370,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_shadow_noise_before_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shadow_report_ranks_json_paths_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shadow_samples_per_endpoint_and_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shadow_secondary_errors_visible, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shadow_sample_redacted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shadow_submit_counts_outcomes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shadow_submit_after_stop_drops, setup, teardown),

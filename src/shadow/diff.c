@@ -11,22 +11,89 @@
 #include "shadow.h"
 #include "shadow_int.h"
 
-bool fx_shadow__diff_add(struct fx_shadow_diffs *out, const char *path)
+static const char *const kind_names[FX_SHADOW_K__N] = {
+    [FX_SHADOW_K_VALUE] = "value",     [FX_SHADOW_K_TYPE] = "type",
+    [FX_SHADOW_K_MISSING] = "missing", [FX_SHADOW_K_ADDED] = "added",
+    [FX_SHADOW_K_LENGTH] = "length",
+};
+
+const char *fx_shadow_kind_name(enum fx_shadow_kind k)
 {
-    if (out->n >= FX_SHADOW_MAX_DIFFS) {
+    return (unsigned int)k < FX_SHADOW_K__N ? kind_names[k] : "value";
+}
+
+enum fx_shadow_kind fx_shadow_kind_parse(const char *name)
+{
+    for (size_t i = 0; name != NULL && i < FX_SHADOW_K__N; i++) {
+        if (strcmp(name, kind_names[i]) == 0)
+            return (enum fx_shadow_kind)i;
+    }
+    return FX_SHADOW_K__N;
+}
+
+void fx_shadow_diffs_fini(struct fx_shadow_diffs *d)
+{
+    if (d == NULL)
+        return;
+    free(d->d);
+    memset(d, 0, sizeof(*d));
+}
+
+static size_t limit_of(const struct fx_shadow_rules *rules)
+{
+    size_t n = rules != NULL ? rules->max_diffs : 0;
+    if (n == 0)
+        return FX_SHADOW_MAX_DIFFS;
+    return n > FX_SHADOW_DIFFS_LIMIT ? FX_SHADOW_DIFFS_LIMIT : n;
+}
+
+/* Copy `path` into `dst` (FX_SHADOW_PATH_MAX bytes), cut with "..." when long. */
+static void path_copy(char *dst, const char *path)
+{
+    size_t len = strlen(path);
+    if (len < FX_SHADOW_PATH_MAX) {
+        memcpy(dst, path, len + 1);
+        return;
+    }
+    size_t keep = FX_SHADOW_PATH_MAX - 4;
+    memcpy(dst, path, keep);
+    memcpy(dst + keep, "...", 4);
+}
+
+bool fx_shadow__diff_add(struct fx_shadow_diffs *out, const struct fx_shadow_rules *rules,
+                         const char *path, enum fx_shadow_kind kind)
+{
+    char exact[FX_SHADOW_PATH_MAX];
+    char g[FX_SHADOW_PATH_MAX];
+    path_copy(exact, path);
+    (void)fx_shadow_path_generalise(exact, g, sizeof(g));
+    /* One entry per generalised path: the limit counts distinct paths, so a
+     * field differing in every element of a long array takes one slot. */
+    for (size_t i = out->n; i > 0; i--) {
+        if (strcmp(out->d[i - 1].gpath, g) == 0)
+            return true;
+    }
+    bool noise = rules != NULL && rules->noise != NULL && rules->noise(rules->noise_arg, g);
+    if (!noise && out->counted >= limit_of(rules)) {
         out->overflow = true;
         return false;
     }
-    struct fx_shadow_diff *d = &out->d[out->n++];
-    size_t len = strlen(path);
-    if (len < sizeof(d->path)) {
-        memcpy(d->path, path, len + 1);
-    } else {
-        size_t keep = sizeof(d->path) - 4;
-        memcpy(d->path, path, keep);
-        memcpy(d->path + keep, "...", 4);
+    if (out->n == out->cap) {
+        size_t cap = out->cap ? out->cap * 2 : 8;
+        struct fx_shadow_diff *nd = realloc(out->d, cap * sizeof(*nd));
+        if (nd == NULL) {
+            out->overflow = true;
+            return false;
+        }
+        out->d = nd;
+        out->cap = cap;
     }
-    (void)fx_shadow_path_generalise(d->path, d->gpath, sizeof(d->gpath));
+    struct fx_shadow_diff *d = &out->d[out->n++];
+    memcpy(d->path, exact, sizeof(exact));
+    memcpy(d->gpath, g, sizeof(g));
+    d->kind = kind;
+    d->noise = noise;
+    out->counted += noise ? 0 : 1;
     return true;
 }
 
@@ -148,7 +215,8 @@ static int hdrs_parse(const char *head, size_t len, const struct fx_shadow_rules
     return 0;
 }
 
-static void header_diff(struct fx_shadow_diffs *out, const char *name)
+static void header_diff(struct fx_shadow_diffs *out, const struct fx_shadow_rules *rules,
+                        const char *name, enum fx_shadow_kind kind)
 {
     /* Names come off the wire: anything but visible ASCII is written \xHH. */
     static const char hex[] = "0123456789abcdef";
@@ -169,7 +237,7 @@ static void header_diff(struct fx_shadow_diffs *out, const char *name)
         path[n++] = hex[*c & 15];
     }
     path[n] = '\0';
-    (void)fx_shadow__diff_add(out, path);
+    (void)fx_shadow__diff_add(out, rules, path, kind);
 }
 
 /* Merge the two sorted sets, one difference per differing or one-sided name. */
@@ -186,12 +254,12 @@ static int diff_headers(const struct fx_shadow_resp *a, const struct fx_shadow_r
     while (rc == 0 && (i < ha.n || j < hb.n)) {
         int c = i == ha.n ? 1 : j == hb.n ? -1 : strcmp(ha.v[i].name, hb.v[j].name);
         if (c < 0) {
-            header_diff(out, ha.v[i++].name);
+            header_diff(out, rules, ha.v[i++].name, FX_SHADOW_K_MISSING);
         } else if (c > 0) {
-            header_diff(out, hb.v[j++].name);
+            header_diff(out, rules, hb.v[j++].name, FX_SHADOW_K_ADDED);
         } else {
             if (strcmp(ha.v[i].value, hb.v[j].value) != 0)
-                header_diff(out, ha.v[i].name);
+                header_diff(out, rules, ha.v[i].name, FX_SHADOW_K_VALUE);
             i++;
             j++;
         }
@@ -321,9 +389,9 @@ static bool path_ignored(const struct jdiff *j)
     return false;
 }
 
-static void jdiff_report(struct jdiff *j)
+static void jdiff_report(struct jdiff *j, enum fx_shadow_kind kind)
 {
-    if (!path_ignored(j) && !fx_shadow__diff_add(j->out, j->path.ptr))
+    if (!path_ignored(j) && !fx_shadow__diff_add(j->out, j->rules, j->path.ptr, kind))
         j->full = true;
 }
 
@@ -349,24 +417,39 @@ static bool str_eq(const json_t *a, const json_t *b)
 }
 
 /* Compare the nodes at the current path; containers are pushed for later. */
+/* True when two nodes are equal as scalars (containers: same type); else
+ * *kind tells how they differ. */
+static bool node_same(const json_t *a, const json_t *b, enum fx_shadow_kind *kind)
+{
+    *kind = FX_SHADOW_K_VALUE;
+    if (json_is_number(a) && json_is_number(b))
+        return num_eq(a, b);
+    if (json_is_boolean(a) && json_is_boolean(b))
+        return json_typeof(a) == json_typeof(b); /* jansson types true and false apart */
+    if (json_typeof(a) != json_typeof(b)) {
+        *kind = FX_SHADOW_K_TYPE;
+        return false;
+    }
+    return !json_is_string(a) || str_eq(a, b); /* null, containers: equal */
+}
+
 static int jdiff_visit(struct jdiff *j, json_t *a, json_t *b)
 {
     if (path_ignored(j))
         return 0;
-    bool same;
-    if (json_is_number(a) && json_is_number(b))
-        same = num_eq(a, b);
-    else if (json_typeof(a) != json_typeof(b))
-        same = false;
-    else
-        same = !json_is_string(a) || str_eq(a, b); /* true, false, null, containers: equal */
-    if (!same) {
-        if (!fx_shadow__diff_add(j->out, j->path.ptr))
-            j->full = true;
+    enum fx_shadow_kind kind;
+    if (!node_same(a, b, &kind)) {
+        jdiff_report(j, kind);
         return 0;
     }
     if (!json_is_object(a) && !json_is_array(a))
         return 0;
+    /* Elements on one side only are one difference at the array itself. */
+    if (json_is_array(a) && json_array_size(a) != json_array_size(b)) {
+        jdiff_report(j, FX_SHADOW_K_LENGTH);
+        if (j->full)
+            return 0;
+    }
     if (j->depth == j->cap) {
         size_t cap = j->cap ? j->cap * 2 : 32;
         struct frame *s = realloc(j->stack, cap * sizeof(*s));
@@ -390,18 +473,13 @@ static int step_array(struct jdiff *j, struct frame *f)
 {
     size_t na = json_array_size(f->a);
     size_t nb = json_array_size(f->b);
-    if (f->idx >= (na > nb ? na : nb))
-        return 1;
+    if (f->idx >= (na < nb ? na : nb))
+        return 1; /* extra elements: reported as the array's length */
     size_t i = f->idx++;
-    json_t *a = f->a;
-    json_t *b = f->b;
     path_cut(j, f->plen);
     if (fx_shadow__path_index(&j->path, i) != 0)
         return FX_ENOMEM;
-    if (i < na && i < nb)
-        return jdiff_visit(j, json_array_get(a, i), json_array_get(b, i));
-    jdiff_report(j);
-    return 0;
+    return jdiff_visit(j, json_array_get(f->a, i), json_array_get(f->b, i));
 }
 
 /* One step of an object frame; returns 1 when the frame is done. */
@@ -426,7 +504,7 @@ static int step_object(struct jdiff *j, struct frame *f)
     if (fx_shadow__path_key(&j->path, key, klen) != 0)
         return FX_ENOMEM;
     if (theirs == NULL) {
-        jdiff_report(j);
+        jdiff_report(j, f->phase == 0 ? FX_SHADOW_K_MISSING : FX_SHADOW_K_ADDED);
         return 0;
     }
     return jdiff_visit(j, mine, theirs);
@@ -451,10 +529,10 @@ static int jdiff_run(struct jdiff *j, json_t *a, json_t *b)
 }
 
 static int diff_bytes(const char *a, size_t alen, const char *b, size_t blen,
-                      struct fx_shadow_diffs *out)
+                      const struct fx_shadow_rules *rules, struct fx_shadow_diffs *out)
 {
     if (alen != blen || (alen > 0 && memcmp(a, b, alen) != 0))
-        (void)fx_shadow__diff_add(out, "body");
+        (void)fx_shadow__diff_add(out, rules, "body", FX_SHADOW_K_VALUE);
     return 0;
 }
 
@@ -463,7 +541,7 @@ int fx_shadow_diff_body(const char *a, size_t alen, const char *b, size_t blen, 
 {
     if (truncated) {
         out->truncated = true;
-        return diff_bytes(a, alen, b, blen, out);
+        return diff_bytes(a, alen, b, blen, rules, out);
     }
     const size_t flags = JSON_DECODE_ANY | JSON_ALLOW_NUL;
     json_error_t e;
@@ -472,7 +550,7 @@ int fx_shadow_diff_body(const char *a, size_t alen, const char *b, size_t blen, 
     if (ja == NULL || jb == NULL) {
         json_decref(ja);
         json_decref(jb);
-        return diff_bytes(a, alen, b, blen, out);
+        return diff_bytes(a, alen, b, blen, rules, out);
     }
     out->json = true;
     struct jdiff j = { .rules = rules, .out = out };
@@ -487,18 +565,16 @@ int fx_shadow_diff_body(const char *a, size_t alen, const char *b, size_t blen, 
 int fx_shadow_compare(const struct fx_shadow_resp *a, const struct fx_shadow_resp *b,
                       const struct fx_shadow_rules *rules, struct fx_shadow_diffs *out)
 {
-    memset(out, 0, sizeof(*out));
+    fx_shadow_diffs_fini(out);
     if (a->status != b->status)
-        (void)fx_shadow__diff_add(out, "status");
-    int rc = diff_headers(a, b, rules, out);
-    if (rc != 0)
-        return rc;
+        (void)fx_shadow__diff_add(out, rules, "status", FX_SHADOW_K_VALUE);
     char *da = NULL;
     char *db = NULL;
     size_t la = 0;
     size_t lb = 0;
     bool ta = false;
     bool tb = false;
+    int rc;
     int ra = fx_shadow_decode_body(a, &da, &la, &ta);
     int rb = ra >= 0 ? fx_shadow_decode_body(b, &db, &lb, &tb) : 0;
     if (ra < 0 || rb < 0) {
@@ -510,5 +586,8 @@ int fx_shadow_compare(const struct fx_shadow_resp *a, const struct fx_shadow_res
     }
     free(da);
     free(db);
+    /* Headers after the body: body paths are what a migration is judged on. */
+    if (rc == 0 && !out->overflow)
+        rc = diff_headers(a, b, rules, out);
     return rc;
 }

@@ -22,8 +22,10 @@ static const char *const drop_names[FX_SHADOW_DROP__N] = {
     [FX_SHADOW_DROP_UPGRADE] = "upgrade",
 };
 
-/* Errored-copy reasons; the last one collects anything else. */
-static const char *const err_names[] = { "connect_failed", "timeout", "bad_response", "reset",
+/* Errored-copy reasons (what src/proxy/mirror.c records); the last one
+ * collects anything else. At most 8 (fx_shadow__route.errors). */
+static const char *const err_names[] = { "connect_failed", "connect_timeout", "timeout",
+                                         "bad_response",   "reset",           "nomem",
                                          "other" };
 #define NERR (sizeof(err_names) / sizeof(err_names[0]))
 
@@ -244,7 +246,7 @@ struct outcome {
     struct fx_shadow_diffs cand; /* primary vs candidate */
     struct fx_shadow_diffs sec;  /* primary vs secondary (noise) */
     bool has_sec;
-    size_t kept[FX_SHADOW_MAX_DIFFS]; /* indices of cand.d that count */
+    size_t *kept; /* owned: indices of cand.d that count (not noise) */
     size_t nkept;
     uint64_t noise;
     char endpoint[256];
@@ -252,33 +254,50 @@ struct outcome {
 
 static void rules_of(const struct fx_conf_shadow *sh, struct fx_shadow_rules *rules)
 {
+    memset(rules, 0, sizeof(*rules));
     rules->ignore_headers = sh->ignore_headers;
     rules->nignore_headers = sh->nignore_headers;
     rules->ignore_json = sh->ignore_json;
     rules->nignore_json = sh->nignore_json;
 }
 
-/* Learn the secondary's differences as noise, then keep the candidate's
- * differences that noise does not cover. */
-static void apply_noise(struct fx_shadow__route *r, struct outcome *o)
+/* Learn the secondary's differences as noise (each generalised path is
+ * listed once per comparison). */
+static void learn_noise(struct fx_shadow__route *r, struct outcome *o)
 {
     for (size_t i = 0; o->has_sec && i < o->sec.n; i++) {
-        const char *g = o->sec.d[i].gpath;
-        bool dup = false;
-        for (size_t k = 0; k < i && !dup; k++)
-            dup = strcmp(o->sec.d[k].gpath, g) == 0;
-        struct fx_shadow__noise *n = dup ? NULL : fx_shadow__noise_get(r, o->endpoint, g, true);
+        struct fx_shadow__noise *n = fx_shadow__noise_get(r, o->endpoint, o->sec.d[i].gpath, true);
         if (n != NULL) {
             n->seen++;
             n->dirty = true;
         }
     }
+}
+
+struct noise_arg {
+    const struct fx_shadow__route *r;
+    const char *endpoint;
+};
+
+static bool noise_cb(void *arg, const char *gpath)
+{
+    const struct noise_arg *na = arg;
+    return fx_shadow__is_noise(na->r, na->endpoint, gpath);
+}
+
+/* Keep the candidate's differences that noise does not cover. */
+static int split_noise(struct outcome *o)
+{
+    o->kept = malloc((o->cand.n + 1) * sizeof(*o->kept));
+    if (o->kept == NULL)
+        return FX_ENOMEM;
     for (size_t i = 0; i < o->cand.n; i++) {
-        if (fx_shadow__is_noise(r, o->endpoint, o->cand.d[i].gpath))
+        if (o->cand.d[i].noise)
             o->noise++;
         else
             o->kept[o->nkept++] = i;
     }
+    return 0;
 }
 
 static void aggregate(struct fx_shadow__route *r, const struct outcome *o)
@@ -292,12 +311,9 @@ static void aggregate(struct fx_shadow__route *r, const struct outcome *o)
     if (o->nkept == 0)
         return;
     ep->mismatched++;
+    /* The diff lists each generalised path once. */
     for (size_t i = 0; i < o->nkept; i++) {
-        const char *g = o->cand.d[o->kept[i]].gpath;
-        bool dup = false;
-        for (size_t k = 0; k < i && !dup; k++)
-            dup = strcmp(o->cand.d[o->kept[k]].gpath, g) == 0;
-        struct fx_shadow__path *p = dup ? NULL : fx_shadow__path_get(ep, g);
+        struct fx_shadow__path *p = fx_shadow__path_get(ep, o->cand.d[o->kept[i]].gpath);
         if (p != NULL)
             p->count++;
     }
@@ -317,36 +333,56 @@ static bool sample_budget(struct fx_shadow_state *st, uint64_t now_ms)
     return true;
 }
 
-static void record(struct fx_shadow *s, const struct fx_conf_route *cr,
-                   const struct fx_shadow_job *job, struct outcome *o)
+/* Compare the candidate against the primary with the route's learned noise
+ * applied during the walk (so that the difference limit counts real
+ * differences only), then count. Returns 0 or FX_ENOMEM. */
+static int compare_record(struct fx_shadow *s, const struct fx_conf_route *cr,
+                          const struct fx_shadow_job *job, struct fx_shadow_rules *rules,
+                          struct outcome *o)
 {
     struct fx_shadow_counters *c = &s->ctr[job->route_id];
     struct fx_shadow_state *st = s->st;
     (void)pthread_mutex_lock(&st->lock);
     struct fx_shadow__route *r = route_ensure(s, cr->name, cr->id);
+    struct noise_arg na = { r, o->endpoint };
     if (r != NULL) {
-        apply_noise(r, o);
-        aggregate(r, o);
-    } else {
-        for (size_t i = 0; i < o->cand.n; i++)
-            o->kept[o->nkept++] = i;
+        learn_noise(r, o);
+        rules->noise = noise_cb;
+        rules->noise_arg = &na;
     }
+    int rc = fx_shadow_compare(&job->primary, &job->candidate, rules, &o->cand);
+    if (rc == 0)
+        rc = split_noise(o);
+    if (rc != 0) {
+        (void)pthread_mutex_unlock(&st->lock);
+        return rc;
+    }
+    if (r != NULL)
+        aggregate(r, o);
     atomic_fetch_add(&c->compared, 1);
     atomic_fetch_add(&c->noise, o->noise);
     atomic_fetch_add(o->nkept > 0 ? &c->mismatched : &c->matched, 1);
+    if (o->cand.overflow)
+        atomic_fetch_add(&c->truncated, 1);
     bool sample = o->nkept > 0 && sample_budget(st, fx_shadow__wall_ms());
     (void)pthread_mutex_unlock(&st->lock);
     if (!sample)
-        return;
+        return 0;
     /* Built without the lock: it decodes bodies again. */
     char *doc = fx_shadow__sample_doc(job, cr->shadow, o->endpoint, &o->cand, o->kept, o->nkept);
     if (doc == NULL)
-        return;
+        return 0;
+    /* Samples are kept per (endpoint, path). A copy with several differing
+     * paths is filed under them in turn, so that a path that always comes
+     * second still has recent samples of its own. */
     (void)pthread_mutex_lock(&st->lock);
-    (void)fx_shadow__db_add_sample(st->store, cr->name, job->time_ms, o->endpoint,
-                                   o->cand.d[o->kept[0]].gpath, doc);
+    const char *g = o->cand.d[o->kept[st->sample_seq++ % o->nkept]].gpath;
+    char key[sizeof(o->endpoint) + FX_SHADOW_PATH_MAX + 1];
+    (void)snprintf(key, sizeof(key), "%s %s", o->endpoint, g);
+    (void)fx_shadow__db_add_sample(st->store, cr->name, job->time_ms, o->endpoint, key, doc);
     (void)pthread_mutex_unlock(&st->lock);
     free(doc);
+    return 0;
 }
 
 static void count_error(struct fx_shadow *s, const struct fx_conf_route *cr,
@@ -357,6 +393,25 @@ static void count_error(struct fx_shadow *s, const struct fx_conf_route *cr,
     struct fx_shadow__route *r = route_ensure(s, cr->name, cr->id);
     if (r != NULL) {
         r->errors[fx_shadow__error_slot(job->candidate.error)]++;
+        r->dirty = true;
+    }
+    (void)pthread_mutex_unlock(&s->st->lock);
+}
+
+/* A failing secondary pauses noise learning: count it by reason so that
+ * the report can say so. */
+static void count_secondary(struct fx_shadow *s, const struct fx_conf_route *cr,
+                            const struct fx_shadow_job *job)
+{
+    (void)pthread_mutex_lock(&s->st->lock);
+    struct fx_shadow__route *r = route_ensure(s, cr->name, cr->id);
+    if (r != NULL) {
+        if (job->secondary.status == 0) {
+            r->sec_errors[fx_shadow__error_slot(job->secondary.error)]++;
+            r->sec_err_ms = fx_shadow__wall_ms();
+        } else {
+            r->sec_ok_ms = fx_shadow__wall_ms();
+        }
         r->dirty = true;
     }
     (void)pthread_mutex_unlock(&s->st->lock);
@@ -390,14 +445,22 @@ static void process(struct fx_shadow *s, const struct fx_conf *conf,
     (void)fx_shadow_endpoint(rh, head_ok ? job->method_len : 0,
                              rh + (head_ok ? job->target_off : 0), head_ok ? job->target_len : 0,
                              o->endpoint, sizeof(o->endpoint));
-    int rc = fx_shadow_compare(&job->primary, &job->candidate, &rules, &o->cand);
     o->has_sec = job->has_secondary && job->secondary.status != 0;
-    if (rc == 0 && o->has_sec)
-        rc = fx_shadow_compare(&job->primary, &job->secondary, &rules, &o->sec);
+    if (job->has_secondary)
+        count_secondary(s, cr, job);
+    /* Noise is learned up to the noise table's size, not the candidate's
+     * difference limit: a secondary with many noisy fields must not leave
+     * some of them to be counted as mismatches. */
+    struct fx_shadow_rules srules = rules;
+    srules.max_diffs = FX_SHADOW_MAX_NOISE;
+    int rc = o->has_sec ? fx_shadow_compare(&job->primary, &job->secondary, &srules, &o->sec) : 0;
+    if (rc == 0)
+        rc = compare_record(s, cr, job, &rules, o);
     if (rc != 0)
         fx_shadow_count_drop(s, job->route_id, FX_SHADOW_DROP_NOMEM);
-    else
-        record(s, cr, job, o);
+    fx_shadow_diffs_fini(&o->cand);
+    fx_shadow_diffs_fini(&o->sec);
+    free(o->kept);
     free(o);
 }
 

@@ -31,9 +31,22 @@ static const char schema_sql[] =
     " endpoint TEXT NOT NULL, key TEXT NOT NULL, doc TEXT NOT NULL);"
     "CREATE INDEX IF NOT EXISTS shadow_samples_key ON shadow_samples(route, key, id);";
 
+/* Columns added after the first release: ALTER fails harmlessly when the
+ * column is already there. */
+static const char *const added_columns[] = {
+    "ALTER TABLE shadow_routes ADD COLUMN secondary_errors TEXT NOT NULL DEFAULT '{}'",
+    "ALTER TABLE shadow_routes ADD COLUMN secondary_ok_ms INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE shadow_routes ADD COLUMN secondary_err_ms INTEGER NOT NULL DEFAULT 0",
+};
+
 int fx_shadow__db_init(struct fx_store *st)
 {
-    return sqlite3_exec(fx_store_db(st), schema_sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : FX_EIO;
+    sqlite3 *db = fx_store_db(st);
+    if (sqlite3_exec(db, schema_sql, NULL, NULL, NULL) != SQLITE_OK)
+        return FX_EIO;
+    for (size_t i = 0; i < sizeof(added_columns) / sizeof(added_columns[0]); i++)
+        (void)sqlite3_exec(db, added_columns[i], NULL, NULL, NULL);
+    return 0;
 }
 
 /* Bind text or NULL at position i. */
@@ -84,6 +97,14 @@ static void seed(struct fx_shadow__route *r, struct fx_shadow_counters *ctr, sql
     }
     json_decref(d);
     json_decref(e);
+    const char *sec = (const char *)sqlite3_column_text(q, 7);
+    json_t *se = sec != NULL ? json_loads(sec, 0, NULL) : NULL;
+    for (size_t i = 0; fx_shadow__error_name(i) != NULL && i < 8; i++) {
+        json_t *v = json_object_get(se, fx_shadow__error_name(i));
+        if (json_is_integer(v) && json_integer_value(v) > 0)
+            r->sec_errors[i] += (uint64_t)json_integer_value(v);
+    }
+    json_decref(se);
 }
 
 static int load_counters(sqlite3 *db, struct fx_shadow__route *r, struct fx_shadow_counters *ctr)
@@ -91,7 +112,7 @@ static int load_counters(sqlite3 *db, struct fx_shadow__route *r, struct fx_shad
     sqlite3_stmt *q = NULL;
     if (sqlite3_prepare_v2(db,
                            "SELECT compared, matched, mismatched, errored, noise_excluded, dropped,"
-                           " errors FROM shadow_routes WHERE route = ?1",
+                           " errors, secondary_errors FROM shadow_routes WHERE route = ?1",
                            -1, &q, NULL) != SQLITE_OK)
         return FX_EIO;
     (void)sqlite3_bind_text(q, 1, r->name, -1, SQLITE_TRANSIENT);
@@ -153,9 +174,12 @@ int fx_shadow__db_load_route(struct fx_store *st, struct fx_shadow__route *r,
 
 /* ---- flush ---------------------------------------------------------------------- */
 
+/* kind 0: drops, 1: candidate errors, 2: secondary errors. */
 static char *counts_json(const struct fx_shadow__route *r, const struct fx_shadow_counters *ctr,
-                         bool errors)
+                         int kind)
 {
+    bool errors = kind != 0;
+    const uint64_t *ev = kind == 2 ? r->sec_errors : r->errors;
     json_t *o = json_object();
     for (size_t i = 0; !errors && i < FX_SHADOW_DROP__N; i++) {
         uint64_t v = atomic_load(&ctr->dropped[i]);
@@ -163,8 +187,7 @@ static char *counts_json(const struct fx_shadow__route *r, const struct fx_shado
                                   json_integer((json_int_t)v));
     }
     for (size_t i = 0; errors && fx_shadow__error_name(i) != NULL && i < 8; i++)
-        (void)json_object_set_new(o, fx_shadow__error_name(i),
-                                  json_integer((json_int_t)r->errors[i]));
+        (void)json_object_set_new(o, fx_shadow__error_name(i), json_integer((json_int_t)ev[i]));
     char *s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     return s;
@@ -174,16 +197,18 @@ static int put_route(sqlite3 *db, const struct fx_shadow__route *r,
                      const struct fx_shadow_counters *ctr, const char *candidate,
                      const char *secondary)
 {
-    char *dropped = counts_json(r, ctr, false);
-    char *errors = counts_json(r, ctr, true);
+    char *dropped = counts_json(r, ctr, 0);
+    char *errors = counts_json(r, ctr, 1);
+    char *sec = counts_json(r, ctr, 2);
     sqlite3_stmt *q = NULL;
-    int rc = dropped != NULL && errors != NULL ? 0 : FX_ENOMEM;
+    int rc = dropped != NULL && errors != NULL && sec != NULL ? 0 : FX_ENOMEM;
     if (rc == 0 &&
         sqlite3_prepare_v2(db,
                            "INSERT OR REPLACE INTO shadow_routes(route, candidate, secondary,"
                            " compared, matched, mismatched, errored, noise_excluded, dropped,"
-                           " errors, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
-                           " ?11)",
+                           " errors, updated_ms, secondary_errors, secondary_ok_ms,"
+                           " secondary_err_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+                           " ?11, ?12, ?13, ?14)",
                            -1, &q, NULL) != SQLITE_OK)
         rc = FX_EIO;
     if (rc == 0) {
@@ -198,11 +223,15 @@ static int put_route(sqlite3 *db, const struct fx_shadow__route *r,
         (void)bind_text(q, 9, dropped);
         (void)bind_text(q, 10, errors);
         (void)sqlite3_bind_int64(q, 11, (sqlite3_int64)fx_shadow__wall_ms());
+        (void)bind_text(q, 12, sec);
+        (void)sqlite3_bind_int64(q, 13, (sqlite3_int64)r->sec_ok_ms);
+        (void)sqlite3_bind_int64(q, 14, (sqlite3_int64)r->sec_err_ms);
         rc = sqlite3_step(q) == SQLITE_DONE ? 0 : FX_EIO;
     }
     (void)sqlite3_finalize(q);
     free(dropped);
     free(errors);
+    free(sec);
     return rc;
 }
 

@@ -51,6 +51,19 @@ static void print_head(const json_t *doc, FILE *out)
     }
     if (any)
         (void)fputc('\n', out);
+    any = false;
+    json_object_foreach((json_t *)json_object_get(doc, "secondary_errors"), key, v)
+    {
+        if (json_integer_value(v) > 0) {
+            (void)fprintf(out, "%s %s %" JSON_INTEGER_FORMAT, any ? "," : "secondary errors:", key,
+                          json_integer_value(v));
+            any = true;
+        }
+    }
+    if (any)
+        (void)fputc('\n', out);
+    if (strcmp(str_of(doc, "noise_learning", ""), "paused") == 0)
+        (void)fputs("warning: noise learning paused: the secondary's last copy failed\n", out);
 }
 
 static void print_table(const json_t *eps, FILE *out)
@@ -129,10 +142,21 @@ static void print_samples(const json_t *samples, FILE *out)
         (void)fputs("  paths:", out);
         size_t k;
         const json_t *p;
-        json_array_foreach(json_object_get(s, "paths"), k, p)
-        {
-            (void)fprintf(out, " %s", json_string_value(p) != NULL ? json_string_value(p) : "?");
+        const json_t *kinds = json_object_get(s, "differences");
+        if (json_is_array(kinds)) {
+            json_array_foreach(kinds, k, p)
+            {
+                (void)fprintf(out, " %s (%s)", str_of(p, "path", "?"), str_of(p, "kind", "?"));
+            }
+        } else {
+            json_array_foreach(json_object_get(s, "paths"), k, p)
+            {
+                const char *v = json_string_value(p);
+                (void)fprintf(out, " %s", v != NULL ? v : "?");
+            }
         }
+        if (json_is_true(json_object_get(s, "diffs_truncated")))
+            (void)fputs(" [truncated: difference limit reached]", out);
         (void)fputc('\n', out);
         print_side("primary", json_object_get(s, "primary"), out);
         print_side("candidate", json_object_get(s, "candidate"), out);

@@ -34,10 +34,33 @@ static double rate(json_int_t part, json_int_t whole)
     return whole > 0 ? (double)part / (double)whole : 0.0;
 }
 
+static json_t *route_counts(sqlite3_stmt *q, json_int_t compared, json_int_t mismatched);
+
+/* "off" without a secondary; "paused" while its last copy failed (no
+ * noise is learned then); "active" otherwise. */
+static const char *noise_learning(sqlite3_stmt *q)
+{
+    if (sqlite3_column_type(q, 2) == SQLITE_NULL)
+        return "off";
+    return sqlite3_column_int64(q, 13) > sqlite3_column_int64(q, 12) ? "paused" : "active";
+}
+
 static json_t *route_head(sqlite3_stmt *q)
 {
     json_int_t compared = sqlite3_column_int64(q, 3);
     json_int_t mismatched = sqlite3_column_int64(q, 5);
+    json_t *o = route_counts(q, compared, mismatched);
+    if (o != NULL &&
+        (json_object_set_new(o, "secondary_errors", col_json(q, 11)) != 0 ||
+         json_object_set_new(o, "noise_learning", json_string(noise_learning(q))) != 0)) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static json_t *route_counts(sqlite3_stmt *q, json_int_t compared, json_int_t mismatched)
+{
     return json_pack("{s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:f, s:o, s:o, s:I, s:I}", "route",
                      col_text(q, 0), "candidate", col_text(q, 1), "secondary", col_text(q, 2),
                      "compared", compared, "matched", sqlite3_column_int64(q, 4), "mismatched",
@@ -102,7 +125,8 @@ static json_t *sample_row(sqlite3_stmt *q)
     return doc;
 }
 
-/* Attach each path row to its endpoint object (rows are sorted by count). */
+/* Attach each path row to its endpoint object (rows are sorted JSON paths
+ * first, then body, status and headers, each by count). */
 static void nest_paths(json_t *eps, json_t *paths)
 {
     size_t i;
@@ -139,7 +163,8 @@ static int route_parts(sqlite3 *db, const char *route, size_t samples, json_t *d
     if (rc == 0)
         rc = rows(db,
                   "SELECT endpoint, path, count FROM shadow_paths WHERE route = ?1 AND ?2 = ?2"
-                  " ORDER BY count DESC, path",
+                  " ORDER BY CASE WHEN path LIKE '$%' THEN 0 WHEN path = 'body' THEN 1"
+                  " WHEN path = 'status' THEN 2 ELSE 3 END, count DESC, path",
                   route, 0, path_row, paths);
     if (rc == 0)
         rc = rows(db,
@@ -166,7 +191,8 @@ static int collect(sqlite3 *db, const char *route, size_t samples, json_t *out)
     sqlite3_stmt *q = NULL;
     if (sqlite3_prepare_v2(db,
                            "SELECT route, candidate, secondary, compared, matched, mismatched,"
-                           " errored, noise_excluded, dropped, errors, updated_ms"
+                           " errored, noise_excluded, dropped, errors, updated_ms,"
+                           " secondary_errors, secondary_ok_ms, secondary_err_ms"
                            " FROM shadow_routes WHERE ?1 IS NULL OR route = ?1 ORDER BY route",
                            -1, &q, NULL) != SQLITE_OK)
         return FX_EIO;
@@ -334,6 +360,15 @@ static void render_rates(struct fx_shadow *s, const struct fx_conf *c, FILE *f)
             continue;
         metric_route(f, "ficus_shadow_noise_excluded_total", r->name);
         (void)fprintf(f, "} %" PRIu64 "\n", (uint64_t)atomic_load(&s->ctr[r->id].noise));
+    }
+    help(f, "ficus_shadow_truncated_total", "counter",
+         "Comparisons that reached the difference limit (compare.max_differences).");
+    for (size_t i = 0; i < c->nroutes; i++) {
+        const struct fx_conf_route *r = &c->routes[i];
+        if (r->shadow == NULL || r->id >= FX_SHADOW_MAX_ROUTES)
+            continue;
+        metric_route(f, "ficus_shadow_truncated_total", r->name);
+        (void)fprintf(f, "} %" PRIu64 "\n", (uint64_t)atomic_load(&s->ctr[r->id].truncated));
     }
     help(f, "ficus_shadow_mismatch_rate", "gauge", "Mismatched over compared copies, all time.");
     for (size_t i = 0; i < c->nroutes; i++) {

@@ -167,18 +167,26 @@ char *fx_shadow__sample_doc(const struct fx_shadow_job *job, const struct fx_con
                             const size_t *kept, size_t nkept)
 {
     json_t *paths = json_array();
-    for (size_t i = 0; paths != NULL && i < nkept && i < FX_SHADOW_SAMPLE_PATHS; i++) {
-        if (json_array_append_new(paths, json_string(d->d[kept[i]].path)) != 0) {
+    json_t *kinds = json_array();
+    for (size_t i = 0; paths != NULL && kinds != NULL && i < nkept && i < FX_SHADOW_SAMPLE_PATHS;
+         i++) {
+        const struct fx_shadow_diff *x = &d->d[kept[i]];
+        if (json_array_append_new(paths, json_string(x->path)) != 0 ||
+            json_array_append_new(kinds, json_pack("{s:s, s:s}", "path", x->path, "kind",
+                                                   fx_shadow_kind_name(x->kind))) != 0) {
             json_decref(paths);
+            json_decref(kinds);
             paths = NULL;
+            kinds = NULL;
         }
     }
-    json_t *doc = json_pack("{s:s, s:I, s:s, s:o*, s:o*, s:b, s:b, s:b, s:o*, s:o*}", "route",
-                            job->route, "time_ms", (json_int_t)job->time_ms, "endpoint", endpoint,
-                            "request", request_json(job, cfg), "paths", paths, "more_paths",
-                            nkept > FX_SHADOW_SAMPLE_PATHS || d->overflow, "json", d->json,
-                            "truncated", d->truncated, "primary", resp_json(&job->primary, cfg),
-                            "candidate", resp_json(&job->candidate, cfg));
+    json_t *doc =
+        json_pack("{s:s, s:I, s:s, s:o*, s:o*, s:o*, s:b, s:b, s:b, s:b, s:o*, s:o*}", "route",
+                  job->route, "time_ms", (json_int_t)job->time_ms, "endpoint", endpoint, "request",
+                  request_json(job, cfg), "paths", paths, "differences", kinds, "more_paths",
+                  nkept > FX_SHADOW_SAMPLE_PATHS || d->overflow, "diffs_truncated", d->overflow,
+                  "json", d->json, "truncated", d->truncated, "primary",
+                  resp_json(&job->primary, cfg), "candidate", resp_json(&job->candidate, cfg));
     if (doc == NULL)
         return NULL;
     char *text = json_dumps(doc, JSON_COMPACT);

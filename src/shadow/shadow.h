@@ -111,26 +111,55 @@ size_t fx_shadow_endpoint(const char *method, size_t mlen, const char *target, s
 /* ---- pure comparison helpers (no engine needed; used by the engine, the unit
  * tests and fuzz/fuzz_json_diff.c) ---------------------------------------- */
 
-#define FX_SHADOW_MAX_DIFFS   64         /* differences listed per comparison */
+#define FX_SHADOW_MAX_DIFFS   64         /* default differences listed per comparison */
+#define FX_SHADOW_DIFFS_LIMIT 4096       /* highest configurable compare.max_differences */
 #define FX_SHADOW_PATH_MAX    256        /* bytes of a difference path, NUL included */
 #define FX_SHADOW_DECODED_MAX (4u << 20) /* gzip-decoded body cap */
+
+/* What differs at a path. */
+enum fx_shadow_kind {
+    FX_SHADOW_K_VALUE = 0, /* same type, other value (status, header value, body bytes) */
+    FX_SHADOW_K_TYPE,      /* JSON types differ ("1" against 1) */
+    FX_SHADOW_K_MISSING,   /* present in the primary only (key, header) */
+    FX_SHADOW_K_ADDED,     /* present in the other response only */
+    FX_SHADOW_K_LENGTH,    /* arrays of different lengths, at the array's own path */
+    FX_SHADOW_K__N,
+};
+
+/* Static name of a kind ("value", "type", "missing", "added", "length"). */
+const char *fx_shadow_kind_name(enum fx_shadow_kind k);
+
+/* The kind named `name`, or FX_SHADOW_K__N. */
+enum fx_shadow_kind fx_shadow_kind_parse(const char *name);
 
 /* One difference. Paths: "status", "header:<lower-case name>", "body" (byte
  * comparison) or a JSON path "$.items[3].price" / "$['a b']". A path longer
  * than FX_SHADOW_PATH_MAX - 1 is cut and ends in "...". */
 struct fx_shadow_diff {
-    char path[FX_SHADOW_PATH_MAX];  /* exact */
+    char path[FX_SHADOW_PATH_MAX];  /* exact: the first one seen of its generalised path */
     char gpath[FX_SHADOW_PATH_MAX]; /* generalised: every array index is [*] */
+    enum fx_shadow_kind kind;
+    bool noise; /* covered by learned noise: listed, but not counted against the limit */
 };
 
-/* The differences of one comparison, in order: status, headers (by name), body. */
+/* The differences of one comparison, one entry per generalised path, in
+ * order: status, body (JSON paths in document order), headers (by name).
+ * Release with fx_shadow_diffs_fini(). */
 struct fx_shadow_diffs {
-    struct fx_shadow_diff d[FX_SHADOW_MAX_DIFFS];
+    struct fx_shadow_diff *d; /* owned: grown as needed */
     size_t n;
-    bool overflow;  /* more than FX_SHADOW_MAX_DIFFS differences: the rest are not listed */
+    size_t cap;
+    size_t counted; /* entries with noise == false (at most the rules' max_diffs) */
+    bool overflow;  /* a further difference did not fit the limit: the comparison is truncated */
     bool json;      /* both bodies parsed as JSON and were compared structurally */
     bool truncated; /* a body was truncated (capture or decode cap): compared as bytes */
 };
+
+/* Release what a diff list owns and zero it. NULL is ignored. */
+void fx_shadow_diffs_fini(struct fx_shadow_diffs *d);
+
+/* Tells whether generalised path `gpath` is learned noise (engine callback). */
+typedef bool fx_shadow_noise_fn(void *arg, const char *gpath);
 
 /* Rules of one comparison (borrowed views of the route's shadow section). */
 struct fx_shadow_rules {
@@ -138,17 +167,25 @@ struct fx_shadow_rules {
     size_t nignore_headers;
     char *const *ignore_json; /* borrowed: JSON path patterns never compared */
     size_t nignore_json;
+    size_t max_diffs;          /* distinct generalised non-noise paths; 0: FX_SHADOW_MAX_DIFFS */
+    fx_shadow_noise_fn *noise; /* NULL: nothing is noise */
+    void *noise_arg;           /* borrowed: passed to noise */
 };
 
 /* Compare response `b` (candidate or secondary) with `a` (primary): status,
  * headers (minus rules->ignore_headers and the framing/hop-by-hop ones), then
  * bodies after gzip decoding, structurally when both parse as JSON. `rules`
- * may be NULL (nothing ignored). Fills *out (zeroed first). Returns 0 or
- * FX_ENOMEM (*out then holds what was found so far). Any thread; pure. */
+ * may be NULL (nothing ignored). Each generalised path is listed once; paths
+ * the rules' noise callback names are marked noise and not counted against
+ * the limit; the walk stops once max_diffs counted paths are listed and
+ * another one is found (out->overflow). Fills *out (its previous entries are
+ * released first; a zeroed list is fine). Returns 0 or FX_ENOMEM (*out then
+ * holds what was found so far). Any thread; pure apart from the callback. */
 int fx_shadow_compare(const struct fx_shadow_resp *a, const struct fx_shadow_resp *b,
                       const struct fx_shadow_rules *rules, struct fx_shadow_diffs *out);
 
-/* Compare two (already decoded) bodies and append the differences to *out:
+/* Compare two (already decoded) bodies and append the differences to *out
+ * (same listing rules as fx_shadow_compare()):
  * structurally when both parse as JSON (sets out->json) and `truncated` is
  * false, else byte for byte (one "body" difference). Patterns in
  * rules->ignore_json are honoured; `rules` may be NULL. Iterative (no

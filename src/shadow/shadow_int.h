@@ -14,7 +14,7 @@
 #define FX_SHADOW_MAX_PATHS     200  /* per endpoint, "(other)" included */
 #define FX_SHADOW_MAX_NOISE     1000 /* learned noise entries per route */
 #define FX_SHADOW_SAMPLE_PATHS  20   /* exact paths kept in a sample */
-#define FX_SHADOW_SAMPLES_KEEP  100  /* per (route, first generalised path) */
+#define FX_SHADOW_SAMPLES_KEEP  100  /* per (route, endpoint, generalised path) */
 #define FX_SHADOW_EXCERPT       2048 /* decoded body bytes in a sample */
 #define FX_SHADOW_SAMPLE_RATE   50   /* samples written per second at most */
 #define FX_SHADOW_OTHER         "(other)"
@@ -38,9 +38,12 @@ int fx_shadow__path_key(struct fx_shadow__pbuf *b, const char *key, size_t len);
 /* Append "[idx]". */
 int fx_shadow__path_index(struct fx_shadow__pbuf *b, size_t idx);
 
-/* Append one difference at `path` (exact) to `out`. When the list is
- * already full, sets out->overflow and returns false (walks then stop). */
-bool fx_shadow__diff_add(struct fx_shadow_diffs *out, const char *path);
+/* Append one difference at `path` (exact) to `out` unless its generalised
+ * path is already listed; noise (rules->noise) is marked and not counted.
+ * When the limit of counted entries is reached (or memory runs out), sets
+ * out->overflow and returns false (walks then stop). */
+bool fx_shadow__diff_add(struct fx_shadow_diffs *out, const struct fx_shadow_rules *rules,
+                         const char *path, enum fx_shadow_kind kind);
 
 /* ---- aggregates (comparison thread; guarded by fx_shadow_state.lock) ---- */
 
@@ -75,8 +78,12 @@ struct fx_shadow__route {
     struct fx_shadow__noise *noise; /* owned array */
     size_t nnoise;
     size_t noise_cap;
-    uint64_t errors[8];   /* errored copies by reason (index of err_names[] in engine.c) */
-    uint64_t flushed_sum; /* sum of the live counters at the last flush */
+    uint64_t errors[8];     /* errored copies by reason (index of err_names[] in engine.c) */
+    uint64_t sec_errors[8]; /* copies whose secondary gave no answer, by reason: no noise
+                               learned from them */
+    uint64_t sec_ok_ms;     /* wall time of the last secondary answer (0: none yet) */
+    uint64_t sec_err_ms;    /* wall time of the last secondary failure */
+    uint64_t flushed_sum;   /* sum of the live counters at the last flush */
     bool dirty;
 };
 
@@ -91,6 +98,7 @@ struct fx_shadow_state {
     uint64_t last_flush_ms;            /* monotonic */
     uint64_t sample_sec;               /* wall second of the sample budget */
     unsigned int sample_used;
+    uint64_t sample_seq; /* picks which differing path a sample is filed under */
 };
 
 /* Find or add an endpoint / a path / a noise entry. Beyond the bounds, the
@@ -132,7 +140,7 @@ int fx_shadow__db_flush_route(struct fx_store *st, struct fx_shadow__route *r,
                               const char *secondary);
 
 /* Insert a sample document (a JSON object) and keep the newest
- * FX_SHADOW_SAMPLES_KEEP of (route, key). */
+ * FX_SHADOW_SAMPLES_KEEP of (route, key); key is "<endpoint> <path>". */
 int fx_shadow__db_add_sample(struct fx_store *st, const char *route, uint64_t time_ms,
                              const char *endpoint, const char *key, const char *doc);
 

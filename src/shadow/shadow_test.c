@@ -43,6 +43,22 @@ static struct fx_shadow_diffs *body_diff(const char *a, const char *b,
     return d;
 }
 
+static void diffs_free(struct fx_shadow_diffs *d)
+{
+    fx_shadow_diffs_fini(d);
+    free(d);
+}
+
+/* Kind of the difference at exact `path`, or -1 when not listed. */
+static int kind_at(const struct fx_shadow_diffs *d, const char *path)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        if (strcmp(d->d[i].path, path) == 0)
+            return (int)d->d[i].kind;
+    }
+    return -1;
+}
+
 static bool has_path(const struct fx_shadow_diffs *d, const char *path)
 {
     for (size_t i = 0; i < d->n; i++) {
@@ -59,7 +75,7 @@ static void test_diff_body_key_order_irrelevant(void **state)
                                           "{\"b\":{\"y\":null,\"x\":true},\"a\":1}", NULL);
     assert_true(d->json);
     assert_int_equal(d->n, 0);
-    free(d);
+    diffs_free(d);
 }
 
 static void test_diff_body_nested_arrays(void **state)
@@ -70,7 +86,7 @@ static void test_diff_body_nested_arrays(void **state)
     assert_int_equal(d->n, 1);
     assert_string_equal(d->d[0].path, "$.m[1][1][1]");
     assert_string_equal(d->d[0].gpath, "$.m[*][*][*]");
-    free(d);
+    diffs_free(d);
 }
 
 static void test_diff_body_numbers_by_value(void **state)
@@ -78,15 +94,15 @@ static void test_diff_body_numbers_by_value(void **state)
     (void)state;
     struct fx_shadow_diffs *d = body_diff("[1, 2.5, -0, 100]", "[1.0, 2.50, 0, 1e2]", NULL);
     assert_int_equal(d->n, 0);
-    free(d);
+    diffs_free(d);
     /* Beyond 2^53 integers are compared exactly. */
     d = body_diff("[9007199254740993]", "[9007199254740992]", NULL);
     assert_int_equal(d->n, 1);
     assert_string_equal(d->d[0].path, "$[0]");
-    free(d);
+    diffs_free(d);
     d = body_diff("{\"n\":1}", "{\"n\":1.5}", NULL);
     assert_int_equal(d->n, 1);
-    free(d);
+    diffs_free(d);
 }
 
 static void test_diff_body_unicode_escapes_decoded(void **state)
@@ -96,7 +112,7 @@ static void test_diff_body_unicode_escapes_decoded(void **state)
         body_diff("{\"name\":\"\\u00e9t\\u00E9\"}", "{\"name\":\"été\"}", NULL);
     assert_true(d->json);
     assert_int_equal(d->n, 0);
-    free(d);
+    diffs_free(d);
 }
 
 static void test_diff_body_invalid_json_falls_back_to_bytes(void **state)
@@ -106,11 +122,11 @@ static void test_diff_body_invalid_json_falls_back_to_bytes(void **state)
     assert_false(d->json);
     assert_int_equal(d->n, 1);
     assert_string_equal(d->d[0].path, "body");
-    free(d);
+    diffs_free(d);
     d = body_diff("hello", "hello", NULL);
     assert_false(d->json);
     assert_int_equal(d->n, 0);
-    free(d);
+    diffs_free(d);
 }
 
 static void test_diff_body_changed_field_exact_path(void **state)
@@ -124,42 +140,57 @@ static void test_diff_body_changed_field_exact_path(void **state)
     assert_int_equal(d->n, 1);
     assert_string_equal(d->d[0].path, "$.items[3].price");
     assert_string_equal(d->d[0].gpath, "$.items[*].price");
-    free(d);
+    diffs_free(d);
 }
 
 static void test_diff_body_type_and_missing_keys(void **state)
 {
     (void)state;
-    struct fx_shadow_diffs *d =
-        body_diff("{\"a\":\"1\",\"gone\":1,\"a b\":1}", "{\"a\":1,\"new\":2,\"a b\":2}", NULL);
-    assert_int_equal(d->n, 4);
-    assert_true(has_path(d, "$.a"));
-    assert_true(has_path(d, "$.gone"));
-    assert_true(has_path(d, "$.new"));
-    assert_true(has_path(d, "$['a b']"));
-    free(d);
+    struct fx_shadow_diffs *d = body_diff("{\"a\":\"1\",\"gone\":1,\"a b\":1,\"t\":true}",
+                                          "{\"a\":1,\"new\":2,\"a b\":2,\"t\":false}", NULL);
+    assert_int_equal(d->n, 5);
+    assert_int_equal(kind_at(d, "$.a"), FX_SHADOW_K_TYPE);
+    assert_int_equal(kind_at(d, "$.gone"), FX_SHADOW_K_MISSING);
+    assert_int_equal(kind_at(d, "$.new"), FX_SHADOW_K_ADDED);
+    assert_int_equal(kind_at(d, "$['a b']"), FX_SHADOW_K_VALUE);
+    assert_int_equal(kind_at(d, "$.t"), FX_SHADOW_K_VALUE); /* true vs false: a value */
+    assert_string_equal(fx_shadow_kind_name(FX_SHADOW_K_LENGTH), "length");
+    assert_int_equal(fx_shadow_kind_parse("missing"), FX_SHADOW_K_MISSING);
+    assert_int_equal(fx_shadow_kind_parse("bogus"), FX_SHADOW_K__N);
+    diffs_free(d);
 }
 
 static void test_diff_body_array_length_change(void **state)
 {
     (void)state;
+    /* Extra elements: one difference at the array itself, not one per index. */
     struct fx_shadow_diffs *d = body_diff("{\"l\":[1,2]}", "{\"l\":[1,2,3,4]}", NULL);
+    assert_int_equal(d->n, 1);
+    assert_string_equal(d->d[0].path, "$.l");
+    assert_int_equal(d->d[0].kind, FX_SHADOW_K_LENGTH);
+    diffs_free(d);
+    /* A top-level array is reported at "$"; common elements still compared. */
+    d = body_diff("[1,2,3]", "[9]", NULL);
     assert_int_equal(d->n, 2);
-    assert_string_equal(d->d[0].path, "$.l[2]");
-    assert_string_equal(d->d[1].path, "$.l[3]");
-    free(d);
-    d = body_diff("[1,2,3]", "[1]", NULL);
-    assert_int_equal(d->n, 2);
-    assert_string_equal(d->d[0].path, "$[1]");
-    free(d);
+    assert_string_equal(d->d[0].path, "$");
+    assert_int_equal(d->d[0].kind, FX_SHADOW_K_LENGTH);
+    assert_string_equal(d->d[1].path, "$[0]");
+    assert_int_equal(d->d[1].kind, FX_SHADOW_K_VALUE);
+    diffs_free(d);
+    /* Same length: element-wise only. */
+    d = body_diff("{\"l\":[1,2]}", "{\"l\":[1,3]}", NULL);
+    assert_int_equal(d->n, 1);
+    assert_string_equal(d->d[0].path, "$.l[1]");
+    diffs_free(d);
 }
 
-static void test_diff_body_caps_differences(void **state)
+/* Every element differing in one field is one generalised path: one entry. */
+static void test_diff_body_one_entry_per_generalised_path(void **state)
 {
     (void)state;
-    size_t n = 200;
-    char *a = malloc(n * 4 + 3);
-    char *b = malloc(n * 4 + 3);
+    size_t n = 500;
+    char *a = malloc(n * 16 + 3);
+    char *b = malloc(n * 16 + 3);
     assert_non_null(a);
     assert_non_null(b);
     size_t la = 0;
@@ -167,16 +198,75 @@ static void test_diff_body_caps_differences(void **state)
     a[la++] = '[';
     b[lb++] = '[';
     for (size_t i = 0; i < n; i++) {
-        la += (size_t)sprintf(a + la, "%s0", i ? "," : "");
-        lb += (size_t)sprintf(b + lb, "%s1", i ? "," : "");
+        la += (size_t)sprintf(a + la, "%s{\"p\":0}", i ? "," : "");
+        lb += (size_t)sprintf(b + lb, "%s{\"p\":1}", i ? "," : "");
     }
     a[la++] = ']';
     b[lb++] = ']';
     struct fx_shadow_diffs *d = diffs_new();
     assert_int_equal(fx_shadow_diff_body(a, la, b, lb, false, NULL, d), 0);
+    assert_int_equal(d->n, 1);
+    assert_string_equal(d->d[0].path, "$[0].p");
+    assert_string_equal(d->d[0].gpath, "$[*].p");
+    assert_false(d->overflow);
+    diffs_free(d);
+    free(a);
+    free(b);
+}
+
+/* Build {"k0":0,...} / {"k0":1,...} with n keys. */
+static void keys_doc(char *out, size_t n, int v)
+{
+    size_t l = 0;
+    out[l++] = '{';
+    for (size_t i = 0; i < n; i++)
+        l += (size_t)sprintf(out + l, "%s\"k%zu\":%d", i ? "," : "", i, v);
+    out[l++] = '}';
+    out[l] = '\0';
+}
+
+static bool noise_even(void *arg, const char *gpath)
+{
+    (void)arg;
+    /* "$.k<even>" */
+    size_t len = strlen(gpath);
+    return len > 3 && (gpath[len - 1] - '0') % 2 == 0;
+}
+
+static void test_diff_body_caps_differences(void **state)
+{
+    (void)state;
+    size_t n = 200;
+    char *a = malloc(n * 16 + 3);
+    char *b = malloc(n * 16 + 3);
+    assert_non_null(a);
+    assert_non_null(b);
+    keys_doc(a, n, 0);
+    keys_doc(b, n, 1);
+    struct fx_shadow_diffs *d = diffs_new();
+    assert_int_equal(fx_shadow_diff_body(a, strlen(a), b, strlen(b), false, NULL, d), 0);
     assert_int_equal(d->n, FX_SHADOW_MAX_DIFFS);
     assert_true(d->overflow);
-    free(d);
+    /* Configurable. */
+    struct fx_shadow_rules rules = { .max_diffs = 150 };
+    fx_shadow_diffs_fini(d);
+    assert_int_equal(fx_shadow_diff_body(a, strlen(a), b, strlen(b), false, &rules, d), 0);
+    assert_int_equal(d->counted, 150);
+    assert_true(d->overflow);
+    rules.max_diffs = 200;
+    fx_shadow_diffs_fini(d);
+    assert_int_equal(fx_shadow_diff_body(a, strlen(a), b, strlen(b), false, &rules, d), 0);
+    assert_int_equal(d->counted, 200);
+    assert_false(d->overflow);
+    /* Noise is listed but does not use up the limit: 100 odd keys fit in 100. */
+    rules.max_diffs = 100;
+    rules.noise = noise_even;
+    fx_shadow_diffs_fini(d);
+    assert_int_equal(fx_shadow_diff_body(a, strlen(a), b, strlen(b), false, &rules, d), 0);
+    assert_int_equal(d->counted, 100);
+    assert_int_equal(d->n, 200);
+    assert_false(d->overflow);
+    diffs_free(d);
     free(a);
     free(b);
 }
@@ -192,7 +282,7 @@ static void test_diff_body_deep_nesting_no_crash(void **state)
     struct fx_shadow_diffs *d = diffs_new();
     assert_int_equal(fx_shadow_diff_body(a, depth * 2, a, depth * 2, false, NULL, d), 0);
     assert_int_equal(d->n, 0);
-    free(d);
+    diffs_free(d);
     /* 2000 levels parse: the explicit stack walks them. */
     depth = 2000;
     memset(a, '[', depth);
@@ -206,7 +296,7 @@ static void test_diff_body_deep_nesting_no_crash(void **state)
     assert_true(d->json);
     assert_int_equal(d->n, 1);
     assert_string_equal(d->d[0].path + strlen(d->d[0].path) - 3, "...");
-    free(d);
+    diffs_free(d);
     free(a);
     free(b);
 }
@@ -256,7 +346,7 @@ static void test_compare_ignore_json(void **state)
                   "{\"generated_at\":{\"t\":2},\"items\":[{\"etag\":\"b\",\"p\":2}]}", &rules);
     assert_int_equal(d->n, 1);
     assert_string_equal(d->d[0].path, "$.items[0].p");
-    free(d);
+    diffs_free(d);
 }
 
 static void resp_set(struct fx_shadow_resp *r, int status, const char *head, const char *body,
@@ -302,7 +392,7 @@ static void test_compare_ignore_headers(void **state)
     assert_string_equal(d->d[0].path, "status");
     assert_string_equal(d->d[1].path, "header:etag");
     assert_string_equal(d->d[2].path, "header:x-new");
-    free(d);
+    diffs_free(d);
     resp_clear(&a);
     resp_clear(&b);
 }
@@ -345,7 +435,7 @@ static void test_compare_gzip_equals_plain_twin(void **state)
     b.body[b.body_len / 2] ^= 0x55;
     assert_int_equal(fx_shadow_compare(&a, &b, NULL, d), 0);
     assert_true(has_path(d, "body"));
-    free(d);
+    diffs_free(d);
     free(z);
     resp_clear(&a);
     resp_clear(&b);
@@ -366,7 +456,31 @@ static void test_compare_truncated_compares_bytes(void **state)
     assert_false(d->json);
     assert_int_equal(d->n, 1);
     assert_string_equal(d->d[0].path, "body");
-    free(d);
+    diffs_free(d);
+    resp_clear(&a);
+    resp_clear(&b);
+}
+
+/* Header differences come after the body's, with their kinds. */
+static void test_compare_kinds_and_order(void **state)
+{
+    (void)state;
+    struct fx_shadow_resp a = { 0 };
+    struct fx_shadow_resp b = { 0 };
+    resp_set(&a, 200, "X-Old: 1\r\nX-Same: v\r\nX-Val: 1\r\n", "{\"a\":1}", 7);
+    resp_set(&b, 201, "X-New: 1\r\nX-Same: v\r\nX-Val: 2\r\n", "{\"a\":2}", 7);
+    struct fx_shadow_diffs d = { 0 };
+    assert_int_equal(fx_shadow_compare(&a, &b, NULL, &d), 0);
+    assert_int_equal(d.n, 5);
+    assert_string_equal(d.d[0].path, "status");
+    assert_string_equal(d.d[1].path, "$.a");
+    assert_string_equal(d.d[2].path, "header:x-new");
+    assert_int_equal(d.d[2].kind, FX_SHADOW_K_ADDED);
+    assert_string_equal(d.d[3].path, "header:x-old");
+    assert_int_equal(d.d[3].kind, FX_SHADOW_K_MISSING);
+    assert_string_equal(d.d[4].path, "header:x-val");
+    assert_int_equal(d.d[4].kind, FX_SHADOW_K_VALUE);
+    fx_shadow_diffs_fini(&d);
     resp_clear(&a);
     resp_clear(&b);
 }
@@ -659,6 +773,149 @@ static void test_shadow_submit_mismatch_only_real_path(void **state)
     json_decref(doc);
 }
 
+/* 100 noisy fields (differing between primary and secondary too) do not use
+ * up the difference limit: the one real difference is still reported, and
+ * the comparison is not truncated. */
+static void test_shadow_noise_before_limit(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, "    shadow:\n      to: b\n      secondary: c\n");
+    char *a = malloc(4096);
+    char *b = malloc(4096);
+    char *c = malloc(4096);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_non_null(c);
+    for (int k = 0; k < 3; k++) {
+        char *o = k == 0 ? a : k == 1 ? b : c;
+        size_t l = (size_t)sprintf(o, "{\"real\":%d", k == 1 ? 2 : 1);
+        for (int i = 0; i < 100; i++)
+            l += (size_t)sprintf(o + l, ",\"n%d\":%d", i, k);
+        (void)sprintf(o + l, "}");
+    }
+    struct fx_shadow_job *j = job_new(fx, "GET /n HTTP/1.1\r\n\r\n");
+    set_json(&j->primary, 200, NULL, a);
+    set_json(&j->candidate, 200, NULL, b);
+    set_json(&j->secondary, 200, NULL, c);
+    j->has_secondary = true;
+    assert_true(fx_shadow_submit(fx->s, j));
+    wait_done(fx, 1);
+    const struct fx_shadow_counters *ctr = &fx->s->ctr[fx->rid];
+    assert_int_equal(atomic_load(&ctr->mismatched), 1);
+    assert_int_equal(atomic_load(&ctr->noise), 100);
+    assert_int_equal(atomic_load(&ctr->truncated), 0);
+    json_t *doc = diffs_doc(fx, 5);
+    json_t *ep = json_array_get(json_object_get(doc, "endpoints"), 0);
+    json_t *paths = json_object_get(ep, "paths");
+    assert_int_equal(json_array_size(paths), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(paths, 0), "path")),
+                        "$.real");
+    json_decref(doc);
+    free(a);
+    free(b);
+    free(c);
+}
+
+/* The report ranks JSON paths before status and headers, even when a header
+ * differs more often. */
+static void test_shadow_report_ranks_json_paths_first(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, "    shadow: {to: b}\n");
+    for (int i = 0; i < 3; i++) {
+        struct fx_shadow_job *j = job_new(fx, "GET /k HTTP/1.1\r\n\r\n");
+        set_json(&j->primary, 200, "X-H: 1\r\n", "{\"a\":1}");
+        set_json(&j->candidate, 200, "X-H: 2\r\n", i == 0 ? "{\"a\":2}" : "{\"a\":1}");
+        assert_true(fx_shadow_submit(fx->s, j));
+    }
+    wait_done(fx, 3);
+    json_t *doc = diffs_doc(fx, 5);
+    json_t *paths = json_object_get(json_array_get(json_object_get(doc, "endpoints"), 0), "paths");
+    assert_int_equal(json_array_size(paths), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(paths, 0), "path")),
+                        "$.a");
+    assert_int_equal(jint(json_array_get(paths, 0), "count"), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(paths, 1), "path")),
+                        "header:x-h");
+    assert_int_equal(jint(json_array_get(paths, 1), "count"), 3);
+    json_decref(doc);
+}
+
+/* A copy differing in two paths is filed under each in turn: both
+ * (endpoint, path) keys have samples. */
+static void test_shadow_samples_per_endpoint_and_path(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, "    shadow: {to: b}\n");
+    for (int i = 0; i < 2; i++) {
+        struct fx_shadow_job *j = job_new(fx, "GET /k HTTP/1.1\r\n\r\n");
+        set_json(&j->primary, 200, NULL, "{\"a\":1,\"b\":1}");
+        set_json(&j->candidate, 200, NULL, "{\"a\":2,\"b\":2}");
+        assert_true(fx_shadow_submit(fx->s, j));
+    }
+    wait_done(fx, 2);
+    stop(fx);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(fx->db, &db), SQLITE_OK);
+    sqlite3_stmt *q = NULL;
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT key FROM shadow_samples ORDER BY key", -1, &q, NULL),
+        SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(q, 0), "GET /k $.a");
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(q, 0), "GET /k $.b");
+    assert_int_equal(sqlite3_step(q), SQLITE_DONE);
+    (void)sqlite3_finalize(q);
+    (void)sqlite3_close(db);
+}
+
+/* A failing secondary is counted by reason and pauses noise learning; the
+ * next answer resumes it. Without a secondary, learning is "off". */
+static void test_shadow_secondary_errors_visible(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, SH_SECONDARY);
+    struct fx_shadow_job *j = job_new(fx, REQ);
+    set_json(&j->primary, 200, HEAD, "{\"a\":1}");
+    set_json(&j->candidate, 200, HEAD, "{\"a\":1}");
+    j->has_secondary = true;
+    j->secondary.error = "connect_timeout";
+    assert_true(fx_shadow_submit(fx->s, j));
+    wait_done(fx, 1);
+    json_t *doc = diffs_doc(fx, 5);
+    assert_int_equal(jint(json_object_get(doc, "secondary_errors"), "connect_timeout"), 1);
+    assert_int_equal(jint(json_object_get(doc, "errors"), "connect_timeout"), 0);
+    assert_string_equal(json_string_value(json_object_get(doc, "noise_learning")), "paused");
+    char *txt = json_dumps(doc, 0);
+    assert_non_null(txt);
+    char *out = NULL;
+    size_t olen = 0;
+    FILE *f = open_memstream(&out, &olen);
+    assert_non_null(f);
+    assert_int_equal(fx_shadow_print_report(txt, strlen(txt), f), 0);
+    assert_int_equal(fclose(f), 0);
+    assert_non_null(strstr(out, "secondary errors: connect_timeout 1"));
+    assert_non_null(strstr(out, "noise learning paused"));
+    free(out);
+    free(txt);
+    json_decref(doc);
+    struct timespec ts = { 0, 5 * 1000 * 1000 };
+    (void)nanosleep(&ts, NULL); /* the answer's wall time must be later */
+    submit_orders(fx, "10");
+    wait_done(fx, 2);
+    doc = diffs_doc(fx, 5);
+    assert_string_equal(json_string_value(json_object_get(doc, "noise_learning")), "active");
+    json_decref(doc);
+    stop(fx);
+    start(fx, "    shadow: {to: b}\n");
+    doc = diffs_doc(fx, 5);
+    assert_string_equal(json_string_value(json_object_get(doc, "noise_learning")), "off");
+    /* Counts survive the restart. */
+    assert_int_equal(jint(json_object_get(doc, "secondary_errors"), "connect_timeout"), 1);
+    json_decref(doc);
+}
+
 static void test_shadow_sample_redacted(void **state)
 {
     struct fixture *fx = *state;
@@ -702,12 +959,16 @@ static void test_shadow_submit_counts_outcomes(void **state)
     set_json(&j->primary, 200, NULL, "x");
     j->candidate.error = "timeout";
     assert_true(fx_shadow_submit(fx->s, j));
-    wait_done(fx, 3);
+    j = job_new(fx, "GET /a HTTP/1.1\r\n\r\n");
+    set_json(&j->primary, 200, NULL, "x");
+    j->candidate.error = "connect_timeout"; /* its own reason, not "other" */
+    assert_true(fx_shadow_submit(fx->s, j));
+    wait_done(fx, 4);
     const struct fx_shadow_counters *c = &fx->s->ctr[fx->rid];
     assert_int_equal(atomic_load(&c->compared), 2);
     assert_int_equal(atomic_load(&c->matched), 1);
     assert_int_equal(atomic_load(&c->mismatched), 1);
-    assert_int_equal(atomic_load(&c->errored), 1);
+    assert_int_equal(atomic_load(&c->errored), 2);
     fx_shadow_count_drop(fx->s, fx->rid, FX_SHADOW_DROP_INFLIGHT);
     json_t *doc = diffs_doc(fx, 10);
     assert_string_equal(json_string_value(json_object_get(doc, "route")), "r");
@@ -716,10 +977,12 @@ static void test_shadow_submit_counts_outcomes(void **state)
     assert_int_equal(jint(doc, "compared"), 2);
     assert_int_equal(jint(doc, "matched"), 1);
     assert_int_equal(jint(doc, "mismatched"), 1);
-    assert_int_equal(jint(doc, "errored"), 1);
+    assert_int_equal(jint(doc, "errored"), 2);
     assert_true(json_number_value(json_object_get(doc, "mismatch_rate")) == 0.5);
     assert_int_equal(jint(json_object_get(doc, "dropped"), "inflight"), 1);
     assert_int_equal(jint(json_object_get(doc, "errors"), "timeout"), 1);
+    assert_int_equal(jint(json_object_get(doc, "errors"), "connect_timeout"), 1);
+    assert_int_equal(jint(json_object_get(doc, "errors"), "other"), 0);
     assert_int_equal(jint(doc, "noise_excluded"), 0);
     json_t *smp = json_array_get(json_object_get(doc, "samples"), 0);
     assert_true(json_is_integer(json_object_get(smp, "id")));
@@ -1031,6 +1294,7 @@ static void test_shadow_render_metrics_families(void **state)
     assert_non_null(
         strstr(buf, "ficus_shadow_dropped_total{route=\"r\",reason=\"queue_full\"} 0\n"));
     assert_non_null(strstr(buf, "ficus_shadow_noise_excluded_total{route=\"r\"} 1\n"));
+    assert_non_null(strstr(buf, "ficus_shadow_truncated_total{route=\"r\"} 0\n"));
     assert_non_null(strstr(buf, "# TYPE ficus_shadow_mismatch_rate gauge\n"));
     assert_non_null(strstr(buf, "ficus_shadow_mismatch_rate{route=\"r\"} 1.000000\n"));
     assert_non_null(strstr(buf, "ficus_shadow_path_mismatches_total{route=\"r\",endpoint=\"GET "
@@ -1059,6 +1323,7 @@ static void test_shadow_print_report_text(void **state)
     assert_non_null(strstr(txt, "ENDPOINT"));
     assert_non_null(strstr(txt, "MISMATCHES"));
     assert_non_null(strstr(txt, "$.price"));
+    assert_non_null(strstr(txt, "paths: $.price (value)"));
     assert_non_null(strstr(txt, "$.generated_at"));
     assert_non_null(strstr(txt, "GET /orders/42?x=1"));
     assert_null(strstr(txt, "s3cr3t"));
@@ -1083,6 +1348,8 @@ int main(void)
         cmocka_unit_test(test_diff_body_type_and_missing_keys),
         cmocka_unit_test(test_diff_body_array_length_change),
         cmocka_unit_test(test_diff_body_caps_differences),
+        cmocka_unit_test(test_diff_body_one_entry_per_generalised_path),
+        cmocka_unit_test(test_compare_kinds_and_order),
         cmocka_unit_test(test_diff_body_deep_nesting_no_crash),
         cmocka_unit_test(test_path_match_patterns),
         cmocka_unit_test(test_path_generalise_indices),
@@ -1100,6 +1367,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_shadow_submit_learns_noise, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shadow_submit_mismatch_only_real_path, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_shadow_noise_before_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shadow_report_ranks_json_paths_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shadow_samples_per_endpoint_and_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shadow_secondary_errors_visible, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shadow_sample_redacted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shadow_submit_counts_outcomes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shadow_submit_after_stop_drops, setup, teardown),

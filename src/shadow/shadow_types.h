@@ -70,7 +70,8 @@ struct fx_shadow_counters {
     atomic_uint_fast64_t mismatched;
     atomic_uint_fast64_t errored; /* candidate failed (connect, timeout, bad response) */
     atomic_uint_fast64_t dropped[FX_SHADOW_DROP__N];
-    atomic_uint_fast64_t noise; /* differences excluded as learned noise */
+    atomic_uint_fast64_t noise;     /* differences excluded as learned noise */
+    atomic_uint_fast64_t truncated; /* comparisons that reached the difference limit */
 };
 
 /* Queue figures for metrics (fx_shadow_queue_stats()). */

@@ -17,8 +17,10 @@ struct fx_wconf *fx_proxy__wc_get(struct fx_worker *w);
 /* Drop an exchange's holder reference. */
 void fx_proxy__wc_put(struct fx_worker *w, struct fx_wconf *wc);
 
-/* Adopt an accepted client socket. */
-void fx_proxy__cc_accept(struct fx_worker *w, int fd, const struct sockaddr_storage *peer);
+/* Adopt an accepted client socket; `tls` (borrowed, may be NULL) is the
+ * listener's TLS server, the connection takes its own reference. */
+void fx_proxy__cc_accept(struct fx_worker *w, int fd, const struct sockaddr_storage *peer,
+                         struct fx_tls_server *tls);
 
 /* Drive a client connection's state machine as far as readiness allows. */
 void fx_proxy__cc_run(struct fx_cconn *cc);

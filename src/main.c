@@ -27,6 +27,7 @@
 #include "proxy/proxy.h"
 #include "registry/registry.h"
 #include "shadow/shadow.h"
+#include "tls/tls.h"
 
 #ifndef FX_VERSION
 #define FX_VERSION "0.0.0"
@@ -142,6 +143,12 @@ static int cmd_check(int argc, char **argv)
         return 1;
     (void)printf("%s: ok (%zu listeners, %zu upstreams, %zu routes)\n", path, c->nlisten,
                  c->nupstreams, c->nroutes);
+    for (size_t i = 0; c->listen_tls != NULL && i < c->nlisten; i++) {
+        if (c->listen_tls[i] == NULL)
+            continue;
+        (void)printf("listen[%zu] %s: tls\n", i, c->listen[i].text);
+        (void)fx_tls_server_describe(c->listen_tls[i]->srv, stdout, stderr);
+    }
     fx_conf_unref(c);
     return 0;
 }

@@ -330,3 +330,120 @@ describe('smuggling and abuse over TLS', { timeout: t(60000) }, () => {
         assert.ok(!raw.bytes().includes('smuggled'));
     });
 });
+
+describe('ficus check on TLS listeners', { timeout: t(60000) }, () => {
+    function checkConfig(certs) {
+        const d = mkTempDir('ficus-tls-check-');
+        const file = path.join(d, 'ficus.yaml');
+        fs.writeFileSync(file, `${JSON.stringify(config(tlsListen(certs)), null, 1)}\n`);
+        return file;
+    }
+
+    test('prints each certificate with its names, key type and expiry', async () => {
+        const r = await runFicus(['check', '-c', checkConfig([rsa, ec])]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stdout, /listen\[1\] 127\.0\.0\.1:0: tls/);
+        assert.ok(r.stdout.includes(`tls ${rsa.cert}: names=a.example.com,*.wild.example.com key=rsa not_after=20`), r.stdout);
+        assert.ok(r.stdout.includes(`tls ${ec.cert}: names=b.example.com,a.example.com key=ecdsa not_after=20`), r.stdout);
+        assert.equal(r.stderr, '', 'no warning for 30-day certificates');
+    });
+
+    test('warns (exit 0) when a certificate expires within 14 days', async () => {
+        const soon = makeLeaf(ca, 'soon', ['soon.example.com'], { type: 'ecdsa', days: 5 });
+        const r = await runFicus(['check', '-c', checkConfig([soon])]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stderr, new RegExp(`warning: ${soon.cert.replace(/[.*]/g, '\\$&')}: certificate expires in [45] days`));
+    });
+
+    test('a key that does not match its certificate: exit 1, PATH: cause', async () => {
+        const r = await runFicus(['check', '-c', checkConfig([{ cert: rsa.cert, key: ec.key }])]);
+        assert.equal(r.code, 1);
+        assert.ok(r.stderr.includes(`listen[1].tls: ${ec.key}: key does not match the certificate in ${rsa.cert}`), r.stderr);
+    });
+
+    test('an expired certificate: exit 1, PATH: cause', async () => {
+        const old = makeLeaf(ca, 'old', ['old.example.com'], { days: -1 });
+        const r = await runFicus(['check', '-c', checkConfig([old])]);
+        assert.equal(r.code, 1);
+        assert.ok(r.stderr.includes(`${old.cert}: certificate 1 of the chain expired on 2020-02-01T00:00:00Z`), r.stderr);
+    });
+
+    test('a missing file: exit 1, PATH: cause', async () => {
+        const r = await runFicus(['check', '-c', checkConfig([{ cert: path.join(dir, 'nope.pem'), key: rsa.key }])]);
+        assert.equal(r.code, 1);
+        assert.ok(r.stderr.includes(`${path.join(dir, 'nope.pem')}: cannot open: No such file or directory`), r.stderr);
+    });
+});
+
+describe('certificate reload on SIGHUP', { timeout: t(120000) }, () => {
+    test('a renewed certificate is served after HUP, a bad pair keeps it, under load with 0 failures', async () => {
+        const d = mkTempDir('ficus-tls-reload-');
+        const live = { cert: path.join(d, 'live.pem'), key: path.join(d, 'live.key') };
+        const v1 = makeLeaf(ca, 'v1', ['a.example.com'], { serial: 1111 });
+        const v2 = makeLeaf(ca, 'v2', ['a.example.com'], { serial: 2222 });
+        const install = (c) => {
+            fs.copyFileSync(c.cert, `${live.cert}.new`);
+            fs.renameSync(`${live.cert}.new`, live.cert);
+            fs.copyFileSync(c.key, `${live.key}.new`);
+            fs.renameSync(`${live.key}.new`, live.key);
+        };
+        install(v1);
+        const f = await Ficus.start(config(tlsListen([live])), { dir: d });
+        const port = f.ports.proxy[1];
+        const opts = { ...caOpts(), servername: 'a.example.com' };
+        const serial = async () => {
+            const s = await tlsConnect(port, opts);
+            try {
+                return parseInt(s.getPeerCertificate().serialNumber, 16);
+            } finally {
+                s.destroy();
+            }
+        };
+        try {
+            assert.equal(await serial(), 1111);
+            // An idle keep-alive connection from before the reload.
+            const kept = await tlsRaw(port, opts);
+            let stop = false;
+            let ok = 0;
+            const failures = [];
+            const worker = async () => {
+                while (!stop) {
+                    try {
+                        const { res } = await tlsExchange(port, `GET /load HTTP/1.1\r\n${H}Connection: close\r\n\r\n`, { tlsOpts: opts });
+                        if (res.status === 200) ok++;
+                        else failures.push(`status ${res.status}`);
+                    } catch (e) {
+                        failures.push(e.message);
+                    }
+                }
+            };
+            const load = [worker(), worker(), worker(), worker()];
+            await sleep(t(300));
+
+            install(v2);
+            const good = await f.reload();
+            assert.equal(good.result, 'ok', JSON.stringify(good));
+            await waitFor(async () => (await serial()) === 2222, { what: 'renewed certificate served' });
+
+            // A mismatched pair: the reload fails naming the file, v2 stays.
+            fs.copyFileSync(ec.key, `${live.key}.new`);
+            fs.renameSync(`${live.key}.new`, live.key);
+            const bad = await f.reload();
+            assert.equal(bad.result, 'error');
+            assert.ok(bad.error.includes(`${live.key}: key does not match the certificate in ${live.cert}`), bad.error);
+            await sleep(t(300));
+            assert.equal(await serial(), 2222, 'the last good certificate is still served');
+
+            stop = true;
+            await Promise.all(load);
+            assert.deepEqual(failures, [], `failed requests during the reloads (${ok} ok)`);
+            assert.ok(ok > 20, `load loop made ${ok} requests`);
+
+            await kept.write(`GET /kept HTTP/1.1\r\n${H}\r\n`);
+            assert.equal((await kept.readResponse()).status, 200, 'connection from before the reloads still served');
+            kept.destroy();
+        } finally {
+            await f.stop();
+        }
+    });
+});

@@ -41,7 +41,8 @@ enum fx_conf_log_mode {
     X(UPSTREAM_HEADER_US, "upstream_header_us")   \
     X(TOTAL_US, "total_us")                       \
     X(OVERRIDE_USED, "override_used")             \
-    X(TRACE_ID, "trace_id")
+    X(TRACE_ID, "trace_id")                       \
+    X(TLS_VERSION, "tls_version")
 
 enum fx_conf_log_field {
 #define FX_CONF_LOG_ENUM(e, name) FX_CONF_LOG_F_##e,

@@ -330,6 +330,11 @@ static void out_field(struct alog_out *o, struct fx_worker *w, const struct fx_c
     case FX_CONF_LOG_F_ERROR:
         out_opt(o, x->error, x->error ? strlen(x->error) : 0, 128);
         break;
+    case FX_CONF_LOG_F_TLS_VERSION: {
+        const char *v = fx_tls_conn_version(&cc->xp);
+        out_opt(o, v[0] != '\0' ? v : NULL, strlen(v), 16);
+        break;
+    }
     default:
         out_field_extra(o, x, dur_us, f);
         break;

@@ -33,12 +33,15 @@ function tlsListen(certs, extra = {}) {
     return { address: '127.0.0.1:0', tls: { certificates: certs.map((c) => ({ cert: c.cert, key: c.key })), ...extra } };
 }
 
+const LOG = { access: 'stdout', format: 'json', fields: ['time', 'request_id', 'path', 'status', 'tls_version', 'error'] };
+
 function config(listenTls, { limits, upstreams } = {}) {
     return makeConfig({
         listen: ['127.0.0.1:0', listenTls],
         upstreams: upstreams || { legacy: backend },
         routes: [{ name: 'default', match: { path_prefix: '/' }, to: 'legacy' }],
         limits: { handshake_timeout: `${t(400)}ms`, ...limits },
+        log: LOG,
     });
 }
 
@@ -184,6 +187,20 @@ describe('HTTP over TLS', { timeout: t(60000) }, () => {
         const { res } = await rawExchange(plainPort, `GET /plain HTTP/1.1\r\n${H}Connection: close\r\n\r\n`);
         assert.equal(res.status, 200);
         assert.equal(backend.requests[0].headers['x-forwarded-proto'], 'http');
+    });
+
+    test('access log field tls_version: the version on TLS, null on plain', async () => {
+        await tlsExchange(tlsPort, `GET /log13 HTTP/1.1\r\n${H}Connection: close\r\n\r\n`, { tlsOpts: { ...caOpts(), servername: 'a.example.com' } });
+        await tlsExchange(tlsPort, `GET /log12 HTTP/1.1\r\n${H}Connection: close\r\n\r\n`, { tlsOpts: { ...caOpts(), servername: 'a.example.com', maxVersion: 'TLSv1.2' } });
+        await rawExchange(plainPort, `GET /logplain HTTP/1.1\r\n${H}Connection: close\r\n\r\n`);
+        const byPath = await waitFor(() => {
+            const m = new Map(ficus.accessLog().map((e) => [e.path, e]));
+            return ['/log13', '/log12', '/logplain'].every((p) => m.has(p)) && m;
+        }, { what: 'three access log lines' });
+        assert.deepEqual(Object.keys(byPath.get('/log13')), LOG.fields);
+        assert.equal(byPath.get('/log13').tls_version, 'TLSv1.3');
+        assert.equal(byPath.get('/log12').tls_version, 'TLSv1.2');
+        assert.equal(byPath.get('/logplain').tls_version, null);
     });
 
     test('pipelining: 20 requests in one write, 20 responses in order', async () => {

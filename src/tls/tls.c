@@ -32,7 +32,7 @@
 
 #define NAME_MAX_LEN    253
 #define WRITE_COALESCE  16384 /* spans up to this total go out as one record */
-#define EXPIRY_WARN_SEC (14 * 86400)
+#define EXPIRY_WARN_SEC (14L * 86400)
 
 /* Mozilla server-side TLS, version 5.7. */
 #define INTERMEDIATE_CIPHERS                                                                   \

@@ -5,7 +5,6 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
-#include <cmocka.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* cmocka.h relies on the headers above. */
+#include <cmocka.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>

@@ -6,7 +6,7 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wundef -Wstrict-prototype
             -Wmissing-prototypes -Wvla -Wimplicit-fallthrough -Wcast-qual -Wnull-dereference
 CFLAGS   ?= -O2 -g
 ALLCFLAGS = -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(CFLAGS) $(EXTRA_CFLAGS)
-LIBS     := -lyaml -ljansson -lsqlite3 -lcrypto -lz -lpcre2-8 -lsystemd -lpthread
+LIBS     := -lyaml -ljansson -lsqlite3 -lssl -lcrypto -lz -lpcre2-8 -lsystemd -lpthread
 TESTLIBS := -lcmocka
 
 LIB_SRC   := $(filter-out %_test.c src/main.c,$(wildcard src/*/*.c))

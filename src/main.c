@@ -27,6 +27,7 @@
 #include "proxy/proxy.h"
 #include "registry/registry.h"
 #include "shadow/shadow.h"
+#include "tls/tls.h"
 
 #ifndef FX_VERSION
 #define FX_VERSION "0.0.0"
@@ -143,6 +144,12 @@ static int cmd_check(int argc, char **argv)
         return 1;
     (void)printf("%s: ok (%zu listeners, %zu upstreams, %zu routes)\n", path, c->nlisten,
                  c->nupstreams, c->nroutes);
+    for (size_t i = 0; c->listen_tls != NULL && i < c->nlisten; i++) {
+        if (c->listen_tls[i] == NULL)
+            continue;
+        (void)printf("listen[%zu] %s: tls\n", i, c->listen[i].text);
+        (void)fx_tls_server_describe(c->listen_tls[i]->srv, stdout, stderr);
+    }
     fx_conf_unref(c);
     return 0;
 }
@@ -300,13 +307,16 @@ static int open_listeners(struct server *s, const struct fx_conf *c, size_t l,
     return 0;
 }
 
-/* Worker `i`'s share of every listener's sockets: index j goes to j % nw. */
-static size_t worker_fds(const struct server *s, size_t i, int *out)
+/* Worker `i`'s share of every listener's sockets: index j goes to j % nw;
+ * lidx[k] gets the listener position of out[k]. */
+static size_t worker_fds(const struct server *s, size_t i, int *out, unsigned int *lidx)
 {
     size_t k = 0;
     for (size_t l = 0; l < s->mine.n; l++) {
-        for (size_t j = i; j < s->mine.v[l].nfds; j += s->nw)
+        for (size_t j = i; j < s->mine.v[l].nfds; j += s->nw) {
+            lidx[k] = (unsigned int)l;
             out[k++] = s->mine.v[l].fds[j];
+        }
     }
     return k;
 }
@@ -327,12 +337,19 @@ static int start_workers(struct server *s, const struct fx_conf *c, struct fx_er
         total += s->mine.v[l].nfds;
     }
     int *wfds = calloc(total ? total : 1, sizeof(int));
-    if (wfds == NULL)
+    unsigned int *lidx = calloc(total ? total : 1, sizeof(unsigned int));
+    if (wfds == NULL || lidx == NULL) {
+        free(wfds);
+        free(lidx);
         return FX_ERR_SET(err, FX_ENOMEM, "out of memory");
+    }
     int rc = 0;
-    for (size_t i = 0; i < s->nw && rc == 0; i++)
-        rc = fx_worker_init(&s->ws[i], &s->sh, (unsigned int)i, wfds, worker_fds(s, i, wfds), err);
+    for (size_t i = 0; i < s->nw && rc == 0; i++) {
+        size_t n = worker_fds(s, i, wfds, lidx);
+        rc = fx_worker_init(&s->ws[i], &s->sh, (unsigned int)i, wfds, lidx, n, err);
+    }
     free(wfds);
+    free(lidx);
     if (rc != 0)
         return rc;
     /* Load persisted migration state before the first request is routed. */

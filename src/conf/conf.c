@@ -783,10 +783,121 @@ static int parse_tokens_field(struct fx_conf_loader *ld, const struct fx_conf_ke
     return 0;
 }
 
+/* ---- services for modules' custom parsers (schema.h) ------------------ */
+
+int fx_conf_fail(struct fx_conf_loader *ld, const yaml_node_t *n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = n != NULL ? vfail_item(ld, n, NO_INDEX, fmt, ap) : vfail(ld, NULL, ld->ctx, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+const char *fx_conf_string(struct fx_conf_loader *ld, const yaml_node_t *n)
+{
+    return expect_string(ld, n, NO_INDEX) == 0 ? scalar(n) : NULL;
+}
+
+size_t fx_conf_list_len(const yaml_node_t *n)
+{
+    return n->type == YAML_SEQUENCE_NODE ? seq_len(n) : 0;
+}
+
+yaml_node_t *fx_conf_list_item(struct fx_conf_loader *ld, const yaml_node_t *n, size_t i)
+{
+    if (n->type != YAML_SEQUENCE_NODE || i >= seq_len(n))
+        return NULL;
+    return get_node(ld, n->data.sequence.items.start[i]);
+}
+
+int fx_conf_walk(struct fx_conf_loader *ld, yaml_node_t *n, const struct fx_conf_section *sec,
+                 const char *where, void *obj)
+{
+    char ctx[sizeof(ld->ctx)];
+    char q[QBUF];
+    fx_conf_schema_defaults(sec, obj);
+    if (n->type != YAML_MAPPING_NODE)
+        return fail(ld, n, "%s: expected a mapping, got %s", where, describe(q, n));
+    (void)snprintf(ctx, sizeof(ctx), "%s.", where);
+    char saved[sizeof(ld->ctx)];
+    memcpy(saved, ld->ctx, sizeof(saved));
+    ld->ctx[0] = '\0';
+    int rc = walk_section(ld, n, where, ctx, sec->keys, sec->nkeys, obj);
+    memcpy(ld->ctx, saved, sizeof(saved));
+    if (sec->finish != NULL)
+        sec->finish(obj);
+    return rc;
+}
+
+const char *fx_conf_context(const struct fx_conf_loader *ld)
+{
+    return ld->ctx;
+}
+
+char *fx_conf_resolve(const struct fx_conf_loader *ld, const char *p)
+{
+    return resolve_path(ld->conf->path, p);
+}
+
+/* Listeners given as mappings (`{address: ..., tls: ...}`, section
+ * "listen[]") beside plain address strings: c->listen_tls gets the TLS
+ * settings of each (NULL for plain ones). */
+static int parse_listen_entries(struct fx_conf_loader *ld, yaml_node_t *val, struct fx_conf *c)
+{
+    const struct fx_conf_section *sec = fx_conf__section("listen[]");
+    bool list = val->type == YAML_SEQUENCE_NODE;
+    size_t n = list ? seq_len(val) : 1;
+    c->listen = calloc(n, sizeof(*c->listen));
+    c->listen_tls = calloc(n, sizeof(*c->listen_tls));
+    if (c->listen == NULL || c->listen_tls == NULL)
+        return fail_oom(ld);
+    c->nlisten = n;
+    int result = 0;
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = list ? get_node(ld, val->data.sequence.items.start[i]) : val;
+        if (item == NULL)
+            return fail(ld, val, "malformed YAML document");
+        int rc;
+        if (item->type == YAML_MAPPING_NODE) {
+            char where[48];
+            struct fx_conf_listen e = { 0 };
+            (void)snprintf(where, sizeof(where), list ? "listen[%zu]" : "listen", i);
+            rc = fx_conf_walk(ld, item, sec, where, &e);
+            c->listen[i] = e.addr;
+            c->listen_tls[i] = e.tls;
+        } else {
+            rc = parse_addr(ld, item, list ? i : NO_INDEX, true, &c->listen[i]);
+        }
+        if (rc == FX_ENOMEM)
+            return rc;
+        result = rc != 0 ? FX_ECONF : result;
+        for (size_t j = 0; rc == 0 && j < i && addr_has_port(&c->listen[i]); j++) {
+            if (strcmp(c->listen[i].text, c->listen[j].text) == 0)
+                result = fail_item(ld, item, i, "duplicate address \"%s\"", c->listen[i].text);
+        }
+    }
+    return result;
+}
+
+static bool has_mapping_item(struct fx_conf_loader *ld, const yaml_node_t *val)
+{
+    if (val->type == YAML_MAPPING_NODE)
+        return true;
+    for (size_t i = 0; val->type == YAML_SEQUENCE_NODE && i < seq_len(val); i++) {
+        const yaml_node_t *item = get_node(ld, val->data.sequence.items.start[i]);
+        if (item != NULL && item->type == YAML_MAPPING_NODE)
+            return true;
+    }
+    return false;
+}
+
 int fx_conf__top_listen(struct fx_conf_loader *ld, const struct fx_conf_key *f, yaml_node_t *val,
                         void *obj)
 {
     (void)f;
+    if (has_mapping_item(ld, val))
+        return parse_listen_entries(ld, val, obj);
     static const struct fx_conf_key key = {
         .name = "listen",
         .type = FX_CONF_T_ADDRS,
@@ -2741,6 +2852,11 @@ static void conf_free(struct fx_conf *c)
         FX_FREE(c->upstreams[i].servers);
     }
     FX_FREE(c->upstreams);
+    for (size_t i = 0; c->listen_tls != NULL && i < c->nlisten; i++) {
+        struct fx_conf_listen e = { .tls = c->listen_tls[i] };
+        fx_conf__section("listen[]")->release(&e);
+    }
+    FX_FREE(c->listen_tls);
     FX_FREE(c->listen);
     FX_FREE(c->access_path);
     /* Wipe the secrets so that they do not linger in freed heap memory. */

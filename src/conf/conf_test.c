@@ -376,8 +376,20 @@ static void test_conf_error_listen_address(void **state)
     assert_conf_error("listen: [\"127.0.0.1:80\", \"127.0.0.1:80\"]\n",
                       "t.yaml:1:26: listen[1]: duplicate address \"127.0.0.1:80\"");
     assert_conf_error("listen: []\n", "t.yaml:1:9: listen: at least one address is required");
-    assert_conf_error("listen: {a: b}\n",
-                      "t.yaml:1:9: listen: expected a list of addresses, got a mapping");
+    /* A mapping is one listener given as {address, tls}. */
+    assert_conf_error("listen: {a: b}\n", "t.yaml:1:10: unknown key \"a\" in listen");
+    assert_conf_error("listen: [\"127.0.0.1:80\", {tls: {certificates: []}}]\n",
+                      "t.yaml:1:47: listen[1].tls.certificates: expected a list of 1 to 64 "
+                      "{cert, key} mappings");
+    assert_conf_error("listen: [{address: \"127.0.0.1:80\", tls: {certificates: [{cert: c}]}}]\n",
+                      "t.yaml:1:57: missing required key \"key\" in listen[0].tls.certificates[0]");
+    assert_conf_error("listen: [{address: \"127.0.0.1:80\", tls: {certificates: [{cert: c, key: "
+                      "k}], profile: old}}]\n",
+                      "t.yaml:1:86: listen[0].tls.profile: unknown value \"old\": expected "
+                      "intermediate or modern");
+    assert_conf_error("listen: [{address: \"127.0.0.1:80\", tls: {certificates: [{cert: nofile, "
+                      "key: k}]}}]\n",
+                      "t.yaml:1:41: listen[0].tls: nofile: cannot open: No such file or directory");
     assert_conf_error("listen: [[\"127.0.0.1:1\"]]\n",
                       "t.yaml:1:10: listen[0]: expected a string, got a list");
 }

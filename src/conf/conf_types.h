@@ -41,7 +41,8 @@ enum fx_conf_log_mode {
     X(UPSTREAM_HEADER_US, "upstream_header_us")   \
     X(TOTAL_US, "total_us")                       \
     X(OVERRIDE_USED, "override_used")             \
-    X(TRACE_ID, "trace_id")
+    X(TRACE_ID, "trace_id")                       \
+    X(TLS_VERSION, "tls_version")
 
 enum fx_conf_log_field {
 #define FX_CONF_LOG_ENUM(e, name) FX_CONF_LOG_F_##e,
@@ -186,6 +187,7 @@ struct fx_conf_limits {
     size_t header_bytes;               /* default 16384; also the request-line limit */
     size_t max_headers;                /* default 100 (<= FX_H1_MAX_HEADERS) */
     uint64_t client_header_timeout_ms; /* default 10000 */
+    uint64_t handshake_timeout_ms;     /* default 10000: a TLS handshake */
     uint64_t client_body_timeout_ms;   /* default 60000: gap between body reads */
     uint64_t send_timeout_ms;          /* default 60000: a blocked write to the client */
     uint64_t idle_timeout_ms;          /* default 60000: keep-alive idle */
@@ -237,11 +239,21 @@ struct fx_conf_process {
     char *pidfile; /* owned or NULL: path (relative to the config's directory) */
 };
 
+struct fx_tls_conf; /* tls/tls_types.h */
+
+/* A listener given as a mapping (section "listen[]", parsed by tls_conf.c). */
+struct fx_conf_listen {
+    struct fx_addr addr;
+    struct fx_tls_conf *tls; /* owned or NULL: plain HTTP */
+};
+
 struct fx_conf {
     char *path;             /* owned: file it was loaded from */
     struct fx_addr *listen; /* owned array */
     size_t nlisten;
-    bool admin_enabled; /* true when admin.listen is set */
+    struct fx_tls_conf **listen_tls; /* owned array of nlisten owned entries (NULL: plain), or
+                                        NULL when every listener is plain */
+    bool admin_enabled;              /* true when admin.listen is set */
     struct fx_addr admin_listen;
     char *admin_token_file;   /* owned or NULL: admin.token_file as written */
     char **admin_tokens;      /* owned: tokens read from the file, one per non-empty line */

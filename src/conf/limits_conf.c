@@ -19,6 +19,10 @@ static const struct fx_conf_key limits_keys[] = {
         "Most header lines in one request."),
     LIM(FX_CONF_T_DURATION, "client_header_timeout", client_header_timeout_ms, 1,
         FX_CONF_DURATION_MAX_MS, 10000, "Time allowed to receive a whole request head."),
+    LIM(FX_CONF_T_DURATION, "handshake_timeout", handshake_timeout_ms, 1, FX_CONF_DURATION_MAX_MS,
+        10000,
+        "Time allowed for a TLS handshake on a `tls` listener; the request-head time "
+        "starts after it."),
     LIM(FX_CONF_T_DURATION, "client_body_timeout", client_body_timeout_ms, 1,
         FX_CONF_DURATION_MAX_MS, 60000, "Longest gap between two reads of a request body."),
     LIM(FX_CONF_T_DURATION, "send_timeout", send_timeout_ms, 1, FX_CONF_DURATION_MAX_MS, 60000,

@@ -81,7 +81,8 @@ struct fx_conf_section {
     const char *path;               /* as written in the reference: "limits", "upstreams.NAME" */
     const struct fx_conf_key *keys; /* borrowed: static table */
     size_t nkeys;
-    fx_conf_finish_fn *finish; /* may be NULL */
+    fx_conf_finish_fn *finish;  /* may be NULL */
+    fx_conf_finish_fn *release; /* may be NULL: frees what the custom parsers stored in obj */
 };
 
 #define FX_CONF_MEMBER(st, member) .off = offsetof(st, member), .size = sizeof(((st *)NULL)->member)
@@ -127,5 +128,37 @@ int fx_conf_parse_percent(const char *s, uint32_t *bp);
  * consecutive `const char *` pointers, so a table of structs whose first
  * member is the name can be passed directly. */
 const char *fx_conf_suggest(const char *word, const void *candidates, size_t n, size_t stride);
+
+/* ---- services for the custom parsers of modules' tables ----------------- */
+
+/* Report an error at node `n` (NULL: no position) naming the current key:
+ * "FILE:LINE:COL: listen[1].tls.profile: cause". Returns FX_ECONF. */
+int fx_conf_fail(struct fx_conf_loader *ld, const struct yaml_node_s *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The text of `n` when it is a usable string (a non-null scalar without NUL
+ * bytes); otherwise NULL after reporting why. Borrowed from the document:
+ * copy it. */
+const char *fx_conf_string(struct fx_conf_loader *ld, const struct yaml_node_s *n);
+
+/* Items of `n` when it is a list: their count, and item `i` (NULL when `n`
+ * is not a list or the document is malformed). */
+size_t fx_conf_list_len(const struct yaml_node_s *n);
+struct yaml_node_s *fx_conf_list_item(struct fx_conf_loader *ld, const struct yaml_node_s *n,
+                                      size_t i);
+
+/* Walk the mapping `n` against `sec` into `obj` (defaults stored first):
+ * key errors say "in <where>", value errors start "<where>.". Returns 0,
+ * FX_ECONF (reported; a non-mapping too) or FX_ENOMEM. */
+int fx_conf_walk(struct fx_conf_loader *ld, struct yaml_node_s *n,
+                 const struct fx_conf_section *sec, const char *where, void *obj);
+
+/* The key path being parsed ("listen[1].tls."), for the `where` of a nested
+ * walk. Borrowed: valid until the parser returns. */
+const char *fx_conf_context(const struct fx_conf_loader *ld);
+
+/* `p` joined to the directory of the configuration file unless absolute: a
+ * new string (caller frees), or NULL when out of memory. */
+char *fx_conf_resolve(const struct fx_conf_loader *ld, const char *p);
 
 #endif

@@ -12,9 +12,10 @@
     }
 
 static const struct fx_conf_key top_keys[] = {
-    TOP("listen", fx_conf__top_listen, FX_CONF_K_REQUIRED, "address, or list of addresses", NULL,
-        "Client listeners, at least one. A single string is accepted. The same non-zero "
-        "address may not appear twice."),
+    TOP("listen", fx_conf__top_listen, FX_CONF_K_REQUIRED,
+        "address or `{address, tls}`, or a list of them", NULL,
+        "Client listeners, at least one. A single entry is accepted. The same non-zero "
+        "address may not appear twice. A mapping entry may serve TLS (see `listen[]`)."),
     TOP("admin", fx_conf__top_admin, 0, "mapping", "absent",
         "Admin listener (see below). Absent: no admin listener."),
     TOP("workers", fx_conf__top_workers, 0, "integer 1..256 or `auto`", "`auto`",

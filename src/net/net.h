@@ -52,4 +52,8 @@ int fx_net_send_fds(int sock, const char *msg, size_t len, const int *fds, size_
  * truncated; the descriptors received are still returned). */
 ssize_t fx_net_recv_fds(int sock, char *buf, size_t cap, int *fds, size_t maxfds, size_t *nfds);
 
+/* Plain TCP transport: read(2) and writev(2) on the descriptor, no state
+ * (struct fx_xprt.ctx stays NULL). Any thread. */
+extern const struct fx_io_ops fx_net_plain_ops;
+
 #endif

@@ -19,6 +19,7 @@
 #include "../control/control.h"
 #include "../migrate/migrate.h"
 #include "../shadow/shadow.h"
+#include "../tls/tls.h"
 #include "proxy_int.h"
 
 static const double hist_bounds[FX_HIST_BUCKETS - 1] = {
@@ -329,6 +330,11 @@ static void out_field(struct alog_out *o, struct fx_worker *w, const struct fx_c
     case FX_CONF_LOG_F_ERROR:
         out_opt(o, x->error, x->error ? strlen(x->error) : 0, 128);
         break;
+    case FX_CONF_LOG_F_TLS_VERSION: {
+        const char *v = fx_tls_conn_version(&cc->xp);
+        out_opt(o, v[0] != '\0' ? v : NULL, strlen(v), 16);
+        break;
+    }
     default:
         out_field_extra(o, x, dur_us, f);
         break;
@@ -725,6 +731,29 @@ static void render_tunnels(struct fx_shared *sh, struct fx_worker *ws, size_t nw
     fx_conf_unref(c);
 }
 
+/* Client handshakes summed over workers, and the expiry of every listener
+ * certificate of the current config. */
+static void render_tls(struct fx_shared *sh, struct fx_worker *ws, size_t nw, FILE *f)
+{
+    const struct fx_tls_stats **st = calloc(nw ? nw : 1, sizeof(*st));
+    if (st != NULL) {
+        for (size_t i = 0; i < nw; i++)
+            st[i] = &ws[i].stats->tls;
+        fx_tls_stats_render(st, nw, f);
+        free(st);
+    }
+    struct fx_conf *c = fx_shared_conf(sh);
+    (void)fputs("# HELP ficus_tls_cert_not_after_seconds Expiry (Unix time) of each listener "
+                "certificate, by name and key type.\n"
+                "# TYPE ficus_tls_cert_not_after_seconds gauge\n",
+                f);
+    for (size_t i = 0; c->listen_tls != NULL && i < c->nlisten; i++) {
+        if (c->listen_tls[i] != NULL)
+            fx_tls_server_render(c->listen_tls[i]->srv, f);
+    }
+    fx_conf_unref(c);
+}
+
 void fx_stats_render(struct fx_shared *sh, struct fx_worker *ws, size_t nw, FILE *f)
 {
     render_tunnels(sh, ws, nw, f);
@@ -764,5 +793,6 @@ void fx_stats_render(struct fx_shared *sh, struct fx_worker *ws, size_t nw, FILE
                   "# TYPE ficus_accept_fd_exhausted_total counter\n"
                   "ficus_accept_fd_exhausted_total %llu\n",
                   (unsigned long long)emfile);
+    render_tls(sh, ws, nw, f);
     fx_shadow_render_metrics(&sh->shadow, f);
 }

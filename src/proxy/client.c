@@ -69,7 +69,9 @@
 #include "../http/http.h"
 #include "../loop/loop.h"
 #include "../migrate/migrate.h"
+#include "../net/net.h"
 #include "../route/route.h"
+#include "../tls/tls.h"
 #include "proxy_int.h"
 
 static bool x_step(struct fx_cconn *cc);
@@ -87,9 +89,11 @@ static const struct fx_conf_limits *cc_limits(const struct fx_cconn *cc)
 
 /* ---- low-level I/O ---------------------------------------------------- */
 
-/* Read into `b`. Returns bytes read (> 0), 0 when nothing could be read (no
- * data or no room), -1 on EOF or error (FX_IO_F_EOF is then set). */
-static ssize_t io_read(struct fx_worker *w, struct fx_io *io, unsigned int *flags, struct fx_buf *b)
+/* Read into `b` through the transport `xp`. Returns bytes read (> 0), 0 when
+ * nothing could be read (no data or no room), -1 on EOF or error
+ * (FX_IO_F_EOF is then set). */
+static ssize_t io_read(struct fx_worker *w, struct fx_xprt *xp, struct fx_io *io,
+                       unsigned int *flags, struct fx_buf *b)
 {
     if (b->data == NULL && fx_proxy__buf_get(w, b) != 0)
         return 0;
@@ -98,24 +102,28 @@ static ssize_t io_read(struct fx_worker *w, struct fx_io *io, unsigned int *flag
     size_t room = fx_buf_wroom(b);
     if (room == 0)
         return 0;
-    ssize_t n = read(io->fd, fx_buf_wptr(b), room);
+    ssize_t n = xp->ops->read(xp, io->fd, fx_buf_wptr(b), room);
     if (n > 0) {
         fx_buf_commit(b, (size_t)n);
         if ((size_t)n < room && !(*flags & FX_IO_F_HUP))
             *flags &= ~FX_IO_F_READABLE; /* a short read drained the socket (no EOF pending) */
         return n;
     }
+    if (n == FX_IO_WANT_WRITE) {
+        *flags &= ~FX_IO_F_WRITABLE; /* TLS: the read must first send; retried once writable */
+        return 0;
+    }
     *flags &= ~FX_IO_F_READABLE;
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+    if (n == FX_IO_WANT_READ)
         return 0;
     *flags |= FX_IO_F_EOF;
     return -1;
 }
 
-/* Write up to two spans. Returns bytes written, 0 when the socket is full,
- * -1 on a write error. */
-static ssize_t io_write2(int fd, unsigned int *flags, const char *a, size_t alen, const char *b,
-                         size_t blen)
+/* Write up to two spans through the transport `xp`. Returns bytes written,
+ * 0 when the socket is full, -1 on a write error. */
+static ssize_t io_write2(struct fx_xprt *xp, int fd, unsigned int *flags, const char *a,
+                         size_t alen, const char *b, size_t blen)
 {
     struct iovec iov[2];
     int n = 0;
@@ -123,9 +131,13 @@ static ssize_t io_write2(int fd, unsigned int *flags, const char *a, size_t alen
         iov[n++] = (struct iovec){ (void *)(uintptr_t)a, alen };
     if (blen > 0)
         iov[n++] = (struct iovec){ (void *)(uintptr_t)b, blen };
-    ssize_t w = writev(fd, iov, n);
+    ssize_t w = xp->ops->writev(xp, fd, iov, n);
     if (w < 0) {
-        if (errno == EAGAIN || errno == EINTR) {
+        if (w == FX_IO_WANT_READ) {
+            *flags &= ~FX_IO_F_READABLE; /* TLS: the write must first receive */
+            return 0;
+        }
+        if (w == FX_IO_WANT_WRITE) {
             *flags &= ~FX_IO_F_WRITABLE;
             return 0;
         }
@@ -136,20 +148,22 @@ static ssize_t io_write2(int fd, unsigned int *flags, const char *a, size_t alen
     return w;
 }
 
-ssize_t fx_proxy__io_read(struct fx_worker *w, struct fx_io *io, unsigned int *flags,
-                          struct fx_buf *b)
+ssize_t fx_proxy__io_read(struct fx_worker *w, struct fx_xprt *xp, struct fx_io *io,
+                          unsigned int *flags, struct fx_buf *b)
 {
-    return io_read(w, io, flags, b);
+    return io_read(w, xp, io, flags, b);
 }
 
-ssize_t fx_proxy__io_write2(struct fx_io *io, unsigned int *flags, const char *a, size_t alen,
-                            const char *b, size_t blen)
+ssize_t fx_proxy__io_write2(struct fx_xprt *xp, struct fx_io *io, unsigned int *flags,
+                            const char *a, size_t alen, const char *b, size_t blen)
 {
-    return io_write2(io->fd, flags, a, alen, b, blen);
+    return io_write2(xp, io->fd, flags, a, alen, b, blen);
 }
 
-int fx_proxy__io_shutdown_wr(struct fx_io *io)
+int fx_proxy__io_shutdown_wr(struct fx_xprt *xp, struct fx_io *io)
 {
+    if (fx_tls_conn_is(xp))
+        fx_tls_conn_shutdown(xp); /* close_notify first: a bare FIN reads as truncation */
     return shutdown(io->fd, SHUT_WR);
 }
 
@@ -229,6 +243,8 @@ void fx_proxy__cc_close(struct fx_cconn *cc)
     cc->flags |= FX_IO_F_CLOSED;
     fx_timer_del(&w->loop, &cc->timer);
     fx_loop_del(&w->loop, &cc->io);
+    fx_tls_conn_shutdown(&cc->xp);
+    fx_tls_conn_free(&cc->xp);
     (void)close(cc->io.fd);
     cc->io.fd = -1;
     cc->io.cb = on_dead_io;
@@ -262,14 +278,20 @@ static void cc_on_event(struct fx_io *io, uint32_t events)
     fx_proxy__cc_run(cc);
 }
 
-void fx_proxy__cc_accept(struct fx_worker *w, int fd, const struct sockaddr_storage *peer)
+void fx_proxy__cc_accept(struct fx_worker *w, int fd, const struct sockaddr_storage *peer,
+                         struct fx_tls_server *tls)
 {
     struct fx_cconn *cc = calloc(1, sizeof(*cc));
-    if (cc == NULL) {
+    if (cc == NULL || (tls != NULL && fx_tls_conn_accept(tls, fd, &cc->xp) != 0)) {
+        free(cc);
         (void)close(fd);
         atomic_fetch_sub(&w->sh->nconns, 1);
         return;
     }
+    if (tls == NULL)
+        cc->xp.ops = &fx_net_plain_ops;
+    else
+        cc->state = FX_CC_HANDSHAKE;
     cc->io.fd = fd;
     cc->io.cb = cc_on_event;
     /* Responses go out in several writes when the upstream delivers them in pieces:
@@ -291,6 +313,7 @@ void fx_proxy__cc_accept(struct fx_worker *w, int fd, const struct sockaddr_stor
                        ntohs(s4->sin_port));
     }
     if (fx_loop_add(&w->loop, &cc->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP) != 0) {
+        fx_tls_conn_free(&cc->xp);
         (void)close(fd);
         free(cc);
         atomic_fetch_sub(&w->sh->nconns, 1);
@@ -303,7 +326,10 @@ void fx_proxy__cc_accept(struct fx_worker *w, int fd, const struct sockaddr_stor
     atomic_store_explicit(&w->stats->client_conns,
                           atomic_load_explicit(&w->stats->client_conns, memory_order_relaxed) + 1,
                           memory_order_relaxed);
-    cc_set_timer(cc, FX_TK_HEADER, cc_limits(cc)->client_header_timeout_ms, true);
+    if (cc->state == FX_CC_HANDSHAKE)
+        cc_set_timer(cc, FX_TK_HANDSHAKE, cc_limits(cc)->handshake_timeout_ms, true);
+    else
+        cc_set_timer(cc, FX_TK_HEADER, cc_limits(cc)->client_header_timeout_ms, true);
     /* Data often arrives with the handshake: try at once instead of waiting for epoll. */
     cc->flags |= FX_IO_F_READABLE | FX_IO_F_WRITABLE;
     fx_proxy__cc_run(cc);
@@ -527,7 +553,8 @@ static bool add_proxy_headers(struct fx_cconn *cc, const struct fx_h1_req *req, 
     if ((x->flags & FX_X_F_UPGRADE) && !(PUT_LIT(b, "Connection: upgrade\r\n") &&
                                          put_header(b, FX_STR("Upgrade"), fx_str_c(x->upgrade))))
         return false;
-    if (!PUT_LIT(b, "X-Forwarded-Proto: http\r\n") ||
+    if ((fx_tls_conn_is(&cc->xp) ? !PUT_LIT(b, "X-Forwarded-Proto: https\r\n")
+                                 : !PUT_LIT(b, "X-Forwarded-Proto: http\r\n")) ||
         !put_header(b, FX_STR("X-Forwarded-Host"), host) || !PUT_LIT(b, "Via: 1.1 ficus\r\n"))
         return false;
     if (!had_rid && !put_header(b, FX_STR("X-Request-Id"), fx_str_c(x->request_id)))
@@ -920,7 +947,7 @@ static bool cc_step_head(struct fx_cconn *cc)
     }
     if (!(cc->flags & FX_IO_F_READABLE))
         return false;
-    ssize_t n = io_read(w, &cc->io, &cc->flags, &cc->in);
+    ssize_t n = io_read(w, &cc->xp, &cc->io, &cc->flags, &cc->in);
     if (n < 0) {
         fx_proxy__cc_close(cc);
         return false;
@@ -928,15 +955,44 @@ static bool cc_step_head(struct fx_cconn *cc)
     return n > 0;
 }
 
+/* TLS listener: drive the handshake; the request-head deadline starts once
+ * it completes (limits.handshake_timeout bounds the handshake alone). */
+static bool cc_step_handshake(struct fx_cconn *cc)
+{
+    if (!(cc->flags & (FX_IO_F_READABLE | FX_IO_F_WRITABLE)))
+        return false;
+    enum fx_tls_fail why = FX_TLS_FAIL_BAD_MESSAGE;
+    int rc = fx_tls_conn_handshake(&cc->xp, &why);
+    if (rc == FX_IO_WANT_READ) {
+        cc->flags &= ~FX_IO_F_READABLE;
+        return false;
+    }
+    if (rc == FX_IO_WANT_WRITE) {
+        cc->flags &= ~FX_IO_F_WRITABLE;
+        return false;
+    }
+    if (rc != 0) {
+        fx_tls_stats_fail(&cc->w->stats->tls, why);
+        fx_proxy__cc_close(cc);
+        return false;
+    }
+    fx_tls_stats_handshake(&cc->w->stats->tls, &cc->xp);
+    cc->state = FX_CC_HEAD;
+    cc_set_timer(cc, FX_TK_HEADER, cc_limits(cc)->client_header_timeout_ms, true);
+    cc->flags |= FX_IO_F_READABLE; /* the request may have come with the last flight */
+    return true;
+}
+
 void fx_proxy__cc_run(struct fx_cconn *cc)
 {
     for (int i = 0; i < 10000; i++) {
         if (cc->flags & FX_IO_F_CLOSED)
             return;
-        bool progress = cc->state == FX_CC_HEAD     ? cc_step_head(cc)
-                        : cc->state == FX_CC_LINGER ? cc_step_linger(cc)
-                        : cc->state == FX_CC_TUNNEL ? fx_proxy__tunnel_step(cc)
-                                                    : x_step(cc);
+        bool progress = cc->state == FX_CC_HEAD        ? cc_step_head(cc)
+                        : cc->state == FX_CC_LINGER    ? cc_step_linger(cc)
+                        : cc->state == FX_CC_HANDSHAKE ? cc_step_handshake(cc)
+                        : cc->state == FX_CC_TUNNEL    ? fx_proxy__tunnel_step(cc)
+                                                       : x_step(cc);
         if (!progress)
             break;
     }
@@ -1039,7 +1095,7 @@ static bool x_req_recv(struct fx_cconn *cc)
         cc_set_timer(cc, FX_TK_BODY, lim->client_body_timeout_ms, true);
     if (!(cc->flags & FX_IO_F_READABLE))
         return progress;
-    ssize_t n = io_read(cc->w, &cc->io, &cc->flags, &cc->in);
+    ssize_t n = io_read(cc->w, &cc->xp, &cc->io, &cc->flags, &cc->in);
     if (n < 0) {
         x->error = "client_closed";
         fx_proxy__cc_close(cc);
@@ -1116,8 +1172,8 @@ static bool x_req_send(struct fx_cconn *cc)
     }
     if (!(uc->flags & FX_IO_F_WRITABLE))
         return false;
-    ssize_t n = io_write2(uc->io.fd, &uc->flags, fx_buf_rptr(&x->uhead) + x->uhead_sent, hl,
-                          fx_buf_rptr(&cc->in), x->req_ready);
+    ssize_t n = io_write2(&uc->xp, uc->io.fd, &uc->flags, fx_buf_rptr(&x->uhead) + x->uhead_sent,
+                          hl, fx_buf_rptr(&cc->in), x->req_ready);
     if (n < 0) {
         uc->flags |= FX_IO_F_EOF;
         return true; /* the response side reports the reset (or retries) */
@@ -1366,7 +1422,7 @@ static bool x_resp_recv(struct fx_cconn *cc)
     bool progress = false;
     if (!(x->flags & FX_X_F_RESP_DONE) && (uc->flags & FX_IO_F_READABLE) &&
         !(uc->flags & FX_IO_F_EOF)) {
-        ssize_t n = io_read(cc->w, &uc->io, &uc->flags, &uc->in);
+        ssize_t n = io_read(cc->w, &uc->xp, &uc->io, &uc->flags, &uc->in);
         if (n != 0) {
             progress = true;
             uc_set_timer(uc, FX_TK_READ, x->up->read_timeout_ms, true);
@@ -1401,7 +1457,7 @@ static bool x_resp_send(struct fx_cconn *cc)
         return false;
     if (!(cc->flags & FX_IO_F_WRITABLE))
         return false;
-    ssize_t n = io_write2(cc->io.fd, &cc->flags, fx_buf_rptr(&x->chead), x->chead.len,
+    ssize_t n = io_write2(&cc->xp, cc->io.fd, &cc->flags, fx_buf_rptr(&x->chead), x->chead.len,
                           body ? fx_buf_rptr(&uc->in) : NULL, body);
     if (n < 0) {
         x->error = "client_closed";
@@ -1439,6 +1495,10 @@ static bool x_finished(const struct fx_exch *x)
 
 static void cc_linger(struct fx_cconn *cc)
 {
+    /* TLS: close_notify first; what the client still sends is then discarded
+     * as raw bytes, without decrypting it. */
+    fx_tls_conn_shutdown(&cc->xp);
+    fx_tls_conn_free(&cc->xp);
     if (shutdown(cc->io.fd, SHUT_WR) != 0) {
         fx_proxy__cc_close(cc);
         return;
@@ -1455,7 +1515,7 @@ static bool cc_step_linger(struct fx_cconn *cc)
         return false;
     cc->in.off = 0;
     cc->in.len = 0;
-    ssize_t n = io_read(cc->w, &cc->io, &cc->flags, &cc->in);
+    ssize_t n = io_read(cc->w, &cc->xp, &cc->io, &cc->flags, &cc->in);
     if (n < 0 || cc->nreq + (uint64_t)(n > 0 ? n : 0) > FX_LINGER_BYTES) {
         fx_proxy__cc_close(cc);
         return false;
@@ -1560,6 +1620,8 @@ static void cc_on_timer(struct fx_timer *t)
         fx_proxy__cc_run(cc);
         return;
     }
+    if (kind == FX_TK_HANDSHAKE)
+        fx_tls_stats_fail(&cc->w->stats->tls, FX_TLS_FAIL_TIMEOUT);
     if (cc->x != NULL && cc->x->error == NULL)
         cc->x->error = "client_timeout";
     fx_proxy__cc_close(cc);

@@ -27,10 +27,12 @@ void fx_shared_swap(struct fx_shared *sh, struct fx_conf *c);
 /* Return a new reference to the current config. Any thread. */
 struct fx_conf *fx_shared_conf(struct fx_shared *sh);
 
-/* Prepare worker `id` with its own listening fds (taken over). Returns 0 or
- * FX_ESYS/FX_ENOMEM with err set. Main thread. */
+/* Prepare worker `id` with its own listening fds (taken over); lidx[i] is
+ * the position in the current config's `listen` of fds[i] (its TLS settings
+ * follow the config on reload). Returns 0 or FX_ESYS/FX_ENOMEM with err set.
+ * Main thread. */
 int fx_worker_init(struct fx_worker *w, struct fx_shared *sh, unsigned int id, const int *fds,
-                   size_t nfds, struct fx_err *err);
+                   const unsigned int *lidx, size_t nfds, struct fx_err *err);
 
 /* Start the worker thread. Returns 0 or FX_ESYS. */
 int fx_worker_start(struct fx_worker *w);

@@ -17,8 +17,10 @@ struct fx_wconf *fx_proxy__wc_get(struct fx_worker *w);
 /* Drop an exchange's holder reference. */
 void fx_proxy__wc_put(struct fx_worker *w, struct fx_wconf *wc);
 
-/* Adopt an accepted client socket. */
-void fx_proxy__cc_accept(struct fx_worker *w, int fd, const struct sockaddr_storage *peer);
+/* Adopt an accepted client socket; `tls` (borrowed, may be NULL) is the
+ * listener's TLS server, the connection takes its own reference. */
+void fx_proxy__cc_accept(struct fx_worker *w, int fd, const struct sockaddr_storage *peer,
+                         struct fx_tls_server *tls);
 
 /* Drive a client connection's state machine as far as readiness allows. */
 void fx_proxy__cc_run(struct fx_cconn *cc);
@@ -78,17 +80,17 @@ void fx_proxy__rand_hex(struct fx_worker *w, char *out, size_t nhex);
  * Returns bytes read (> 0), 0 when nothing could be read (no data, or b is
  * full: FX_IO_F_READABLE then stays set), -1 on EOF or a read error
  * (FX_IO_F_EOF is then set in *flags). */
-ssize_t fx_proxy__io_read(struct fx_worker *w, struct fx_io *io, unsigned int *flags,
-                          struct fx_buf *b);
+ssize_t fx_proxy__io_read(struct fx_worker *w, struct fx_xprt *xp, struct fx_io *io,
+                          unsigned int *flags, struct fx_buf *b);
 
 /* Write up to two spans to `io`. Returns bytes written, 0 when the socket is
  * full (FX_IO_F_WRITABLE cleared), -1 on a write error. */
-ssize_t fx_proxy__io_write2(struct fx_io *io, unsigned int *flags, const char *a, size_t alen,
-                            const char *b, size_t blen);
+ssize_t fx_proxy__io_write2(struct fx_xprt *xp, struct fx_io *io, unsigned int *flags,
+                            const char *a, size_t alen, const char *b, size_t blen);
 
 /* Half-close: no more bytes will be written to `io` (shutdown(SHUT_WR)).
  * Returns 0 or -1. */
-int fx_proxy__io_shutdown_wr(struct fx_io *io);
+int fx_proxy__io_shutdown_wr(struct fx_xprt *xp, struct fx_io *io);
 
 /* ---- upgrade tunnels (tunnel.c) ---- */
 

@@ -18,6 +18,7 @@
 #include "../migrate/migrate_types.h"
 #include "../route/route_types.h"
 #include "../shadow/shadow_types.h"
+#include "../tls/tls_types.h"
 
 #define FX_MAX_IDS      1024 /* distinct route, upstream and server names over the process life */
 #define FX_STATS_SLOTS  4096 /* (route, upstream, code) combinations per worker */
@@ -56,6 +57,7 @@ struct fx_stats {
     atomic_int_fast64_t tunnels_active[FX_MAX_IDS][2];
     atomic_uint_fast64_t tunnels_total[FX_MAX_IDS][2];
     atomic_uint_fast64_t tunnel_bytes[FX_MAX_IDS][2][2];
+    struct fx_tls_stats tls; /* client handshakes on tls listeners */
 };
 
 #define FX_TUN_DIR_UP   0 /* client to upstream */
@@ -133,6 +135,7 @@ struct fx_mjob;
 
 struct fx_uconn {
     struct fx_io io;
+    struct fx_xprt xp; /* transport: plain TCP */
     struct fx_timer timer;
     struct fx_worker *w;    /* borrowed: worker outlives conn */
     struct fx_cconn *owner; /* borrowed: NULL while idle in the pool */
@@ -146,10 +149,11 @@ struct fx_uconn {
 };
 
 enum fx_cc_state {
-    FX_CC_HEAD = 0, /* waiting for a request head */
-    FX_CC_EXCH,     /* an exchange is in progress */
-    FX_CC_LINGER,   /* error answered and write side shut: discarding input until EOF */
-    FX_CC_TUNNEL,   /* after a 101: bytes relayed both ways (tunnel.c) */
+    FX_CC_HEAD = 0,  /* waiting for a request head */
+    FX_CC_HANDSHAKE, /* TLS listener: handshake in progress */
+    FX_CC_EXCH,      /* an exchange is in progress */
+    FX_CC_LINGER,    /* error answered and write side shut: discarding input until EOF */
+    FX_CC_TUNNEL,    /* after a 101: bytes relayed both ways (tunnel.c) */
 };
 
 #define FX_UPGRADE_MAX 128 /* bytes of the Upgrade value forwarded for one request */
@@ -231,6 +235,7 @@ struct fx_exch {
 
 struct fx_cconn {
     struct fx_io io;
+    struct fx_xprt xp; /* transport: plain TCP, or TLS on a tls listener */
     struct fx_timer timer;
     struct fx_worker *w; /* borrowed: worker outlives conn */
     unsigned int flags;
@@ -249,14 +254,15 @@ struct fx_cconn {
 /* What a connection timer currently measures. */
 enum fx_tkind {
     FX_TK_NONE = 0,
-    FX_TK_IDLE,    /* client keep-alive idle; upstream conn idle in the pool */
-    FX_TK_HEADER,  /* client request head (absolute) */
-    FX_TK_BODY,    /* client request body, between reads */
-    FX_TK_SEND,    /* a blocked write */
-    FX_TK_CONNECT, /* upstream connect */
-    FX_TK_READ,    /* upstream response, between reads */
-    FX_TK_LINGER,  /* lingering close of a client after an error response */
-    FX_TK_TUNNEL,  /* no byte moved either way in a tunnel for timeouts.tunnel */
+    FX_TK_IDLE,      /* client keep-alive idle; upstream conn idle in the pool */
+    FX_TK_HEADER,    /* client request head (absolute) */
+    FX_TK_BODY,      /* client request body, between reads */
+    FX_TK_SEND,      /* a blocked write */
+    FX_TK_CONNECT,   /* upstream connect */
+    FX_TK_READ,      /* upstream response, between reads */
+    FX_TK_LINGER,    /* lingering close of a client after an error response */
+    FX_TK_TUNNEL,    /* no byte moved either way in a tunnel for timeouts.tunnel */
+    FX_TK_HANDSHAKE, /* client TLS handshake (absolute) */
 };
 
 #define FX_MCONN_F_HEAD 0x100u /* response head parsed */
@@ -315,6 +321,9 @@ struct fx_blk {
 struct fx_listener {
     struct fx_io io;
     struct fx_worker *w;
+    char text[64];             /* configured address (listen[idx] at start) */
+    unsigned int idx;          /* position in `listen` at start */
+    struct fx_tls_server *tls; /* borrowed from the current config; NULL: plain HTTP */
 };
 
 struct fx_worker {

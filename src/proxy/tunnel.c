@@ -214,15 +214,16 @@ static void tunnel_end(struct fx_cconn *cc, const char *why)
 /* Move bytes from `src` (read side `rio`) to `dio`; `prefix` (may be NULL)
  * is written before src's bytes. Returns 1 on progress, 0 on none, -1 when
  * the write side failed. */
-static int relay(struct fx_cconn *cc, int dir, struct fx_io *rio, unsigned int *rflags,
-                 struct fx_buf *src, struct fx_io *dio, unsigned int *dflags, struct fx_buf *prefix)
+static int relay(struct fx_cconn *cc, int dir, struct fx_xprt *rxp, struct fx_io *rio,
+                 unsigned int *rflags, struct fx_buf *src, struct fx_xprt *dxp, struct fx_io *dio,
+                 unsigned int *dflags, struct fx_buf *prefix)
 {
     struct fx_exch *x = cc->x;
     struct fx_tunnel *t = &x->tun;
     unsigned int eof_bit = dir == FX_TUN_DIR_UP ? FX_TUN_F_C_EOF : FX_TUN_F_U_EOF;
     int progress = 0;
     if (!(t->flags & eof_bit) && (*rflags & FX_IO_F_READABLE)) {
-        ssize_t n = fx_proxy__io_read(cc->w, rio, rflags, src);
+        ssize_t n = fx_proxy__io_read(cc->w, rxp, rio, rflags, src);
         if (n < 0)
             t->flags |= eof_bit;
         if (n != 0)
@@ -230,7 +231,7 @@ static int relay(struct fx_cconn *cc, int dir, struct fx_io *rio, unsigned int *
     }
     size_t plen = prefix != NULL ? prefix->len : 0;
     if ((plen > 0 || src->len > 0) && (*dflags & FX_IO_F_WRITABLE)) {
-        ssize_t n = fx_proxy__io_write2(dio, dflags, plen ? fx_buf_rptr(prefix) : NULL, plen,
+        ssize_t n = fx_proxy__io_write2(dxp, dio, dflags, plen ? fx_buf_rptr(prefix) : NULL, plen,
                                         src->len ? fx_buf_rptr(src) : NULL, src->len);
         if (n < 0)
             return -1;
@@ -254,12 +255,12 @@ static int relay(struct fx_cconn *cc, int dir, struct fx_io *rio, unsigned int *
 
 /* Forward a finished direction as a half-close once its bytes are out. */
 static bool half_close(struct fx_tunnel *t, unsigned int eof_bit, unsigned int shut_bit,
-                       const struct fx_buf *pending, struct fx_io *dio)
+                       const struct fx_buf *pending, struct fx_xprt *dxp, struct fx_io *dio)
 {
     if (!(t->flags & eof_bit) || (t->flags & shut_bit) || pending->len > 0)
         return true;
     t->flags |= shut_bit;
-    return fx_proxy__io_shutdown_wr(dio) == 0;
+    return fx_proxy__io_shutdown_wr(dxp, dio) == 0;
 }
 
 bool fx_proxy__tunnel_step(struct fx_cconn *cc)
@@ -267,22 +268,24 @@ bool fx_proxy__tunnel_step(struct fx_cconn *cc)
     struct fx_exch *x = cc->x;
     struct fx_uconn *uc = x->u;
     struct fx_tunnel *t = &x->tun;
-    int up = relay(cc, FX_TUN_DIR_UP, &cc->io, &cc->flags, &cc->in, &uc->io, &uc->flags, NULL);
+    int up = relay(cc, FX_TUN_DIR_UP, &cc->xp, &cc->io, &cc->flags, &cc->in, &uc->xp, &uc->io,
+                   &uc->flags, NULL);
     if (up < 0) {
         tunnel_end(cc, "upstream_reset");
         return false;
     }
-    int down =
-        relay(cc, FX_TUN_DIR_DOWN, &uc->io, &uc->flags, &uc->in, &cc->io, &cc->flags, &x->chead);
+    int down = relay(cc, FX_TUN_DIR_DOWN, &uc->xp, &uc->io, &uc->flags, &uc->in, &cc->xp, &cc->io,
+                     &cc->flags, &x->chead);
     if (down < 0) {
         tunnel_end(cc, "client_closed");
         return false;
     }
-    if (!half_close(t, FX_TUN_F_C_EOF, FX_TUN_F_U_SHUT, &cc->in, &uc->io)) {
+    if (!half_close(t, FX_TUN_F_C_EOF, FX_TUN_F_U_SHUT, &cc->in, &uc->xp, &uc->io)) {
         tunnel_end(cc, "upstream_reset");
         return false;
     }
-    if (x->chead.len == 0 && !half_close(t, FX_TUN_F_U_EOF, FX_TUN_F_C_SHUT, &uc->in, &cc->io)) {
+    if (x->chead.len == 0 &&
+        !half_close(t, FX_TUN_F_U_EOF, FX_TUN_F_C_SHUT, &uc->in, &cc->xp, &cc->io)) {
         tunnel_end(cc, "client_closed");
         return false;
     }

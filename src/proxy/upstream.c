@@ -126,6 +126,7 @@ struct fx_uconn *fx_proxy__uc_get(struct fx_worker *w, const struct fx_conf_serv
     }
     uc->io.fd = fd;
     uc->io.cb = uc_on_event;
+    uc->xp.ops = &fx_net_plain_ops;
     uc->w = w;
     uc->owner = cc;
     uc->pool_id = srv->pool_id;

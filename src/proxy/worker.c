@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include "../core/err.h"
 #include "../loop/loop.h"
 #include "../route/route.h"
+#include "../tls/tls_types.h"
 #include "proxy_int.h"
 
 int fx_proxy__buf_get(struct fx_worker *w, struct fx_buf *b)
@@ -81,6 +83,22 @@ static void size_buffers(struct fx_worker *w, const struct fx_conf *c)
     w->bufsize = want;
 }
 
+/* The TLS server of listener `l` in `c`: the entry at its start position if
+ * it still has its address, else the entry with its address (the listen
+ * list changed; its sockets stay until a restart). NULL: plain HTTP. */
+static struct fx_tls_server *listener_tls(const struct fx_conf *c, const struct fx_listener *l)
+{
+    if (c->listen_tls == NULL)
+        return NULL;
+    if (l->idx < c->nlisten && strcmp(c->listen[l->idx].text, l->text) == 0)
+        return c->listen_tls[l->idx] != NULL ? c->listen_tls[l->idx]->srv : NULL;
+    for (size_t i = 0; i < c->nlisten; i++) {
+        if (strcmp(c->listen[i].text, l->text) == 0)
+            return c->listen_tls[i] != NULL ? c->listen_tls[i]->srv : NULL;
+    }
+    return NULL;
+}
+
 /* Switch to the shared config when it changed. Only the loop thread calls this. */
 static void check_conf(struct fx_worker *w)
 {
@@ -96,6 +114,8 @@ static void check_conf(struct fx_worker *w)
     struct fx_wconf *old = w->wc;
     w->wc = nwc;
     size_buffers(w, nwc->conf);
+    for (size_t i = 0; i < w->nlsn; i++)
+        w->lsn[i].tls = listener_tls(nwc->conf, &w->lsn[i]);
     atomic_store_explicit(&w->seen_gen, gen, memory_order_release);
     if (old != NULL) {
         old->next = w->old_wc;
@@ -187,7 +207,7 @@ static void on_accept(struct fx_io *io, uint32_t events)
             (void)close(fd);
             continue;
         }
-        fx_proxy__cc_accept(w, fd, &peer);
+        fx_proxy__cc_accept(w, fd, &peer, l->tls);
     }
 }
 
@@ -200,7 +220,7 @@ static void on_wake(struct fx_io *io, uint32_t events)
 }
 
 int fx_worker_init(struct fx_worker *w, struct fx_shared *sh, unsigned int id, const int *fds,
-                   size_t nfds, struct fx_err *err)
+                   const unsigned int *lidx, size_t nfds, struct fx_err *err)
 {
     memset(w, 0, sizeof(*w));
     w->id = id;
@@ -223,6 +243,10 @@ int fx_worker_init(struct fx_worker *w, struct fx_shared *sh, unsigned int id, c
         w->lsn[i].io.fd = fds[i];
         w->lsn[i].io.cb = on_accept;
         w->lsn[i].w = w;
+        w->lsn[i].idx = lidx[i];
+        if (lidx[i] < sh->conf->nlisten)
+            (void)snprintf(w->lsn[i].text, sizeof(w->lsn[i].text), "%s",
+                           sh->conf->listen[lidx[i]].text);
         w->nlsn++;
         if (fx_loop_add(&w->loop, &w->lsn[i].io, EPOLLIN) != 0)
             return FX_ERR_SET(err, FX_ESYS, "worker %u: epoll_ctl failed", id);

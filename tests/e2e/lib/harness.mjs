@@ -114,6 +114,10 @@ export function toYaml(obj, indent = 0) {
             } else {
                 lines.push(key);
                 for (const item of v) {
+                    if (isScalar(item)) {
+                        lines.push(`${pad}  - ${yamlScalar(item)}`);
+                        continue;
+                    }
                     const body = toYaml(item, indent + 4).split('\n');
                     body[0] = `${pad}  - ${body[0].slice(indent + 4)}`;
                     lines.push(...body);

@@ -36,7 +36,7 @@ BUILD="build-essential libyaml-dev libjansson-dev libssl-dev libsqlite3-dev zlib
 libsystemd-dev libpcre2-dev"
 DEMO="nodejs curl procps"
 TEST="clang clang-tidy clang-format cppcheck libclang-rt-14-dev libcmocka-dev nodejs \
-procps curl chromium"
+procps curl chromium openssl"
 BENCH="nginx-light haproxy wrk nodejs curl procps util-linux"
 browser=0
 case "$set_" in

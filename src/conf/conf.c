@@ -849,6 +849,7 @@ static int parse_listen_entries(struct fx_conf_loader *ld, yaml_node_t *val, str
     bool list = val->type == YAML_SEQUENCE_NODE;
     size_t n = list ? seq_len(val) : 1;
     c->listen = calloc(n, sizeof(*c->listen));
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
     c->listen_tls = calloc(n, sizeof(*c->listen_tls));
     if (c->listen == NULL || c->listen_tls == NULL)
         return fail_oom(ld);

@@ -735,6 +735,7 @@ static void render_tunnels(struct fx_shared *sh, struct fx_worker *ws, size_t nw
  * certificate of the current config. */
 static void render_tls(struct fx_shared *sh, struct fx_worker *ws, size_t nw, FILE *f)
 {
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
     const struct fx_tls_stats **st = calloc(nw ? nw : 1, sizeof(*st));
     if (st != NULL) {
         for (size_t i = 0; i < nw; i++)

@@ -300,7 +300,11 @@ static void free_cert(struct cert *c)
 
 static int sni_cmp(const void *a, const void *b)
 {
-    return strcmp(((const struct sni *)a)->name, ((const struct sni *)b)->name);
+    const char *x = ((const struct sni *)a)->name;
+    const char *y = ((const struct sni *)b)->name;
+    if (x == NULL || y == NULL)
+        return (x != NULL) - (y != NULL); /* never NULL in a built table */
+    return strcmp(x, y);
 }
 
 static SSL_CTX *sni_lookup(const struct fx_tls_server *s, const char *name)
@@ -331,6 +335,7 @@ static SSL_CTX *sni_find(const struct fx_tls_server *s, const char *servername)
     return sni_lookup(s, dot - 1);
 }
 
+/* NOLINTNEXTLINE(readability-non-const-parameter): OpenSSL's callback type */
 static int on_servername(SSL *ssl, int *alert, void *arg)
 {
     (void)alert;
@@ -464,6 +469,7 @@ static int build_contexts(struct fx_tls_server *s, const struct fx_tls_conf *c, 
     size_t total = 0;
     for (size_t i = 0; i < s->ncerts; i++)
         total += s->certs[i].nnames;
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
     s->ctxs = calloc(total + 1, sizeof(*s->ctxs));
     s->masks = calloc(total + 1, sizeof(*s->masks));
     s->sni = calloc(total + 1, sizeof(*s->sni));

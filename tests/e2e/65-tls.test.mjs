@@ -15,6 +15,7 @@ import {
     startBackend, startRawBackend, t, waitFor,
 } from './lib/harness.mjs';
 import { makeCA, makeLeaf, tlsConnect, tlsExchange, tlsRaw } from './lib/tls-util.mjs';
+import { startWsServer, wsConnect } from './lib/ws.mjs';
 
 const H = 'Host: a.example.com\r\n';
 const RSA_ONLY = 'rsa_pss_rsae_sha256:rsa_pkcs1_sha256';
@@ -464,3 +465,39 @@ describe('certificate reload on SIGHUP', { timeout: t(120000) }, () => {
         }
     });
 });
+
+describe('WebSocket over a TLS listener', { timeout: t(60000) }, () => {
+    test('a tunnel relays through TLS both ways, large messages intact, close handshake and close_notify', async () => {
+        const app = await startWsServer('wsapp');
+        const f = await Ficus.start(config(tlsListen([rsa]), { upstreams: { legacy: app } }), { dir });
+        try {
+            const port = f.ports.proxy[1];
+            const r = await wsConnect(port, '/chat', { tlsOpts: { ...caOpts(), servername: 'a.example.com' } });
+            assert.equal(r.status, 101, r.raw);
+            assert.ok(r.ws, `bad Sec-WebSocket-Accept in ${r.raw}`);
+            assert.equal(app.upgrades.at(-1).headers['x-forwarded-proto'], 'https');
+            r.ws.send('hello over tls');
+            assert.equal((await r.ws.next()).text, 'hello over tls');
+            const big = Buffer.alloc(3 << 20);
+            for (let i = 0; i < big.length; i++) big[i] = (i * 7 + 3) & 0xff;
+            r.ws.send(big);
+            const m = await r.ws.next();
+            assert.equal(m.data.length, big.length);
+            assert.ok(m.data.equals(big), '3 MiB message intact through TLS');
+            const ended = new Promise((resolve) => r.sock.once('end', resolve));
+            r.ws.close(1000, 'bye');
+            await r.ws.until(() => r.ws.closeFrame, t(5000), 'close echo');
+            // The server's end of the tunnel reaches the TLS client as a clean end of stream.
+            await withTimeoutP(ended, t(5000), 'TLS end of stream after the close handshake');
+        } finally {
+            await f.stop();
+            await app.close().catch(() => {});
+        }
+    });
+});
+
+function withTimeoutP(p, ms, what) {
+    let timer;
+    return Promise.race([p, new Promise((_, rej) => { timer = setTimeout(() => rej(new Error(`${what}: timed out`)), ms); })])
+        .finally(() => clearTimeout(timer));
+}

@@ -6,6 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
+import tls from 'node:tls';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 export const OP = { CONT: 0, TEXT: 1, BINARY: 2, CLOSE: 8, PING: 9, PONG: 10 };
@@ -217,19 +218,20 @@ export class WsEndpoint {
 /**
  * Open a WebSocket through `port` (the opening handshake on a raw socket).
  * Resolves { ws, status, headers, raw } once the response head arrived; `ws`
- * is set only for a 101 whose Sec-WebSocket-Accept is right.
+ * is set only for a 101 whose Sec-WebSocket-Accept is right. `tlsOpts`
+ * (tls.connect options) opens the connection with TLS.
  */
-export function wsConnect(port, path = '/', { headers = {}, host = '127.0.0.1', timeout = 5000, protocolHeader = 'websocket' } = {}) {
+export function wsConnect(port, path = '/', { headers = {}, host = '127.0.0.1', timeout = 5000, protocolHeader = 'websocket', tlsOpts = null } = {}) {
     return new Promise((resolve, reject) => {
         const key = randomBytes(16).toString('base64');
-        const sock = net.connect(port, host);
+        const sock = tlsOpts ? tls.connect({ host, port, ...tlsOpts }) : net.connect(port, host);
         const timer = setTimeout(() => {
             sock.destroy();
             reject(new Error(`websocket handshake timed out after ${timeout} ms`));
         }, timeout);
         let buf = Buffer.alloc(0);
         const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
-        sock.on('connect', () => {
+        sock.on(tlsOpts ? 'secureConnect' : 'connect', () => {
             sock.write(`GET ${path} HTTP/1.1\r\nHost: ws.test\r\nUpgrade: ${protocolHeader}\r\n`
                 + `Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`);
         });

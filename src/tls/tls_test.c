@@ -203,7 +203,9 @@ static SSL *handshake(struct fx_tls_server *s, const char *sni, struct fx_xprt *
     SSL_CTX_free(cctx);
     SSL_set_fd(c, sv[1]);
     SSL_set_connect_state(c);
-    SSL_set_tlsext_host_name(c, sni);
+    char host[256];
+    (void)snprintf(host, sizeof(host), "%s", sni); /* the macro casts away const */
+    SSL_set_tlsext_host_name(c, host);
     static const unsigned char alpn[] = "\x08http/1.1";
     SSL_set_alpn_protos(c, alpn, sizeof(alpn) - 1);
     bool cdone = false;

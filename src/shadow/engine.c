@@ -348,9 +348,12 @@ static int compare_record(struct fx_shadow *s, const struct fx_conf_route *cr,
     if (r != NULL) {
         learn_noise(r, o);
         rules->noise = noise_cb;
+        /* cppcheck-suppress autoVariables ; reset below, before `na` goes out of scope */
         rules->noise_arg = &na;
     }
     int rc = fx_shadow_compare(&job->primary, &job->candidate, rules, &o->cand);
+    rules->noise = NULL;
+    rules->noise_arg = NULL;
     if (rc == 0)
         rc = split_noise(o);
     if (rc != 0) {
